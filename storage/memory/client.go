@@ -1,0 +1,305 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"go.uber.org/atomic"
+)
+
+// Errors callers may branch on. Every other error wraps one of these or says
+// what was wrong in its text.
+var (
+	// ErrClosed is returned by every operation on a Client, a torrent or a
+	// piece after the Client or the torrent was closed.
+	ErrClosed = errors.New("memory: storage closed")
+	// ErrNoSpace is wrapped by a write that found no evictable piece within
+	// Options.WaitTimeout, and by a SetCapacity shrink that could not evict
+	// down to the new capacity in that time.
+	ErrNoSpace = errors.New("memory: no evictable space")
+	// ErrOutOfRange is wrapped by reads and writes outside a piece.
+	ErrOutOfRange = errors.New("memory: offset out of range")
+)
+
+// Defaults for Options.
+const (
+	DefaultBlockSize   = 16 << 10
+	DefaultWaitTimeout = 10 * time.Second
+)
+
+// Options configure a Client. The zero value of every field but Capacity
+// selects its default.
+type Options struct {
+	// Capacity is the most bytes of piece data held at once, across every
+	// torrent of the Client. Required, > 0.
+	Capacity int64
+	// BlockSize is the unit of allocation and accounting: a power of two
+	// between 4 KiB and 4 MiB. Default 16 KiB, the chunk size peers send,
+	// so that a piece holds exactly the chunks it received.
+	BlockSize int
+	// WaitTimeout bounds how long a write waits when the cache is full and
+	// every resident piece is pinned or being written. Default 10 s.
+	WaitTimeout time.Duration
+	// Logger receives errors of the completion worker. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Client is a storage.ClientImplCloser that keeps piece data in memory under
+// one capacity shared by all the torrents it opens. It is safe for concurrent
+// use. Create it with New.
+type Client struct {
+	blockSize   int64         // never changes
+	waitTimeout time.Duration // never changes
+	log         *slog.Logger  // never changes
+
+	budget   budget
+	notifier notifier
+	space    spaceSignal
+
+	// capFn is the TorrentImpl.Capacity of every torrent of this Client:
+	// one pointer, so the torrent client shares one request order.
+	capFn    func() (int64, bool)
+	reported atomic.Int64 // the capacity capFn reports
+	clock    atomic.Int64 // ticks once per piece access; the LRU clock
+	bound    atomic.Pointer[torrent.Client]
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+
+	capMu sync.Mutex // serialises SetCapacity and OpenTorrent's size check
+
+	mu sync.Mutex // guards writes to torrents
+	// torrents is the immutable list of open torrents, replaced on open and
+	// close, read without a lock by eviction.
+	torrents atomic.Pointer[[]*Torrent]
+
+	evictions    atomic.Int64 // pieces evicted
+	evictedBytes atomic.Int64 // bytes freed by eviction
+	waits        atomic.Int64 // writes that had to wait for space
+}
+
+var _ storage.ClientImplCloser = (*Client)(nil)
+
+// New returns a Client with the given options and starts its completion
+// worker, which Close stops. It returns an error naming the bad field when
+// Capacity <= 0, BlockSize is not a power of two in [4 KiB, 4 MiB], Capacity
+// is below one block, or WaitTimeout < 0.
+func New(opts Options) (*Client, error) {
+	if opts.Capacity <= 0 {
+		return nil, fmt.Errorf("memory: capacity %d: must be > 0", opts.Capacity)
+	}
+	bs := opts.BlockSize
+	if bs == 0 {
+		bs = DefaultBlockSize
+	}
+	if bs < 4<<10 || bs > 4<<20 || bs&(bs-1) != 0 {
+		return nil, fmt.Errorf("memory: block size %d: must be a power of two from 4 KiB to 4 MiB", bs)
+	}
+	if opts.Capacity < int64(bs) {
+		return nil, fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", opts.Capacity, bs)
+	}
+	if opts.WaitTimeout < 0 {
+		return nil, fmt.Errorf("memory: wait timeout %v: must be >= 0", opts.WaitTimeout)
+	}
+	c := &Client{
+		blockSize:   int64(bs),
+		waitTimeout: opts.WaitTimeout,
+		log:         opts.Logger,
+	}
+	if c.waitTimeout == 0 {
+		c.waitTimeout = DefaultWaitTimeout
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.budget.init(c.blockSize, opts.Capacity)
+	c.reported.Store(opts.Capacity)
+	c.capFn = func() (int64, bool) { return c.reported.Load(), true }
+	c.torrents.Store(&[]*Torrent{})
+	c.space.init()
+	c.notifier.start(c)
+	return c, nil
+}
+
+// Bind hands the Client the torrent client that uses it, so that evictions of
+// complete pieces can be reported to it (see the package doc). Call it once,
+// right after torrent.NewClient; until then evictions are discovered lazily
+// by the torrent client's failed reads. Bind(nil) unbinds. Safe for
+// concurrent use.
+func (c *Client) Bind(cl *torrent.Client) {
+	c.bound.Store(cl)
+}
+
+// OpenTorrent implements storage.ClientImpl. It fails with ErrClosed after
+// Close, and with an error naming the problem when info is nil or malformed
+// or when one piece, rounded up to whole blocks, is larger than the capacity.
+// The returned TorrentImpl's Capacity reports the Client's capacity, the
+// same pointer for every torrent.
+func (c *Client) OpenTorrent(_ context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+	if info == nil {
+		return storage.TorrentImpl{}, fmt.Errorf("memory: opening torrent %s: nil info", ih)
+	}
+	if info.PieceLength <= 0 {
+		return storage.TorrentImpl{}, fmt.Errorf("memory: opening torrent %s: piece length %d: must be > 0", ih, info.PieceLength)
+	}
+	if info.TotalLength() < 0 {
+		return storage.TorrentImpl{}, fmt.Errorf("memory: opening torrent %s: negative length %d", ih, info.TotalLength())
+	}
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	if c.closed.Load() {
+		return storage.TorrentImpl{}, ErrClosed
+	}
+	if need := c.roundUp(info.PieceLength); need > c.budget.capacity.Load() {
+		return storage.TorrentImpl{}, fmt.Errorf("memory: opening torrent %s: piece length %d (%d bytes in blocks) exceeds capacity %d",
+			ih, info.PieceLength, need, c.budget.capacity.Load())
+	}
+	t := newTorrent(c, info, ih)
+	c.mu.Lock()
+	old := *c.torrents.Load()
+	ts := make([]*Torrent, len(old), len(old)+1)
+	copy(ts, old)
+	ts = append(ts, t)
+	c.torrents.Store(&ts)
+	c.mu.Unlock()
+	return storage.TorrentImpl{
+		PieceWithHash: t.pieceImpl,
+		Close:         t.Close,
+		Capacity:      &c.capFn,
+	}, nil
+}
+
+// Torrent returns the newest open torrent with the info hash, or false.
+// Safe for concurrent use; never blocks.
+func (c *Client) Torrent(ih metainfo.Hash) (*Torrent, bool) {
+	ts := *c.torrents.Load()
+	for i := len(ts) - 1; i >= 0; i-- {
+		if ts[i].ih == ih {
+			return ts[i], true
+		}
+	}
+	return nil, false
+}
+
+func (c *Client) removeTorrent(t *Torrent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.torrents.Load()
+	ts := make([]*Torrent, 0, len(old))
+	for _, o := range old {
+		if o != t {
+			ts = append(ts, o)
+		}
+	}
+	c.torrents.Store(&ts)
+}
+
+// SetCapacity changes the capacity at run time. Growing takes effect at
+// once. Shrinking lowers the admission limit first, evicts down to n, and
+// publishes the new capacity last, so Stats never shows Resident above
+// Capacity. It fails, leaving the capacity unchanged, with an error naming
+// the problem when n <= 0 or n is smaller than a piece of an open torrent,
+// with an error wrapping ErrNoSpace when pinned pieces kept it from evicting
+// down to n within Options.WaitTimeout, and with ErrClosed after Close.
+// Safe for concurrent use; concurrent calls are serialised.
+func (c *Client) SetCapacity(n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("memory: capacity %d: must be > 0", n)
+	}
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if n < c.blockSize {
+		return fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", n, c.blockSize)
+	}
+	for _, t := range *c.torrents.Load() {
+		if need := c.roundUp(t.pieceLength); need > n {
+			return fmt.Errorf("memory: capacity %d is smaller than a piece of torrent %s (%d bytes in blocks)", n, t.ih, need)
+		}
+	}
+	old := c.budget.capacity.Load()
+	if n >= old {
+		c.budget.publish(n)
+		c.budget.limit.Store(n)
+		c.budget.trim()
+		c.reported.Store(n)
+		return nil
+	}
+	c.budget.limit.Store(n)
+	deadline := time.Now().Add(c.waitTimeout)
+	for c.budget.used.Load() > n {
+		if err := c.makeRoom(deadline); err != nil {
+			c.budget.limit.Store(old)
+			return fmt.Errorf("memory: shrinking capacity from %d to %d: %w", old, n, err)
+		}
+	}
+	c.budget.publish(n)
+	c.budget.trim()
+	c.reported.Store(n)
+	return nil
+}
+
+func (c *Client) roundUp(n int64) int64 {
+	return (n + c.blockSize - 1) / c.blockSize * c.blockSize
+}
+
+// Stats is a snapshot of a Client's counters.
+type Stats struct {
+	Capacity     int64 // bytes of piece data the Client may hold
+	Resident     int64 // bytes held for piece data now, in whole blocks; <= Capacity
+	Pooled       int64 // bytes of free blocks kept for reuse
+	Torrents     int   // open torrents
+	Pieces       int64 // pieces with at least one resident block
+	Evictions    int64 // pieces evicted since New
+	EvictedBytes int64 // bytes freed by eviction since New
+	WriteWaits   int64 // writes that found nothing evictable and waited
+	Notified     int64 // evicted complete pieces reported to the torrent client
+}
+
+// Stats returns the Client's counters. It never blocks and does not
+// allocate. Resident <= Capacity holds in every snapshot.
+func (c *Client) Stats() Stats {
+	capacity, used := c.budget.snapshot()
+	s := Stats{
+		Capacity:     capacity,
+		Resident:     used,
+		Pooled:       c.budget.pooled.Load() * c.blockSize,
+		Evictions:    c.evictions.Load(),
+		EvictedBytes: c.evictedBytes.Load(),
+		WriteWaits:   c.waits.Load(),
+		Notified:     c.notifier.sent.Load(),
+	}
+	for _, t := range *c.torrents.Load() {
+		s.Torrents++
+		s.Pieces += t.residentPieces.Load()
+	}
+	return s
+}
+
+// Close closes every torrent, stops the completion worker and drops the
+// block pool. It is idempotent and always returns nil. Reads and writes in
+// flight end with ErrClosed or complete normally; none sees a buffer reused
+// elsewhere.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.capMu.Lock()
+		c.closed.Store(true)
+		c.capMu.Unlock()
+		for _, t := range *c.torrents.Load() {
+			t.Close()
+		}
+		c.space.broadcast()
+		c.notifier.stop()
+		c.budget.drop()
+	})
+	return nil
+}

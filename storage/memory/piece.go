@@ -1,0 +1,348 @@
+package memory
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/anacrolix/torrent/storage"
+)
+
+// piece is one piece of a Torrent: the storage.PieceImpl the torrent client
+// uses. Handles live in Torrent.pieces and are never copied.
+type piece struct {
+	t      *Torrent // never changes
+	index  int      // never changes
+	length int64    // never changes
+
+	// Guarded by t.mu.
+	blocks   []block // nil until the first write; kept after eviction for reuse
+	complete bool    // MarkComplete was called and no byte changed since
+	pins     int32   // WriteTo calls in flight; a pinned piece is never evicted
+	lastUse  int64   // Client.clock at the last access
+	pos      int32   // index in t.resident, or -1
+}
+
+// block is one buffer of a piece. Bytes [0, n) of it hold written data.
+type block struct {
+	buf []byte
+	n   int32
+}
+
+var (
+	_ storage.PieceImpl = (*piece)(nil)
+	_ io.WriterTo       = (*piece)(nil)
+)
+
+func (p *piece) numBlocks() int {
+	return int((p.length + p.t.c.blockSize - 1) / p.t.c.blockSize)
+}
+
+// blockLen is the number of bytes of the piece that block j covers.
+func (p *piece) blockLen(j int) int64 {
+	bs := p.t.c.blockSize
+	return min(bs, p.length-int64(j)*bs)
+}
+
+// WriteAt copies b into the piece at off. When the budget is full it evicts
+// other pieces first, and waits up to Options.WaitTimeout when nothing is
+// evictable. The copy runs under the torrent's lock, so a piece is never
+// evicted while it is being written; a piece evicted between a write's
+// reservation and its copy costs the write one more reservation. Errors:
+// ErrOutOfRange (wrapped) when [off, off+len(b)) is not inside the piece;
+// ErrClosed; ErrNoSpace (wrapped) after the wait. A write into a complete
+// piece makes it incomplete again.
+func (p *piece) WriteAt(b []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(b)) > p.length {
+		return 0, fmt.Errorf("memory: writing %d bytes at offset %d of piece %d (length %d): %w",
+			len(b), off, p.index, p.length, ErrOutOfRange)
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	t, c := p.t, p.t.c
+	first, last := int(off/c.blockSize), int((off+int64(len(b))-1)/c.blockSize)
+	var deadline time.Time
+	var small [4][]byte
+	bufs := small[:0] // reserved buffers not yet in the piece
+	for {
+		t.mu.Lock()
+		if t.closed.Load() {
+			t.mu.Unlock()
+			p.freeBufs(bufs)
+			return 0, ErrClosed
+		}
+		if p.pins > 0 {
+			// A hash of this piece is in flight: let it finish so that it
+			// never reads bytes being overwritten.
+			t.mu.Unlock()
+			if deadline.IsZero() {
+				deadline = time.Now().Add(c.waitTimeout)
+			}
+			if err := p.waitUnpinned(deadline); err != nil {
+				p.freeBufs(bufs)
+				return 0, err
+			}
+			continue
+		}
+		if p.blocks == nil {
+			p.blocks = make([]block, p.numBlocks())
+		}
+		missing := 0
+		for j := first; j <= last; j++ {
+			if p.blocks[j].buf == nil {
+				missing++
+			}
+		}
+		if missing <= len(bufs) {
+			bufs = p.copyLocked(b, off, first, last, bufs)
+			t.mu.Unlock()
+			p.freeBufs(bufs)
+			return len(b), nil
+		}
+		t.mu.Unlock()
+		for len(bufs) < missing {
+			if c.budget.reserve() {
+				bufs = append(bufs, c.budget.get())
+				continue
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(c.waitTimeout)
+			}
+			if err := c.makeRoom(deadline); err != nil {
+				p.freeBufs(bufs)
+				return 0, fmt.Errorf("memory: writing %d bytes to piece %d of torrent %s: %w", len(b), p.index, t.ih, err)
+			}
+		}
+	}
+}
+
+// copyLocked copies b to off, installing buffers from bufs where blocks
+// first..last are missing, and returns the buffers it did not use.
+func (p *piece) copyLocked(b []byte, off int64, first, last int, bufs [][]byte) [][]byte {
+	t, c := p.t, p.t.c
+	for j := first; j <= last; j++ {
+		bl := &p.blocks[j]
+		if bl.buf == nil {
+			bl.buf = bufs[len(bufs)-1]
+			bufs[len(bufs)-1] = nil
+			bufs = bufs[:len(bufs)-1]
+			t.residentBytes.Add(c.blockSize)
+		}
+		start := int64(j) * c.blockSize
+		lo := max(off, start) - start
+		hi := min(off+int64(len(b)), start+c.blockSize) - start
+		copy(bl.buf[lo:hi], b[start+lo-off:start+hi-off])
+		if lo <= int64(bl.n) && hi > int64(bl.n) {
+			bl.n = int32(hi)
+		}
+	}
+	p.complete = false
+	p.lastUse = c.clock.Inc()
+	t.listLocked(p)
+	return bufs
+}
+
+// freeBufs returns buffers a write reserved but did not use, and wakes
+// writers waiting for space if there were any.
+func (p *piece) freeBufs(bufs [][]byte) {
+	for _, buf := range bufs {
+		p.t.c.budget.put(buf)
+	}
+	if len(bufs) > 0 {
+		p.t.c.space.broadcast()
+	}
+}
+
+func (p *piece) pinned() bool {
+	p.t.mu.Lock()
+	defer p.t.mu.Unlock()
+	return p.pins > 0
+}
+
+// waitUnpinned waits until no WriteTo of p is in flight.
+func (p *piece) waitUnpinned(deadline time.Time) error {
+	c := p.t.c
+	c.waits.Inc()
+	for {
+		ch := c.space.wait()
+		pinned := p.pinned()
+		if !pinned {
+			c.space.done()
+			return nil
+		}
+		ok := sleepUntil(ch, deadline, nil)
+		c.space.done()
+		if !ok {
+			return fmt.Errorf("memory: writing piece %d of torrent %s: a read of it stayed in flight for %v: %w",
+				p.index, p.t.ih, c.waitTimeout, ErrNoSpace)
+		}
+		if p.t.closed.Load() {
+			return ErrClosed
+		}
+	}
+}
+
+// validLocked returns how many bytes from off on are written, up to n.
+func (p *piece) validLocked(off, n int64) int64 {
+	if p.blocks == nil {
+		return 0
+	}
+	bs := p.t.c.blockSize
+	var got int64
+	for got < n {
+		j := int((off + got) / bs)
+		bl := p.blocks[j]
+		in := (off + got) - int64(j)*bs
+		if bl.buf == nil || int64(bl.n) <= in {
+			break
+		}
+		got += min(int64(bl.n)-in, n-got)
+	}
+	return got
+}
+
+// ReadAt copies bytes of the piece from off into b. Reading past the end of
+// the piece returns the bytes up to it and io.EOF; reading at an offset
+// outside the piece fails with ErrOutOfRange (wrapped). Bytes not held
+// (never written, or evicted) end the read with an error wrapping
+// io.ErrUnexpectedEOF, after the bytes before them. ErrClosed after Close.
+// It never returns (0, nil) for a non-empty b.
+func (p *piece) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 || off > p.length {
+		return 0, fmt.Errorf("memory: reading at offset %d of piece %d (length %d): %w", off, p.index, p.length, ErrOutOfRange)
+	}
+	want := min(int64(len(b)), p.length-off)
+	if want == 0 {
+		if len(b) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	t, c := p.t, p.t.c
+	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		return 0, ErrClosed
+	}
+	n := p.validLocked(off, want)
+	bs := c.blockSize
+	for done := int64(0); done < n; {
+		j := int((off + done) / bs)
+		in := (off + done) - int64(j)*bs
+		done += int64(copy(b[done:n], p.blocks[j].buf[in:p.blocks[j].n]))
+	}
+	if n > 0 {
+		p.lastUse = c.clock.Inc()
+	}
+	t.mu.Unlock()
+	switch {
+	case n < want:
+		return int(n), fmt.Errorf("memory: piece %d of torrent %s: bytes [%d, %d) not resident: %w",
+			p.index, t.ih, off+n, off+want, io.ErrUnexpectedEOF)
+	case want < int64(len(b)):
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+
+// WriteTo writes the whole piece to w; the torrent client hashes pieces
+// through it. The piece is pinned meanwhile: it is not evicted and writes
+// to it wait. If part of the piece is not held it writes the bytes before
+// the gap and returns an error wrapping io.ErrUnexpectedEOF; ErrClosed
+// after Close; otherwise the error of w.
+func (p *piece) WriteTo(w io.Writer) (int64, error) {
+	t, c := p.t, p.t.c
+	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		return 0, ErrClosed
+	}
+	n := p.validLocked(0, p.length)
+	p.pins++
+	p.lastUse = c.clock.Inc()
+	t.mu.Unlock()
+
+	// Buffers of a pinned piece are neither freed nor replaced, and writers
+	// wait for the pin, so they are read without the lock.
+	var written int64
+	var err error
+	for j := 0; written < n && err == nil; j++ {
+		chunk := p.blocks[j].buf[:min(c.blockSize, n-written)]
+		var k int
+		k, err = w.Write(chunk)
+		written += int64(k)
+	}
+	p.unpin()
+	if err != nil {
+		return written, err
+	}
+	if n < p.length {
+		return written, fmt.Errorf("memory: piece %d of torrent %s: bytes [%d, %d) not resident: %w",
+			p.index, t.ih, n, p.length, io.ErrUnexpectedEOF)
+	}
+	return written, nil
+}
+
+func (p *piece) unpin() {
+	t := p.t
+	t.mu.Lock()
+	p.pins--
+	if p.pins == 0 && t.closed.Load() {
+		t.freeLocked(p)
+	}
+	t.mu.Unlock()
+	t.c.space.broadcast()
+}
+
+// MarkComplete records that the piece passed its hash check. If part of the
+// piece was evicted meanwhile it stays incomplete, the torrent client is
+// told so through the completion worker, and the error says which piece.
+// ErrClosed after Close.
+func (p *piece) MarkComplete() error {
+	t := p.t
+	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	whole := p.validLocked(0, p.length) == p.length
+	p.complete = whole
+	if whole {
+		p.lastUse = t.c.clock.Inc()
+	}
+	t.mu.Unlock()
+	if !whole {
+		t.c.notifier.add(t.ih, p.index)
+		return fmt.Errorf("memory: marking piece %d of torrent %s complete: data no longer resident: %w",
+			p.index, t.ih, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// MarkNotComplete records that the piece failed its hash check (or was
+// found missing). Its bytes are kept until evicted or overwritten.
+// ErrClosed after Close.
+func (p *piece) MarkNotComplete() error {
+	t := p.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	p.complete = false
+	return nil
+}
+
+// Completion reports whether the piece is complete and resident. It is
+// always Ok, so the torrent client never queues a hash check of pieces we
+// do not hold; after Close it carries ErrClosed.
+func (p *piece) Completion() storage.Completion {
+	t := p.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return storage.Completion{Err: ErrClosed}
+	}
+	return storage.Completion{Ok: true, Complete: p.complete}
+}

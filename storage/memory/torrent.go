@@ -1,0 +1,137 @@
+package memory
+
+import (
+	"fmt"
+	"sync"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"go.uber.org/atomic"
+)
+
+// Torrent is the storage of one torrent opened by a Client. It is safe for
+// concurrent use. Its piece handles stay valid after Close and answer
+// ErrClosed.
+type Torrent struct {
+	c           *Client       // never changes
+	ih          metainfo.Hash // never changes
+	pieceLength int64         // never changes
+	length      int64         // never changes
+
+	closed         atomic.Bool
+	residentPieces atomic.Int64 // pieces with at least one block
+	residentBytes  atomic.Int64 // bytes of blocks held
+
+	mu       sync.Mutex // guards the fields below and every piece's guarded fields
+	pieces   []piece
+	resident []int32 // indices of pieces holding blocks; see piece.pos
+}
+
+func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
+	t := &Torrent{
+		c:           c,
+		ih:          ih,
+		pieceLength: info.PieceLength,
+		length:      info.TotalLength(),
+	}
+	n := info.NumPieces()
+	t.pieces = make([]piece, n)
+	for i := range t.pieces {
+		p := &t.pieces[i]
+		p.t = t
+		p.index = i
+		p.length = min(t.pieceLength, t.length-int64(i)*t.pieceLength)
+		p.pos = -1
+	}
+	return t
+}
+
+// InfoHash returns the torrent's info hash.
+func (t *Torrent) InfoHash() metainfo.Hash { return t.ih }
+
+// pieceImpl is TorrentImpl.PieceWithHash. It returns a handle kept in the
+// torrent, so it does not allocate.
+func (t *Torrent) pieceImpl(p metainfo.Piece, _ g.Option[[]byte]) storage.PieceImpl {
+	i := p.Index()
+	if i < 0 || i >= len(t.pieces) {
+		return badPiece{fmt.Errorf("memory: torrent %s: piece %d out of range [0, %d): %w", t.ih, i, len(t.pieces), ErrOutOfRange)}
+	}
+	return &t.pieces[i]
+}
+
+// Close frees the torrent's blocks and removes it from its Client; the other
+// torrents are untouched. Blocks pinned by a read in flight are freed when
+// the read ends. It is idempotent and returns nil.
+func (t *Torrent) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	t.mu.Lock()
+	for len(t.resident) > 0 {
+		p := &t.pieces[t.resident[len(t.resident)-1]]
+		if p.pins > 0 {
+			// Freed by the last unpin; take it off the list now.
+			t.unlistLocked(p)
+			continue
+		}
+		t.freeLocked(p)
+	}
+	t.mu.Unlock()
+	t.c.removeTorrent(t)
+	t.c.space.broadcast()
+	return nil
+}
+
+// listLocked puts p on the resident list.
+func (t *Torrent) listLocked(p *piece) {
+	if p.pos >= 0 {
+		return
+	}
+	p.pos = int32(len(t.resident))
+	t.resident = append(t.resident, int32(p.index))
+	t.residentPieces.Inc()
+}
+
+// unlistLocked takes p off the resident list.
+func (t *Torrent) unlistLocked(p *piece) {
+	if p.pos < 0 {
+		return
+	}
+	last := len(t.resident) - 1
+	moved := t.resident[last]
+	t.resident[p.pos] = moved
+	t.pieces[moved].pos = p.pos
+	t.resident = t.resident[:last]
+	p.pos = -1
+	t.residentPieces.Dec()
+}
+
+// freeLocked returns every block of p to the pool and forgets p's data.
+// p must not be pinned.
+func (t *Torrent) freeLocked(p *piece) int64 {
+	var freed int64
+	for j := range p.blocks {
+		b := &p.blocks[j]
+		if b.buf != nil {
+			t.c.budget.put(b.buf)
+			b.buf = nil
+			freed += t.c.blockSize
+		}
+		b.n = 0
+	}
+	p.complete = false
+	t.residentBytes.Sub(freed)
+	t.unlistLocked(p)
+	return freed
+}
+
+// badPiece answers every call with its error. It is only returned for a
+// piece index outside the torrent, which the torrent client never asks for.
+type badPiece struct{ err error }
+
+func (b badPiece) ReadAt([]byte, int64) (int, error)  { return 0, b.err }
+func (b badPiece) WriteAt([]byte, int64) (int, error) { return 0, b.err }
+func (b badPiece) MarkComplete() error                { return b.err }
+func (b badPiece) MarkNotComplete() error             { return b.err }
+func (b badPiece) Completion() storage.Completion     { return storage.Completion{Err: b.err} }
