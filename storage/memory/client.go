@@ -30,8 +30,9 @@ var (
 
 // Defaults for Options.
 const (
-	DefaultBlockSize   = 16 << 10
-	DefaultWaitTimeout = 10 * time.Second
+	DefaultBlockSize       = 16 << 10
+	DefaultWaitTimeout     = 10 * time.Second
+	DefaultLookbehindShare = 0.25
 )
 
 // Options configure a Client. The zero value of every field but Capacity
@@ -47,6 +48,11 @@ type Options struct {
 	// WaitTimeout bounds how long a write waits when the cache is full and
 	// every resident piece is pinned or being written. Default 10 s.
 	WaitTimeout time.Duration
+	// LookbehindShare is the largest share of the capacity that lookbehind
+	// pieces may hold, in [0, 1]. Default 0.25; NoLookbehind disables it.
+	LookbehindShare float64
+	// NoLookbehind makes LookbehindShare 0.
+	NoLookbehind bool
 	// Logger receives errors of the completion worker. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -55,9 +61,10 @@ type Options struct {
 // one capacity shared by all the torrents it opens. It is safe for concurrent
 // use. Create it with New.
 type Client struct {
-	blockSize   int64         // never changes
-	waitTimeout time.Duration // never changes
-	log         *slog.Logger  // never changes
+	blockSize       int64         // never changes
+	waitTimeout     time.Duration // never changes
+	lookbehindShare float64       // never changes
+	log             *slog.Logger  // never changes
 
 	budget   budget
 	notifier notifier
@@ -83,6 +90,7 @@ type Client struct {
 	evictions    atomic.Int64 // pieces evicted
 	evictedBytes atomic.Int64 // bytes freed by eviction
 	waits        atomic.Int64 // writes that had to wait for space
+	pinnedBytes  atomic.Int64 // bytes covered by Pins
 }
 
 var _ storage.ClientImplCloser = (*Client)(nil)
@@ -105,6 +113,9 @@ func New(opts Options) (*Client, error) {
 	if opts.Capacity < int64(bs) {
 		return nil, fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", opts.Capacity, bs)
 	}
+	if opts.LookbehindShare < 0 || opts.LookbehindShare > 1 {
+		return nil, fmt.Errorf("memory: lookbehind share %v: must be in [0, 1]", opts.LookbehindShare)
+	}
 	if opts.WaitTimeout < 0 {
 		return nil, fmt.Errorf("memory: wait timeout %v: must be >= 0", opts.WaitTimeout)
 	}
@@ -112,6 +123,14 @@ func New(opts Options) (*Client, error) {
 		blockSize:   int64(bs),
 		waitTimeout: opts.WaitTimeout,
 		log:         opts.Logger,
+	}
+	switch {
+	case opts.NoLookbehind:
+		c.lookbehindShare = 0
+	case opts.LookbehindShare == 0:
+		c.lookbehindShare = DefaultLookbehindShare
+	default:
+		c.lookbehindShare = opts.LookbehindShare
 	}
 	if c.waitTimeout == 0 {
 		c.waitTimeout = DefaultWaitTimeout
@@ -231,7 +250,7 @@ func (c *Client) SetCapacity(n int64) error {
 		c.budget.publish(n)
 		c.budget.limit.Store(n)
 		c.budget.trim()
-		c.reported.Store(n)
+		c.updateReported()
 		return nil
 	}
 	c.budget.limit.Store(n)
@@ -244,7 +263,7 @@ func (c *Client) SetCapacity(n int64) error {
 	}
 	c.budget.publish(n)
 	c.budget.trim()
-	c.reported.Store(n)
+	c.updateReported()
 	return nil
 }
 

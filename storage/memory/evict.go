@@ -6,11 +6,14 @@ import (
 )
 
 // Eviction classes, first evicted first. Within a class the least recently
-// used piece goes first.
+// used piece goes first unless noted.
 const (
-	classComplete = iota // verified pieces
-	classPartial         // pieces still missing bytes
-	classUnhashed        // every byte written, hash pending: the client is about to verify it
+	classComplete   = iota // verified pieces nobody asked to keep
+	classLookbehind        // verified pieces behind a playhead: furthest behind first
+	classPartial           // pieces still missing bytes
+	classUnhashed          // every byte written, hash pending: the client is about to verify it
+	classPinned            // a file's head or tail (container indexes)
+	classWindow            // in a reader window: furthest ahead of the playhead first
 )
 
 // rank orders eviction candidates: lower ranks are evicted first.
@@ -27,11 +30,30 @@ func (r rank) less(o rank) bool {
 }
 
 // rankLocked ranks p for eviction; ok is false when p may not be evicted.
-func (p *piece) rankLocked() (r rank, ok bool) {
+// lbOver says lookbehind pieces hold more than their budget, which demotes
+// them to ordinary complete pieces.
+func (p *piece) rankLocked(lbOver bool) (r rank, ok bool) {
 	if p.pins > 0 || p.pos < 0 {
 		return rank{}, false
 	}
+	t := p.t
+	ahead := -1
+	for _, w := range t.windows {
+		if p.index >= w.begin && p.index < w.end && (ahead < 0 || p.index-w.begin < ahead) {
+			ahead = p.index - w.begin
+		}
+	}
+	if ahead >= 0 {
+		return rank{classWindow, -int64(ahead)}, true
+	}
+	for _, pin := range t.pins {
+		if p.index >= pin.begin && p.index < pin.end {
+			return rank{classPinned, p.lastUse}, true
+		}
+	}
 	switch {
+	case p.complete && !lbOver && t.lb.Contains(p.index):
+		return rank{classLookbehind, int64(p.index)}, true
 	case p.complete:
 		return rank{classComplete, p.lastUse}, true
 	case p.validLocked(0, p.length) < p.length:
@@ -43,14 +65,14 @@ func (p *piece) rankLocked() (r rank, ok bool) {
 
 // candidate returns the torrent's best eviction candidate. It costs
 // O(resident pieces) under the torrent's lock.
-func (t *Torrent) candidate() (index int, r rank, ok bool) {
+func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
 		return 0, rank{}, false
 	}
 	for _, i := range t.resident {
-		pr, pok := t.pieces[i].rankLocked()
+		pr, pok := t.pieces[i].rankLocked(lbOver)
 		if pok && (!ok || pr.less(r)) {
 			index, r, ok = int(i), pr, true
 		}
@@ -63,7 +85,7 @@ func (t *Torrent) candidate() (index int, r rank, ok bool) {
 func (t *Torrent) evict(i int) bool {
 	t.mu.Lock()
 	p := &t.pieces[i]
-	if _, ok := p.rankLocked(); !ok || t.closed.Load() {
+	if _, ok := p.rankLocked(false); !ok || t.closed.Load() {
 		t.mu.Unlock()
 		return false
 	}
@@ -76,6 +98,9 @@ func (t *Torrent) evict(i int) bool {
 	if wasComplete {
 		c.notifier.add(t.ih, i)
 	}
+	if t.lb.Contains(i) {
+		c.updateReported()
+	}
 	c.space.broadcast()
 	return true
 }
@@ -83,12 +108,18 @@ func (t *Torrent) evict(i int) bool {
 // evictOne evicts the best candidate across all torrents, taking one
 // torrent lock at a time. It reports false when nothing is evictable.
 func (c *Client) evictOne() bool {
+	ts := *c.torrents.Load()
+	var lb int64
+	for _, t := range ts {
+		lb += t.lb.Stats().ResidentBytes
+	}
+	lbOver := lb > c.lookbehindLimit()
 	for range 3 { // a candidate can be pinned between the scan and the eviction
 		var best *Torrent
 		var bestIndex int
 		var bestRank rank
-		for _, t := range *c.torrents.Load() {
-			i, r, ok := t.candidate()
+		for _, t := range ts {
+			i, r, ok := t.candidate(lbOver)
 			if ok && (best == nil || r.less(bestRank)) {
 				best, bestIndex, bestRank = t, i, r
 			}

@@ -139,6 +139,9 @@ func (p *piece) copyLocked(b []byte, off int64, first, last int, bufs [][]byte) 
 	}
 	p.complete = false
 	p.lastUse = c.clock.Inc()
+	if p.pos < 0 && t.lb.Contains(p.index) {
+		t.lb.RecordMiss() // a protected piece downloaded again
+	}
 	t.listLocked(p)
 	return bufs
 }
@@ -234,6 +237,9 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 	}
 	if n > 0 {
 		p.lastUse = c.clock.Inc()
+		if t.lb.Contains(p.index) {
+			t.lb.RecordHit()
+		}
 	}
 	t.mu.Unlock()
 	switch {
@@ -310,8 +316,12 @@ func (p *piece) MarkComplete() error {
 	p.complete = whole
 	if whole {
 		p.lastUse = t.c.clock.Inc()
+		t.lb.MarkResident(p.index, t.c.blockSize*int64(p.numBlocks()))
 	}
 	t.mu.Unlock()
+	if whole && t.lb.Contains(p.index) {
+		t.c.updateReported()
+	}
 	if !whole {
 		t.c.notifier.add(t.ih, p.index)
 		return fmt.Errorf("memory: marking piece %d of torrent %s complete: data no longer resident: %w",

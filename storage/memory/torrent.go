@@ -8,6 +8,8 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
+
+	"github.com/memtorrent/memtorrent/lookbehind"
 )
 
 // Torrent is the storage of one torrent opened by a Client. It is safe for
@@ -19,13 +21,18 @@ type Torrent struct {
 	pieceLength int64         // never changes
 	length      int64         // never changes
 
+	lb *lookbehind.Set // never changes; safe for concurrent use
+
 	closed         atomic.Bool
 	residentPieces atomic.Int64 // pieces with at least one block
 	residentBytes  atomic.Int64 // bytes of blocks held
+	windowBytes    atomic.Int64 // bytes covered by reader windows
 
 	mu       sync.Mutex // guards the fields below and every piece's guarded fields
 	pieces   []piece
 	resident []int32 // indices of pieces holding blocks; see piece.pos
+	windows  []*Window
+	pins     []*Pin
 }
 
 func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
@@ -36,6 +43,7 @@ func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
 		length:      info.TotalLength(),
 	}
 	n := info.NumPieces()
+	t.lb, _ = lookbehind.New(max(n, 1))
 	t.pieces = make([]piece, n)
 	for i := range t.pieces {
 		p := &t.pieces[i]
@@ -77,9 +85,19 @@ func (t *Torrent) Close() error {
 		}
 		t.freeLocked(p)
 	}
+	for _, w := range t.windows {
+		w.closed = true
+	}
+	t.windows = nil
+	for _, p := range t.pins {
+		p.released = true
+		t.c.pinnedBytes.Sub(int64(p.end-p.begin) * t.pieceLength)
+	}
+	t.pins = nil
 	t.mu.Unlock()
 	t.c.removeTorrent(t)
 	t.c.space.broadcast()
+	t.c.updateReported()
 	return nil
 }
 
@@ -91,6 +109,7 @@ func (t *Torrent) listLocked(p *piece) {
 	p.pos = int32(len(t.resident))
 	t.resident = append(t.resident, int32(p.index))
 	t.residentPieces.Inc()
+	t.lb.MarkResident(p.index, t.c.blockSize)
 }
 
 // unlistLocked takes p off the resident list.
@@ -105,6 +124,7 @@ func (t *Torrent) unlistLocked(p *piece) {
 	t.resident = t.resident[:last]
 	p.pos = -1
 	t.residentPieces.Dec()
+	t.lb.MarkEvicted(p.index)
 }
 
 // freeLocked returns every block of p to the pool and forgets p's data.
