@@ -1,0 +1,92 @@
+package testutil
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/anacrolix/torrent"
+)
+
+// MaxAllocPeerRequestDataPerConn is what Config sets
+// ClientConfig.MaxAllocPeerRequestDataPerConn to: 1024 requests of 16 KiB.
+// The v1.59.1 default (1 MiB) deadlocks a seeder's upload as soon as a
+// loopback peer has more than 1 MiB of requests outstanding (see
+// shared/notes/anacrolix-v1.59.1.md, pitfall 1).
+const MaxAllocPeerRequestDataPerConn = 16 << 20
+
+// Config returns a client configuration for a loopback-only swarm: it
+// listens on 127.0.0.1 on a kernel-chosen port, uses no DHT, trackers, PEX,
+// uTP, IPv6, UPnP, webtorrent or webseeds, skips header obfuscation, raises
+// MaxAllocPeerRequestDataPerConn, keeps its default storage in a fresh
+// tb.TempDir(), and logs at Warn level and above to the test log (and
+// nowhere once the test's clean-up has begun).
+//
+// KeepAliveTimeout is deliberately left at the library default (one
+// minute), which is also the fallback wake-up of each connection's writer
+// (see the 60-second stall in the notes); set it, or anything else, through
+// opts, which are applied in order after the defaults.
+//
+// Config calls tb.TempDir and tb.Cleanup, so call it from the test
+// goroutine. The returned configuration belongs to one client.
+func Config(tb testing.TB, opts ...func(*torrent.ClientConfig)) *torrent.ClientConfig {
+	tb.Helper()
+	cfg := torrent.NewDefaultClientConfig()
+	cfg.ListenHost = func(string) string { return "127.0.0.1" }
+	cfg.ListenPort = 0
+	cfg.NoDHT = true
+	cfg.PeriodicallyAnnounceTorrentsToDht = false
+	cfg.DisableTrackers = true
+	cfg.DisablePEX = true
+	cfg.DisableUTP = true
+	cfg.DisableIPv6 = true
+	cfg.NoDefaultPortForwarding = true
+	cfg.DisableWebtorrent = true
+	cfg.DisableWebseeds = true
+	cfg.DisableAcceptRateLimiting = true
+	cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: false, RequirePreferred: false}
+	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
+	cfg.DataDir = tb.TempDir()
+	// cfg.Logger stays zero: the client then routes it to Slogger's handler.
+	cfg.Slogger = Logger(tb, slog.LevelWarn)
+	for _, opt := range opts {
+		opt(cfg)
+	}
+	return cfg
+}
+
+// Logger returns a logger writing records at level and above to tb's log
+// until tb's clean-up begins, and discarding them after that (a client's
+// goroutines may still log after the test has returned, which would make
+// tb.Log panic). It is safe for concurrent use; call Logger itself from the
+// test goroutine (it registers a tb.Cleanup).
+func Logger(tb testing.TB, level slog.Level) *slog.Logger {
+	w := &testWriter{tb: tb}
+	tb.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// testWriter writes lines to a test's log until stopped. It is safe for
+// concurrent use.
+type testWriter struct {
+	tb testing.TB // never changes
+
+	mu      sync.Mutex // guards the field below
+	stopped bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+}

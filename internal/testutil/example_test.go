@@ -1,0 +1,29 @@
+package testutil_test
+
+import (
+	"fmt"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
+)
+
+// A Spec fixes a torrent's content and so its info hash; Content and
+// FileContent give the bytes to compare downloads against.
+func ExampleSpec() {
+	spec := testutil.Spec{Name: "album", PieceLength: 16 << 10, Seed: 42, Files: []testutil.File{
+		{Path: "a.flac", Length: 40 << 10},
+		{Path: "cover/front.jpg", Length: 1000},
+	}}
+	mi, err := spec.MetaInfo()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	info, _ := mi.UnmarshalInfo()
+	fmt.Println(spec.TotalLength(), info.NumPieces(), len(testutil.FileContent(spec, 1)))
+	fmt.Println(mi.HashInfoBytes())
+	fmt.Printf("%x\n", testutil.Data(42, 8))
+	// Output:
+	// 41960 3 1000
+	// 97ba4888c89a1adc4eae79ad630792d5f4b13065
+	// a5005ce4f787ea97
+}
