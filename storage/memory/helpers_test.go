@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	g "github.com/anacrolix/generics"
@@ -103,5 +102,3 @@ func isComplete(tt storage.Torrent, info *metainfo.Info, i int) bool {
 }
 
 var noHash = g.None[[]byte]()
-
-func runtimeGosched() { runtime.Gosched() }

@@ -23,10 +23,57 @@ type piece struct {
 	pos      int32   // index in t.resident, or -1
 }
 
-// block is one buffer of a piece. Bytes [0, n) of it hold written data.
+// block is one buffer of a piece. Bytes [0, n) of it hold written data and
+// are readable; spans records data written beyond a gap, which joins the
+// prefix when the gap is filled. Peers send whole 16 KiB chunks, one per
+// block, so spans stays empty unless chunks are smaller than blocks and
+// arrive out of order.
 type block struct {
-	buf []byte
-	n   int32
+	buf   []byte
+	n     int32
+	spans []span // sorted, disjoint, all starting after n
+}
+
+// span is the written bytes [lo, hi) of a block.
+type span struct{ lo, hi int32 }
+
+// wrote records that bytes [lo, hi) of the block now hold data.
+func (b *block) wrote(lo, hi int32) {
+	if lo > b.n {
+		b.addSpan(lo, hi)
+		return
+	}
+	b.n = max(b.n, hi)
+	k := 0
+	for k < len(b.spans) && b.spans[k].lo <= b.n {
+		b.n = max(b.n, b.spans[k].hi)
+		k++
+	}
+	b.spans = b.spans[:copy(b.spans, b.spans[k:])]
+}
+
+// addSpan merges [lo, hi) into spans.
+func (b *block) addSpan(lo, hi int32) {
+	out := b.spans[:0:0]
+	placed := false
+	for _, s := range b.spans {
+		switch {
+		case s.hi < lo:
+			out = append(out, s)
+		case hi < s.lo:
+			if !placed {
+				out = append(out, span{lo, hi})
+				placed = true
+			}
+			out = append(out, s)
+		default: // overlapping or touching: merge
+			lo, hi = min(lo, s.lo), max(hi, s.hi)
+		}
+	}
+	if !placed {
+		out = append(out, span{lo, hi})
+	}
+	b.spans = out
 }
 
 var (
@@ -56,6 +103,9 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 	if off < 0 || off+int64(len(b)) > p.length {
 		return 0, fmt.Errorf("memory: writing %d bytes at offset %d of piece %d (length %d): %w",
 			len(b), off, p.index, p.length, ErrOutOfRange)
+	}
+	if p.t.closed.Load() {
+		return 0, ErrClosed
 	}
 	if len(b) == 0 {
 		return 0, nil
@@ -133,15 +183,10 @@ func (p *piece) copyLocked(b []byte, off int64, first, last int, bufs [][]byte) 
 		lo := max(off, start) - start
 		hi := min(off+int64(len(b)), start+c.blockSize) - start
 		copy(bl.buf[lo:hi], b[start+lo-off:start+hi-off])
-		if lo <= int64(bl.n) && hi > int64(bl.n) {
-			bl.n = int32(hi)
-		}
+		bl.wrote(int32(lo), int32(hi))
 	}
 	p.complete = false
 	p.lastUse = c.clock.Inc()
-	if p.pos < 0 && t.lb.Contains(p.index) {
-		t.lb.RecordMiss() // a protected piece downloaded again
-	}
 	t.listLocked(p)
 	return bufs
 }
@@ -195,14 +240,31 @@ func (p *piece) validLocked(off, n int64) int64 {
 	var got int64
 	for got < n {
 		j := int((off + got) / bs)
-		bl := p.blocks[j]
-		in := (off + got) - int64(j)*bs
-		if bl.buf == nil || int64(bl.n) <= in {
+		in := int32((off + got) - int64(j)*bs)
+		end := p.blocks[j].writtenFrom(in)
+		if end <= in {
 			break
 		}
-		got += min(int64(bl.n)-in, n-got)
+		got += min(int64(end-in), n-got)
 	}
 	return got
+}
+
+// writtenFrom returns the end of the run of written bytes that holds byte
+// in, or in itself when byte in was never written.
+func (b *block) writtenFrom(in int32) int32 {
+	if b.buf == nil {
+		return in
+	}
+	if in < b.n {
+		return b.n
+	}
+	for _, s := range b.spans {
+		if s.lo <= in && in < s.hi {
+			return s.hi
+		}
+	}
+	return in
 }
 
 // ReadAt copies bytes of the piece from off into b. Reading past the end of
@@ -214,6 +276,9 @@ func (p *piece) validLocked(off, n int64) int64 {
 func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 	if off < 0 || off > p.length {
 		return 0, fmt.Errorf("memory: reading at offset %d of piece %d (length %d): %w", off, p.index, p.length, ErrOutOfRange)
+	}
+	if p.t.closed.Load() {
+		return 0, ErrClosed
 	}
 	want := min(int64(len(b)), p.length-off)
 	if want == 0 {
@@ -233,13 +298,10 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 	for done := int64(0); done < n; {
 		j := int((off + done) / bs)
 		in := (off + done) - int64(j)*bs
-		done += int64(copy(b[done:n], p.blocks[j].buf[in:p.blocks[j].n]))
+		done += int64(copy(b[done:n], p.blocks[j].buf[in:]))
 	}
 	if n > 0 {
 		p.lastUse = c.clock.Inc()
-		if t.lb.Contains(p.index) {
-			t.lb.RecordHit()
-		}
 	}
 	t.mu.Unlock()
 	switch {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -139,12 +140,17 @@ func TestOutOfRangeAndMissingData(t *testing.T) {
 	if n, err := p.(io.WriterTo).WriteTo(&buf); n != 16<<10 || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("WriteTo of a partial piece: got (%d, %v); want (16384, ErrUnexpectedEOF)", n, err)
 	}
-	// A write that leaves a gap inside a block does not make the gap readable.
+	// A write that leaves a gap inside a block: its bytes are readable, the
+	// gap is not.
 	if _, err := p.WriteAt([]byte{1, 2, 3}, 16<<10+100); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := p.ReadAt(make([]byte, 3), 16<<10+100); n != 0 || err == nil {
-		t.Errorf("ReadAt after a gap: got (%d, %v); want (0, error)", n, err)
+	b3 := make([]byte, 3)
+	if n, err := p.ReadAt(b3, 16<<10+100); n != 3 || err != nil || !bytes.Equal(b3, []byte{1, 2, 3}) {
+		t.Errorf("ReadAt of bytes after a gap: got (%d, %v, %v); want (3, nil, [1 2 3])", n, err, b3)
+	}
+	if n, err := p.ReadAt(make([]byte, 10), 16<<10+95); n != 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("ReadAt starting in the gap: got (%d, %v); want (0, ErrUnexpectedEOF)", n, err)
 	}
 	if err := p.MarkComplete(); err == nil {
 		t.Errorf("MarkComplete of a partial piece: got nil; want an error")
@@ -198,5 +204,48 @@ func TestPieceHandleDoesNotAllocate(t *testing.T) {
 	capFn := *tt.Capacity
 	if n, capped := capFn(); n != 1<<20 || !capped {
 		t.Errorf("Capacity(): got (%d, %v); want (%d, true)", n, capped, 1<<20)
+	}
+}
+
+// TestOutOfOrderSmallWrites writes a piece in 2-byte chunks in a shuffled
+// order (the library's own suite uses 2-byte chunks): the piece becomes
+// whole and readable only when every byte has arrived.
+func TestOutOfOrderSmallWrites(t *testing.T) {
+	c := newTestClient(t, Options{Capacity: 1 << 20})
+	const pl = 5000
+	info := testInfo(pl, 1, pl)
+	ti, err := c.OpenTorrent(context.Background(), info, ihOf(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.Torrent{TorrentImpl: ti}
+	p := st.Piece(info.Piece(0))
+	var offs []int64
+	for off := int64(0); off < pl; off += 2 {
+		offs = append(offs, off)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(offs), func(i, j int) { offs[i], offs[j] = offs[j], offs[i] })
+	want := make([]byte, pl)
+	fill(want, 1, 0)
+	for k, off := range offs {
+		if _, err := p.WriteAt(want[off:off+2], off); err != nil {
+			t.Fatal(err)
+		}
+		if k == len(offs)-2 {
+			if err := p.MarkComplete(); err == nil {
+				t.Errorf("MarkComplete one chunk short: got nil; want an error")
+			}
+		}
+	}
+	var got bytes.Buffer
+	if _, err := p.WriteTo(&got); err != nil {
+		t.Fatalf("WriteTo after every chunk: %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("WriteTo: bytes differ from what was written")
+	}
+	if err := p.MarkComplete(); err != nil {
+		t.Errorf("MarkComplete: %v", err)
 	}
 }

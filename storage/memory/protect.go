@@ -80,8 +80,9 @@ func (t *Torrent) LookbehindAvailable(i int) bool {
 }
 
 // LookbehindStats returns the lookbehind figures: protected pieces, how
-// many are resident and their bytes, hits (reads of protected pieces served
-// from memory) and misses (protected pieces downloaded again). Wait-free.
+// many are resident and their bytes, hits (protected pieces a reader window
+// moved back onto while held) and misses (the same, not held: downloaded
+// again). Wait-free.
 func (t *Torrent) LookbehindStats() lookbehind.Stats { return t.lb.Stats() }
 
 // Window is a reader window: the bytes a playback session is about to read,
@@ -109,7 +110,9 @@ func (t *Torrent) NewWindow() *Window {
 }
 
 // Set moves the window to the bytes [offset, offset+length) of the torrent
-// (offsets in the torrent, not in a file). It returns an error naming the
+// (offsets in the torrent, not in a file). A move backwards counts, for each
+// lookbehind piece it covers, a hit if the piece is held and a miss if not
+// (see LookbehindStats); so move the window before the lookbehind set. It returns an error naming the
 // bad value, leaving the window unchanged, when the range is not inside the
 // torrent, and ErrClosed after the window or the torrent was closed.
 func (w *Window) Set(offset, length int64) error {
@@ -128,6 +131,19 @@ func (w *Window) Set(offset, length int64) error {
 		return ErrClosed
 	}
 	t.windowBytes.Add(int64((end-begin)-(w.end-w.begin)) * t.pieceLength)
+	if begin < w.begin {
+		// A backward seek: each protected piece the window now covers is a
+		// lookbehind hit if still held, a miss if it must be downloaded again.
+		for i := begin; i < min(end, w.begin); i++ {
+			if t.lb.Contains(i) {
+				if t.pieces[i].complete {
+					t.lb.RecordHit()
+				} else {
+					t.lb.RecordMiss()
+				}
+			}
+		}
+	}
 	w.begin, w.end = begin, end
 	return nil
 }

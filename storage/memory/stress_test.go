@@ -6,17 +6,27 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 	"go.uber.org/goleak"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m,
+		// The library's own suite (TestLeecherStorage) runs its clients with
+		// uTP on; a uTP dial in flight when a client closes ends on its own
+		// later. Our clients never use uTP.
+		goleak.IgnoreAnyFunction("github.com/anacrolix/go-libutp.(*Conn).waitForConnect"),
+		goleak.IgnoreAnyFunction("github.com/anacrolix/torrent.(*Client).outgoingConnection"),
+	)
 }
 
 // sampler checks Resident <= Capacity continuously until stopped.
@@ -294,16 +304,21 @@ func TestCloseWhileBusy(t *testing.T) {
 	}
 }
 
-// waitForStats polls Stats until cond holds (bounded by the test deadline).
+// waitForStats polls Stats until cond holds, failing after a minute.
 func waitForStats(t *testing.T, c *Client, cond func(Stats) bool) {
 	t.Helper()
-	for !cond(c.Stats()) {
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("condition on Stats never held: %+v", c.Stats())
-		default:
+	spinUntil(t, "a condition on Stats", func() bool { return cond(c.Stats()) })
+}
+
+// spinUntil yields until cond holds, failing the test after a minute.
+func spinUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
-		runtimeGosched()
+		runtime.Gosched()
 	}
 }
 
@@ -334,9 +349,8 @@ func TestShrinkWhileWriting(t *testing.T) {
 	}
 	for _, n := range []int64{3 << 20, 1 << 20, 256 << 10, 2 << 20, 128 << 10, 4 << 20, 512 << 10} {
 		// Let the writers fill what the last step allowed.
-		for target := written.Load() + 32; written.Load() < target; {
-			runtimeGosched()
-		}
+		target := written.Load() + 32
+		spinUntil(t, "32 more pieces written", func() bool { return written.Load() >= target })
 		if err := c.SetCapacity(n); err != nil {
 			t.Errorf("SetCapacity(%d): %v", n, err)
 		}

@@ -139,6 +139,7 @@ func (t *Torrent) freeLocked(p *piece) int64 {
 			freed += t.c.blockSize
 		}
 		b.n = 0
+		b.spans = nil
 	}
 	p.complete = false
 	t.residentBytes.Sub(freed)

@@ -1,0 +1,230 @@
+package memory
+
+import (
+	"errors"
+	"testing"
+)
+
+// residentSet returns the pieces of tt that hold data.
+func residentSet(tt *Torrent) map[int]bool {
+	out := map[int]bool{}
+	for i, s := range tt.AppendPieceStates(nil) {
+		if s&PieceResident != 0 {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// TestEvictionClasses checks the order of every eviction class: each case
+// fills a 4-piece cache with pieces of two classes (or two members of one
+// class), writes one more piece, and checks which piece went.
+func TestEvictionClasses(t *testing.T) {
+	const pl = 64 << 10
+	for _, tc := range []struct {
+		name    string
+		setup   func(t *testing.T, c *Client, mt *Torrent, fill func(i int, complete bool))
+		evicted int
+	}{
+		{
+			name: "unprotected complete before lookbehind",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, true)
+				}
+				mustNil(t, mt.SetLookbehindRange(0, 1)) // 0 protected; 1 is the LRU unprotected
+				mt.pieces[0].lastUse = 0                // oldest of all
+			},
+			evicted: 1,
+		},
+		{
+			name: "lookbehind furthest behind first",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, true)
+				}
+				mustNil(t, mt.SetLookbehind([]int{0, 1, 2, 3}))
+				mt.pieces[0].lastUse = 1 << 40 // most recently used, still first to go
+			},
+			evicted: 0,
+		},
+		{
+			name: "lookbehind before partial",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				fill(0, false) // partial, oldest
+				for i := 1; i < 4; i++ {
+					fill(i, true)
+				}
+				mustNil(t, mt.SetLookbehind([]int{1, 2, 3}))
+			},
+			evicted: 1,
+		},
+		{
+			name: "partial before pinned head",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, i != 3)
+				}
+				pin, err := mt.Pin(0, pl) // piece 0, complete and oldest
+				mustNil(t, err)
+				t.Cleanup(pin.Release)
+				w := mt.NewWindow()
+				t.Cleanup(w.Close)
+				mustNil(t, w.Set(pl, 2*pl)) // 1..2
+			},
+			evicted: 3,
+		},
+		{
+			name: "pinned before reader window",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, true)
+				}
+				w := mt.NewWindow()
+				t.Cleanup(w.Close)
+				mustNil(t, w.Set(0, 3*pl)) // 0..2 in the window
+				pin, err := mt.Pin(3*pl, pl)
+				mustNil(t, err)
+				t.Cleanup(pin.Release)
+			},
+			evicted: 3,
+		},
+		{
+			name: "window furthest ahead first",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, true)
+				}
+				w := mt.NewWindow()
+				t.Cleanup(w.Close)
+				mustNil(t, w.Set(0, 4*pl))
+			},
+			evicted: 3,
+		},
+		{
+			name: "lookbehind over its budget counts as unprotected",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				fill(0, false) // partial, oldest
+				for i := 1; i < 4; i++ {
+					fill(i, true)
+				}
+				mustNil(t, mt.SetLookbehind([]int{1, 2, 3}))
+				// Furthest behind would pick 1; least recently used picks 2.
+				mt.pieces[1].lastUse = 1 << 40
+				// Shrink the lookbehind budget below what it holds: a window
+				// over the other torrent's pieces takes the room.
+				other := c.openForTest(t, 2, pl, 64)
+				w := other.NewWindow()
+				t.Cleanup(w.Close)
+				mustNil(t, w.Set(0, 64*pl))
+			},
+			evicted: 2,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestClient(t, Options{Capacity: 4 * pl, LookbehindShare: 1})
+			tt, info := openTest(t, c, 1, pl, 8)
+			mt, _ := c.Torrent(ihOf(1))
+			fill := func(i int, complete bool) {
+				if complete {
+					completePiece(t, tt, info, 1, i)
+				} else {
+					mustNil2(tt.Piece(info.Piece(i)).WriteAt(make([]byte, 16<<10), 0))
+				}
+			}
+			tc.setup(t, c, mt, fill)
+			before := residentSet(mt)
+			completePiece(t, tt, info, 1, 4)
+			after := residentSet(mt)
+			for i := range 4 {
+				if before[i] && !after[i] && i != tc.evicted {
+					t.Errorf("piece %d evicted; want piece %d", i, tc.evicted)
+				}
+			}
+			if after[tc.evicted] {
+				t.Errorf("piece %d still resident; want it evicted first (resident: %v)", tc.evicted, after)
+			}
+		})
+	}
+}
+
+func (c *Client) openForTest(t *testing.T, k int, pl int64, n int) *Torrent {
+	t.Helper()
+	openTest(t, c, k, pl, n)
+	mt, _ := c.Torrent(ihOf(k))
+	return mt
+}
+
+func mustNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustNil2(_ int, err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func TestProtectBadInput(t *testing.T) {
+	const pl = 64 << 10
+	c := newTestClient(t, Options{Capacity: 4 * pl})
+	openTest(t, c, 1, pl, 8)
+	mt, _ := c.Torrent(ihOf(1))
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"lookbehind piece -1", mt.SetLookbehind([]int{-1})},
+		{"lookbehind piece 8", mt.SetLookbehind([]int{1, 8})},
+		{"lookbehind range reversed", mt.SetLookbehindRange(3, 2)},
+		{"lookbehind range past end", mt.SetLookbehindRange(0, 9)},
+		{"window negative", mt.NewWindow().Set(-1, 10)},
+		{"window past end", mt.NewWindow().Set(8*pl-10, 11)},
+		{"pin past end", func() error { _, err := mt.Pin(8*pl-10, 11); return err }()},
+		{"pin empty", func() error { _, err := mt.Pin(0, 0); return err }()},
+	} {
+		if !errors.Is(tc.err, ErrOutOfRange) {
+			t.Errorf("%s: got %v; want ErrOutOfRange", tc.name, tc.err)
+		}
+	}
+	if got := mt.LookbehindStats().Protected; got != 0 {
+		t.Errorf("protected after bad input: got %d; want 0 (unchanged)", got)
+	}
+	if _, err := mt.Pin(0, 2*pl); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("pin of half the capacity: got %v; want ErrNoSpace", err)
+	}
+}
+
+func TestReportedCapacity(t *testing.T) {
+	const pl = 64 << 10
+	c := newTestClient(t, Options{Capacity: 16 * pl, LookbehindShare: 0.25})
+	tt, info := openTest(t, c, 1, pl, 32)
+	mt, _ := c.Torrent(ihOf(1))
+	for i := range 8 {
+		completePiece(t, tt, info, 1, i)
+	}
+	reported := func() int64 { n, _ := (*tt.Capacity)(); return n }
+	if got := reported(); got != 16*pl {
+		t.Errorf("reported with nothing held: got %d; want %d", got, 16*pl)
+	}
+	mustNil(t, mt.SetLookbehindRange(0, 8)) // trimmed to the budget: 4 pieces
+	if got := mt.LookbehindStats().Protected; got != 4 {
+		t.Errorf("protected after a range above budget: got %d; want 4", got)
+	}
+	if got := reported(); got != 12*pl {
+		t.Errorf("reported with 4 lookbehind pieces held: got %d; want %d", got, 12*pl)
+	}
+	pin, err := mt.Pin(16*pl, 4*pl)
+	mustNil(t, err)
+	if got := reported(); got != 8*pl {
+		t.Errorf("reported with lookbehind and a pin: got %d; want %d", got, 8*pl)
+	}
+	pin.Release()
+	mt.ClearLookbehind()
+	if got := reported(); got != 16*pl {
+		t.Errorf("reported after release and clear: got %d; want %d", got, 16*pl)
+	}
+}
