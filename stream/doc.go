@@ -1,0 +1,121 @@
+// Package stream serves the files of torrents over HTTP while they download,
+// for media players: it is the piece a media server embeds. A [Handler]
+// reads through a *torrent.Client whose storage is a *memory.Client and
+// turns each player's requests into a playback session that keeps one
+// torrent reader, one storage reader window, a lookbehind and head/tail pins
+// for as long as the player keeps coming back.
+//
+// # Routes
+//
+//	GET|HEAD /stream/{infohash}/{fileIndex}   file by index in the torrent's file list
+//	GET|HEAD /stream/{infohash}/path/{path...} file by its path inside the torrent
+//	GET /status                               JSON: every torrent of the client ([Status])
+//	GET /status/{infohash}                    JSON: one torrent ([TorrentStatus])
+//	GET /metrics                              Prometheus text format, same figures
+//	GET /playlist/{infohash}.m3u              M3U of the torrent's video and audio files
+//
+// {infohash} is the 40-digit hex v1 info hash. {path...} matches the file's
+// path relative to the torrent (as (*torrent.File).DisplayPath returns it)
+// or with the torrent's name in front ((*torrent.File).Path); nothing is
+// ever looked up on a file system, so a path is either one of the torrent's
+// files or 404. A torrent the client knows but whose info has not arrived
+// yet is waited for, up to Options.InfoTimeout, then answered with 503 and
+// Retry-After. Playlist entries are absolute URLs of the path route, built
+// from the request's Host (https when the request came over TLS).
+//
+// # Serving
+//
+// Stream responses come from http.ServeContent over an io.ReadSeeker on the
+// file, so Range (single and multiple ranges), If-Range, conditional
+// requests, HEAD and Accept-Ranges are the standard library's. The Handler
+// sets Content-Type from the file's extension itself (a table of media types,
+// then mime.TypeByExtension, then application/octet-stream), so ServeContent
+// never sniffs and never reads the file's head for a request elsewhere.
+// The ETag is the info hash and file index: torrent content never changes.
+// Seeks by ServeContent only move a cursor; the torrent reader is moved when
+// a read actually needs another position, so the size probe ServeContent
+// makes on every request does not disturb the reader's priorities.
+//
+// Every stream response, GET or HEAD, carries the DLNA headers TVs look for
+// (transferMode.dlna.org: Streaming and contentFeatures.dlna.org with
+// DLNA.ORG_OP=01, byte seeks supported), whether or not the request asked
+// with getcontentFeatures.dlna.org: many renderers never ask, and the
+// headers mean nothing to other clients.
+//
+// Reads honour the request's context: when the player closes the connection
+// (or the torrent is dropped, or the Handler closed) the torrent read
+// waiting for data returns at once. This takes a workaround: in
+// anacrolix/torrent v1.59.1 a Reader over capped storage, which
+// memory.Client is, never returns from a Read whose context is cancelled
+// while it waits; it retries forever, spinning and logging (see
+// session.read in read.go). A HEAD request creates no session and reads
+// nothing; a GET that ServeContent answers without a body (304, 412, 416)
+// reads nothing.
+//
+// Every response with a status of 400 or more carries exactly
+// http.StatusText of its status as body; what went wrong inside is logged,
+// never sent. A 416 always carries Content-Range: bytes */size.
+//
+// # Sessions
+//
+// A session belongs to a client, a torrent and a file. The client is the
+// value of the request's ?session= query parameter when present, otherwise
+// its remote IP and User-Agent. A session keeps one torrent.Reader (from
+// (*torrent.File).NewReader), one memory.Window and its share of the
+// torrent's lookbehind across the player's successive Range requests, so
+// that a player sending many short requests neither re-creates readers nor
+// churns piece priorities. It ends after Options.IdleTimeout without a
+// request (an idle reaper goroutine checks about once a second), when the
+// Handler needs its place, or at Close.
+//
+// A torrent.Reader is not safe for concurrent use, so a session serves one
+// request at a time. A request that finds every session of its key busy does
+// not wait: it gets a session of its own (players often fetch an MP4's moov
+// atom at the end of the file while the first connection is still open, and
+// waiting for that connection could deadlock the player). Among idle
+// sessions of its key a request takes the one whose reader is nearest to the
+// start of its range, so a head reader and a tail reader each keep their
+// place. At most Options.MaxSessions sessions exist: when they are all taken
+// the least recently used idle session is ended to make room, and when every
+// one is busy the request gets 503 with Retry-After.
+//
+// # Readahead, lookbehind, pins
+//
+// Each session's readahead is
+//
+//	max(2 pieces, min(Options.ReadaheadCap, capacity/2/sessions, 60 s at Options.Bitrate))
+//
+// (the bitrate term only when a bitrate is given), recomputed at the start of
+// each request. It is set on the torrent reader (SetReadahead) and declared
+// to the storage as the session's memory.Window from the playhead on.
+// Whenever the playhead enters another piece the window moves and the
+// session's lookbehind, lookbehind.Window of Options.LookbehindBytes split
+// among the sessions, is recomputed; the Handler gives the storage the union
+// of the lookbehinds of every session on the torrent. The playhead is the
+// torrent reader's position: how far the player has fetched, a little ahead
+// of what it shows.
+//
+// While a file has sessions its first and last min(2 MiB, 1% of capacity)
+// bytes are pinned in the storage (container indexes: MP4 moov, MKV cues),
+// once per file however many sessions play it. A pin the storage refuses
+// for lack of budget is logged and skipped.
+//
+// # Concurrency
+//
+// A Handler is safe for concurrent use. Its locks are Handler.mu (sessions,
+// per-torrent state, rates) and, per torrent with sessions, torState.mu,
+// which serialises the lookbehind and pins given to the storage and is held
+// across those calls into storage/memory (never into the torrent client).
+// The two are never held together, and no log call or call into the torrent
+// client runs under either. A session's reader is used only by the request
+// that holds the session, which Handler.mu hands over.
+//
+// # Closing
+//
+// Close ends every session, cancels the reads of requests in flight, sets a
+// past write deadline on their connections so a response blocked on a slow
+// client ends too, waits for those requests to return and joins the
+// Handler's goroutine. Requests after Close get 503. Close the Handler
+// before shutting the HTTP server down: http.Server.Shutdown waits for
+// streaming responses, which only the Handler can end.
+package stream

@@ -1,0 +1,187 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/storage/memory"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+
+// transferTimeout bounds one HTTP transfer of a test file (a few MiB over
+// loopback take well under a second).
+const transferTimeout = time.Minute
+
+// keepAlive is the torrent client option the tests use on top of
+// testutil.Config: a short KeepAliveTimeout, the mitigation the notes give
+// for the 60 s loopback stalls.
+func keepAlive(cfg *torrent.ClientConfig) { cfg.KeepAliveTimeout = time.Second }
+
+// env is a leecher over memory storage, a Handler on it and an HTTP server.
+type env struct {
+	t   *testing.T
+	mem *memory.Client
+	cl  *torrent.Client
+	h   *Handler
+	srv *httptest.Server
+}
+
+// newEnv starts a leecher whose pieces live in capacity bytes of memory and
+// serves a Handler with opts over it. Everything is closed at the end of
+// the test: the Handler first, then the server, the client and the storage.
+func newEnv(t *testing.T, capacity int64, opts Options) *env {
+	t.Helper()
+	mem, err := memory.New(memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
+	if err != nil {
+		t.Fatalf("memory.New: %v", err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	cl := testutil.NewLeecher(t, mem, keepAlive)
+	mem.Bind(cl)
+	if opts.Logger == nil {
+		opts.Logger = testutil.Logger(t, slog.LevelWarn)
+	}
+	h, err := New(cl, mem, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return &env{t: t, mem: mem, cl: cl, h: h, srv: srv}
+}
+
+// seed starts a seeder of spec and adds its torrent to the leecher.
+func (e *env) seed(spec testutil.Spec) *torrent.Torrent {
+	e.t.Helper()
+	s := testutil.NewSeeder(e.t, spec, keepAlive)
+	return testutil.AddTorrent(e.t, e.cl, s.MetaInfo, s)
+}
+
+// unseeded adds spec's torrent to the leecher with no peer: its info is
+// known, its data never arrives, so reads block until cancelled.
+func (e *env) unseeded(spec testutil.Spec) *torrent.Torrent {
+	e.t.Helper()
+	mi, err := spec.MetaInfo()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return testutil.AddTorrent(e.t, e.cl, mi)
+}
+
+// do sends a request to the server with extra headers (name, value pairs)
+// and returns the response with its body read, failing the test on a
+// transport error.
+func (e *env) do(method, path string, hdr ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), transferTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp, body
+}
+
+// get is do for GET, checking the status.
+func (e *env) get(path string, want int, hdr ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	resp, body := e.do(http.MethodGet, path, hdr...)
+	if resp.StatusCode != want {
+		e.t.Fatalf("GET %s %q: status %d; want %d (body %.100q)", path, hdr, resp.StatusCode, want, body)
+	}
+	return resp, body
+}
+
+// status returns /status/{ih} decoded.
+func (e *env) status(t *torrent.Torrent) TorrentStatus {
+	e.t.Helper()
+	_, body := e.get("/status/"+t.InfoHash().HexString(), http.StatusOK)
+	var ts TorrentStatus
+	if err := json.Unmarshal(body, &ts); err != nil {
+		e.t.Fatalf("decoding status: %v\n%s", err, body)
+	}
+	return ts
+}
+
+// streamPath is the stream URL path of file i of t.
+func streamPath(t *torrent.Torrent, i int) string {
+	return "/stream/" + t.InfoHash().HexString() + "/" + strconv.Itoa(i)
+}
+
+// busy returns the number of busy sessions of a status.
+func busy(ts TorrentStatus) (n int) {
+	for _, s := range ts.Sessions {
+		if s.Busy {
+			n++
+		}
+	}
+	return n
+}
+
+// pending is a request running in its own goroutine.
+type pending struct {
+	cancel context.CancelFunc
+	done   chan error // receives the transport's error (nil with a response), once
+}
+
+// start sends GET path from a goroutine and returns at once.
+func (e *env) start(path string) *pending {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(e.t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p := &pending{cancel: cancel, done: make(chan error, 1)}
+	client := e.srv.Client()
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		p.done <- err
+	}()
+	e.t.Cleanup(cancel)
+	return p
+}
+
+// wait waits for the request's goroutine and returns its error.
+func (p *pending) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(transferTimeout):
+		t.Fatalf("request still running after %v", transferTimeout)
+		return nil
+	}
+}

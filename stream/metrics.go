@@ -1,0 +1,88 @@
+package stream
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric descriptions: the figures of Status, per torrent labelled with the
+// info hash.
+var (
+	descCapacity = prometheus.NewDesc("memtorrent_storage_capacity_bytes",
+		"Bytes of piece data the memory storage may hold.", nil, nil)
+	descResident = prometheus.NewDesc("memtorrent_storage_resident_bytes",
+		"Bytes of piece data the memory storage holds.", nil, nil)
+	descSessions = prometheus.NewDesc("memtorrent_stream_sessions",
+		"Playback sessions alive.", nil, nil)
+	descReaders = prometheus.NewDesc("memtorrent_stream_readers_created_total",
+		"Torrent readers created by playback sessions.", nil, nil)
+
+	descTorrentPieces = prometheus.NewDesc("memtorrent_torrent_pieces",
+		"Pieces of the torrent by storage state; state=\"total\" counts all.", []string{"infohash", "state"}, nil)
+	descTorrentResident = prometheus.NewDesc("memtorrent_torrent_resident_bytes",
+		"Bytes the memory storage holds for the torrent.", []string{"infohash"}, nil)
+	descTorrentSessions = prometheus.NewDesc("memtorrent_torrent_sessions",
+		"Playback sessions on the torrent.", []string{"infohash"}, nil)
+	descTorrentReaders = prometheus.NewDesc("memtorrent_torrent_readers_created_total",
+		"Torrent readers created by playback sessions on the torrent.", []string{"infohash"}, nil)
+	descLookbehindProtected = prometheus.NewDesc("memtorrent_torrent_lookbehind_pieces",
+		"Pieces in the torrent's lookbehind set.", []string{"infohash"}, nil)
+	descLookbehindResident = prometheus.NewDesc("memtorrent_torrent_lookbehind_resident_bytes",
+		"Bytes held for the torrent's lookbehind pieces.", []string{"infohash"}, nil)
+	descLookbehindHits = prometheus.NewDesc("memtorrent_torrent_lookbehind_hits_total",
+		"Reads of lookbehind pieces served from memory.", []string{"infohash"}, nil)
+	descLookbehindMisses = prometheus.NewDesc("memtorrent_torrent_lookbehind_misses_total",
+		"Lookbehind pieces downloaded again.", []string{"infohash"}, nil)
+	descReadData = prometheus.NewDesc("memtorrent_torrent_read_data_bytes_total",
+		"Piece data received from peers.", []string{"infohash"}, nil)
+	descRate = prometheus.NewDesc("memtorrent_torrent_download_rate_bytes_per_second",
+		"Piece data received from peers per second, over about the last second.", []string{"infohash"}, nil)
+)
+
+// collector exports Handler.Status to a registry the Handler owns.
+type collector struct {
+	h *Handler // never changes
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descCapacity, descResident, descSessions, descReaders, descTorrentPieces, descTorrentResident,
+		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
+		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
+	} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.h.Status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(descCapacity, float64(s.Capacity))
+	gauge(descResident, float64(s.Resident))
+	gauge(descSessions, float64(s.Sessions))
+	counter(descReaders, float64(s.ReadersCreated))
+	for _, t := range s.Torrents {
+		ih := t.InfoHash
+		for state, n := range map[string]int{
+			"total": t.Pieces.Total, "resident": t.Pieces.Resident, "complete": t.Pieces.Complete,
+			"lookbehind": t.Pieces.Lookbehind, "window": t.Pieces.Window, "pinned": t.Pieces.Pinned,
+		} {
+			gauge(descTorrentPieces, float64(n), ih, state)
+		}
+		gauge(descTorrentResident, float64(t.ResidentBytes), ih)
+		gauge(descTorrentSessions, float64(len(t.Sessions)), ih)
+		counter(descTorrentReaders, float64(t.ReadersCreated), ih)
+		gauge(descLookbehindProtected, float64(t.Lookbehind.Protected), ih)
+		gauge(descLookbehindResident, float64(t.Lookbehind.ResidentBytes), ih)
+		counter(descLookbehindHits, float64(t.Lookbehind.Hits), ih)
+		counter(descLookbehindMisses, float64(t.Lookbehind.Misses), ih)
+		counter(descReadData, float64(t.BytesReadData), ih)
+		gauge(descRate, float64(t.DownloadRate), ih)
+	}
+}

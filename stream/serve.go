@@ -1,0 +1,284 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/memtorrent/memtorrent/lookbehind"
+)
+
+// dlnaFeatures is the contentFeatures.dlna.org of every stream response:
+// OP=01 byte seeks, CI=0 not transcoded, FLAGS streaming transfer mode,
+// background transfer, connection stall allowed, DLNA 1.5.
+const dlnaFeatures = "DLNA.ORG_OP=01;DLNA.ORG_CI=0;DLNA.ORG_FLAGS=01700000000000000000000000000000"
+
+// contentType returns the Content-Type of a file name by its extension:
+// media types first, which Go's built-in table lacks, then
+// mime.TypeByExtension, then application/octet-stream.
+func contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t := mediaType(ext); t != "" {
+		return t
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// mediaType returns the Content-Type of a video, audio or subtitle
+// extension, "" for others.
+func mediaType(ext string) string {
+	switch ext {
+	case ".mp4":
+		return "video/mp4"
+	case ".m4v":
+		return "video/x-m4v"
+	case ".mkv":
+		return "video/x-matroska"
+	case ".webm":
+		return "video/webm"
+	case ".avi":
+		return "video/x-msvideo"
+	case ".mov":
+		return "video/quicktime"
+	case ".wmv":
+		return "video/x-ms-wmv"
+	case ".flv":
+		return "video/x-flv"
+	case ".mpg", ".mpeg":
+		return "video/mpeg"
+	case ".ts", ".m2ts", ".mts":
+		return "video/mp2t"
+	case ".3gp":
+		return "video/3gpp"
+	case ".ogv":
+		return "video/ogg"
+	case ".mp3":
+		return "audio/mpeg"
+	case ".flac":
+		return "audio/flac"
+	case ".m4a":
+		return "audio/mp4"
+	case ".aac":
+		return "audio/aac"
+	case ".ogg", ".oga":
+		return "audio/ogg"
+	case ".opus":
+		return "audio/opus"
+	case ".wav":
+		return "audio/wav"
+	case ".wma":
+		return "audio/x-ms-wma"
+	case ".mka":
+		return "audio/x-matroska"
+	case ".srt":
+		return "application/x-subrip"
+	case ".vtt":
+		return "text/vtt"
+	case ".ass", ".ssa":
+		return "text/x-ssa"
+	}
+	return ""
+}
+
+// playable reports whether a file name has a video or audio extension.
+func playable(name string) bool {
+	t := mediaType(strings.ToLower(path.Ext(name)))
+	return strings.HasPrefix(t, "video/") || strings.HasPrefix(t, "audio/")
+}
+
+// serveIndex serves /stream/{infohash}/{file}.
+func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
+	t, ok := h.lookupTorrent(w, r)
+	if !ok {
+		return
+	}
+	i, err := strconv.Atoi(r.PathValue("file"))
+	if err != nil || i < 0 || i >= len(t.Files()) {
+		notFound(w)
+		return
+	}
+	h.serveFile(w, r, t, i)
+}
+
+// servePath serves /stream/{infohash}/path/{path...}.
+func (h *Handler) servePath(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("path")
+	if !validPath(p) {
+		notFound(w)
+		return
+	}
+	t, ok := h.lookupTorrent(w, r)
+	if !ok {
+		return
+	}
+	for i, f := range t.Files() {
+		if f.DisplayPath() == p || f.Path() == p {
+			h.serveFile(w, r, t, i)
+			return
+		}
+	}
+	notFound(w)
+}
+
+// validPath reports whether p is a relative slash-separated path without
+// empty, "." or ".." elements, backslashes or NULs. Paths are only ever
+// compared with the torrent's, so this is belt and braces.
+func validPath(p string) bool {
+	if p == "" || strings.ContainsAny(p, "\\\x00") {
+		return false
+	}
+	for elem := range strings.SplitSeq(p, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// serveFile serves file i of t through http.ServeContent and a session.
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, t *torrent.Torrent, i int) {
+	f := t.Files()[i]
+	info := t.Info()
+	geom := lookbehind.File{
+		PieceLength:   info.PieceLength,
+		TorrentLength: info.TotalLength(),
+		Offset:        f.Offset(),
+		Length:        f.Length(),
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", contentType(f.DisplayPath()))
+	hdr.Set("ETag", fmt.Sprintf(`"%s-%d"`, t.InfoHash().HexString(), i))
+	hdr.Set("transferMode.dlna.org", "Streaming")
+	hdr.Set("contentFeatures.dlna.org", dlnaFeatures)
+	if ew, ok := w.(*errorWriter); ok {
+		ew.size = f.Length()
+	}
+	name := path.Base(f.DisplayPath())
+	if r.Method == http.MethodHead {
+		http.ServeContent(w, r, name, time.Time{}, &content{size: f.Length()})
+		return
+	}
+
+	fl, ok := h.track(w)
+	if !ok {
+		unavailable(w)
+		return
+	}
+	defer h.untrack(fl)
+	key := sessionKey{client: clientID(r), t: t, ih: t.InfoHash(), file: i}
+	s, err := h.acquire(key, f, geom, rangeStart(r.Header.Get("Range"), f.Length()))
+	switch {
+	case errors.Is(err, errBusy):
+		h.log.Info("stream: too many sessions", "max", h.opts.MaxSessions, "client", key.client)
+		unavailable(w)
+		return
+	case err != nil:
+		unavailable(w)
+		return
+	}
+	// Reads end with the request, at Close, and when the torrent closes.
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(h.ctx, cancel)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-t.Closed():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.begin(ctx)
+	c := &content{size: f.Length(), s: s, ctx: ctx}
+	http.ServeContent(w, r, name, time.Time{}, c)
+	cancel()
+	stop()
+	<-watched
+	err = c.finish()
+	if err != nil {
+		h.log.Warn("stream: reading torrent, ending session", "infohash", key.ih, "file", i, "session", s.id, "err", err)
+	}
+	closed := false
+	select {
+	case <-t.Closed():
+		closed = true
+	default:
+	}
+	h.release(s, err != nil || closed)
+}
+
+// rangeStart returns where the first range of a Range header starts, 0 when
+// there is none or it does not parse (ServeContent judges it properly).
+func rangeStart(hdr string, size int64) int64 {
+	spec, ok := strings.CutPrefix(hdr, "bytes=")
+	if !ok {
+		return 0
+	}
+	spec, _, _ = strings.Cut(spec, ",")
+	first, last, _ := strings.Cut(strings.TrimSpace(spec), "-")
+	if first == "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil {
+			return 0
+		}
+		return max(0, size-n)
+	}
+	n, err := strconv.ParseInt(first, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// inflight is a stream request being served, which Close ends.
+type inflight struct {
+	rc *http.ResponseController // never changes
+
+	mu    sync.Mutex // guards the field below
+	ended bool
+}
+
+// track registers a stream request so that Close can end it; it returns
+// false after Close. Call untrack when the request is done.
+func (h *Handler) track(w http.ResponseWriter) (*inflight, bool) {
+	fl := &inflight{rc: http.NewResponseController(w)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false
+	}
+	h.requests.Add(1)
+	h.inflight[fl] = struct{}{}
+	return fl, true
+}
+
+func (h *Handler) untrack(fl *inflight) {
+	fl.mu.Lock()
+	fl.ended = true
+	fl.mu.Unlock()
+	h.mu.Lock()
+	delete(h.inflight, fl)
+	h.mu.Unlock()
+	h.requests.Done()
+}
+
+// abort makes the request's blocked and future writes fail at once.
+func (fl *inflight) abort() {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if !fl.ended {
+		_ = fl.rc.SetWriteDeadline(time.Unix(1, 0)) // unsupported by some writers; reads are cancelled anyway
+	}
+}

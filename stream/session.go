@@ -1,0 +1,432 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/memtorrent/memtorrent/lookbehind"
+	"github.com/memtorrent/memtorrent/storage/memory"
+)
+
+// Sizing of readahead and pins (see the package doc).
+const (
+	readaheadMedia = 60 * time.Second // readahead bound at Options.Bitrate
+	pinMax         = 2 << 20          // head and tail pins: at most this...
+	pinShare       = 100              // ...and at most 1/pinShare of the capacity
+)
+
+var (
+	errClosed = errors.New("stream: handler closed")
+	errBusy   = errors.New("stream: every session is busy")
+)
+
+// sessionKey names the sessions of one client on one file. It holds the
+// torrent itself, not only its info hash, so that the sessions of a torrent
+// that was dropped never serve the one added again in its place.
+type sessionKey struct {
+	client string // "session=<value>" or "<remote IP> <User-Agent>"
+	t      *torrent.Torrent
+	ih     metainfo.Hash // t's
+	file   int
+}
+
+// clientID returns the client part of a request's session key.
+func clientID(r *http.Request) string {
+	if v := r.URL.Query().Get("session"); v != "" {
+		return "session=" + v
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return host + " " + r.UserAgent()
+}
+
+// session is one player's playback of one file: a torrent reader, a storage
+// window and a lookbehind that outlive single requests. The request that
+// holds the session (busy, handed over under Handler.mu) is the only user of
+// the fields it owns; close runs after the session left Handler.sessions.
+type session struct {
+	// These never change after acquire.
+	id   uint64
+	key  sessionKey
+	h    *Handler
+	ts   *torState
+	file *torrent.File
+	geom lookbehind.File
+
+	// Owned by the request holding the session, then by close.
+	reader    torrent.Reader
+	mt        *memory.Torrent // nil when the torrent's storage is not h.mem
+	win       *memory.Window  // nil with mt
+	pinned    bool            // holds a reference on the file's pins
+	pos       int64           // the reader's position in the file
+	readahead int64           // set on the reader and the window
+	budget    int64           // lookbehind bytes
+	piece     int             // playhead piece when the window was last set; -1 none
+
+	// Figures for the status, written by the owner.
+	position atomic.Int64 // the reader's position in the file
+	requests atomic.Int64 // requests served
+	seeks    atomic.Int64 // reader seeks
+	raBytes  atomic.Int64 // readahead
+
+	// Guarded by Handler.mu.
+	busy     bool
+	lastUsed time.Time
+}
+
+// acquire hands the caller a session of key for a request whose range
+// starts at start: the idle session of key whose reader is nearest to start,
+// or a new one. It returns errBusy when MaxSessions sessions exist and all
+// are busy, and errClosed after Close. The caller must release the session.
+func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File, start int64) (*session, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errClosed
+	}
+	var best *session
+	for _, s := range h.sessions {
+		if s.key == key && !s.busy && (best == nil || dist(s.position.Load(), start) < dist(best.position.Load(), start)) {
+			best = s
+		}
+	}
+	if best != nil {
+		best.busy = true
+		h.mu.Unlock()
+		return best, nil
+	}
+	var victim *session
+	if len(h.sessions) >= h.opts.MaxSessions {
+		for _, s := range h.sessions {
+			if !s.busy && (victim == nil || s.lastUsed.Before(victim.lastUsed)) {
+				victim = s
+			}
+		}
+		if victim == nil {
+			h.mu.Unlock()
+			return nil, errBusy
+		}
+		h.sessions = slices.DeleteFunc(h.sessions, func(s *session) bool { return s == victim })
+	}
+	ts := h.torrents[key.t]
+	if ts == nil {
+		ts = &torState{lb: make(map[*session]lookbehind.Range), pins: make(map[int]*filePins)}
+		h.torrents[key.t] = ts
+	}
+	ts.refs++
+	h.nextID++
+	now := time.Now()
+	s := &session{id: h.nextID, key: key, h: h, ts: ts, file: f, geom: geom, piece: -1, busy: true, lastUsed: now}
+	h.sessions = append(h.sessions, s)
+	h.numSessions.Store(int64(len(h.sessions)))
+	h.readersBy[key.ih]++
+	h.mu.Unlock()
+
+	if victim != nil {
+		h.log.Debug("stream: ending least recently used idle session for a new one", "session", victim.id, "client", victim.key.client)
+		victim.close()
+	}
+	s.open()
+	return s, nil
+}
+
+func dist(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// release ends the caller's hold on s. A session whose reader failed, or
+// released after Close, is closed.
+func (h *Handler) release(s *session, broken bool) {
+	h.mu.Lock()
+	s.busy = false
+	s.lastUsed = time.Now()
+	drop := h.closed || broken
+	if drop {
+		h.sessions = slices.DeleteFunc(h.sessions, func(o *session) bool { return o == s })
+		h.numSessions.Store(int64(len(h.sessions)))
+	}
+	h.mu.Unlock()
+	if drop {
+		s.close()
+	}
+}
+
+// reapIdle closes the sessions idle for Options.IdleTimeout at now. Tests
+// call it with a time in the future to expire sessions.
+func (h *Handler) reapIdle(now time.Time) {
+	h.mu.Lock()
+	var idle []*session
+	h.sessions = slices.DeleteFunc(h.sessions, func(s *session) bool {
+		if !s.busy && now.Sub(s.lastUsed) >= h.opts.IdleTimeout {
+			idle = append(idle, s)
+			return true
+		}
+		return false
+	})
+	h.numSessions.Store(int64(len(h.sessions)))
+	h.mu.Unlock()
+	for _, s := range idle {
+		h.log.Debug("stream: session idle, ending it", "session", s.id, "client", s.key.client)
+		s.close()
+	}
+}
+
+// open creates the session's reader, window and pins. It runs once, by the
+// request that created the session.
+func (s *session) open() {
+	h := s.h
+	s.reader = s.file.NewReader()
+	h.readers.Add(1)
+	mt, ok := h.mem.Torrent(s.key.ih)
+	if !ok {
+		return
+	}
+	s.mt, s.win = mt, mt.NewWindow()
+	errs := s.ts.pinFile(mt, s.key.file, s.geom, h.mem.Stats().Capacity)
+	s.pinned = true
+	for _, err := range errs {
+		if errors.Is(err, memory.ErrNoSpace) {
+			h.log.Info("stream: no budget to pin file head or tail", "infohash", s.key.ih, "file", s.key.file, "err", err)
+		} else {
+			h.log.Warn("stream: pinning file head or tail", "infohash", s.key.ih, "file", s.key.file, "err", err)
+		}
+	}
+}
+
+// close releases everything the session holds. It runs once, after the
+// session left Handler.sessions, by whoever removed it.
+func (s *session) close() {
+	h := s.h
+	if err := s.reader.Close(); err != nil {
+		h.log.Debug("stream: closing torrent reader", "session", s.id, "err", err)
+	}
+	if s.win != nil {
+		s.win.Close()
+		if err := s.ts.setLookbehind(s, lookbehind.Range{}); err != nil {
+			h.log.Debug("stream: dropping session lookbehind", "session", s.id, "err", err)
+		}
+	}
+	if s.pinned {
+		s.ts.unpinFile(s.key.file)
+	}
+	h.mu.Lock()
+	s.ts.refs--
+	if s.ts.refs == 0 && h.torrents[s.key.t] == s.ts {
+		delete(h.torrents, s.key.t)
+	}
+	h.mu.Unlock()
+}
+
+// begin prepares the session for a request whose reads end with ctx.
+func (s *session) begin(ctx context.Context) {
+	s.reader.SetContext(readContext{ctx})
+	s.requests.Add(1)
+	s.resize()
+}
+
+// resize recomputes the readahead and lookbehind budget from the capacity
+// and the number of sessions, and sets the reader's readahead if it
+// changed; a change makes the next move declare the window again.
+func (s *session) resize() {
+	h := s.h
+	sessions := int(h.numSessions.Load())
+	capacity := h.mem.Stats().Capacity
+	if ra := readahead(h.opts, capacity, s.geom.PieceLength, sessions); ra != s.readahead {
+		s.reader.SetReadahead(ra)
+		s.readahead = ra
+		s.raBytes.Store(ra)
+		s.piece = -1
+	}
+	if b := lookbehindBudget(h.opts, capacity, sessions); b != s.budget {
+		s.budget = b
+		s.piece = -1
+	}
+}
+
+// readAt reads the file at pos into p, moving the reader only when it is
+// elsewhere. p must not pass the end of the file.
+func (s *session) readAt(p []byte, pos int64) (int, error) {
+	if pos != s.pos {
+		if _, err := s.reader.Seek(pos, io.SeekStart); err != nil {
+			return 0, err
+		}
+		s.pos = pos
+		s.position.Store(pos)
+		s.seeks.Add(1)
+	}
+	s.moved() // declare the window before waiting for its first piece
+	n, err := s.read(p)
+	s.pos += int64(n)
+	s.position.Store(s.pos)
+	s.moved()
+	return n, err
+}
+
+// moved tells the storage where the playhead is when it has entered
+// another piece (or the sizes changed): the reader window from it on, and
+// the lookbehind behind it. Sizes follow the number of sessions.
+func (s *session) moved() {
+	if s.win == nil {
+		return
+	}
+	piece := int((s.geom.Offset + s.pos) / s.geom.PieceLength)
+	if piece == s.piece {
+		return
+	}
+	s.resize()
+	s.piece = piece
+	log := s.h.log
+	if err := s.win.Set(s.geom.Offset+s.pos, min(s.readahead, s.geom.Length-s.pos)); err != nil {
+		log.Debug("stream: moving storage window", "session", s.id, "err", err)
+	}
+	r, err := lookbehind.Window(s.geom, s.pos, s.budget)
+	if err != nil {
+		log.Warn("stream: computing lookbehind", "session", s.id, "err", err)
+		return
+	}
+	if err := s.ts.setLookbehind(s, r); err != nil {
+		log.Debug("stream: setting lookbehind", "session", s.id, "err", err)
+	}
+}
+
+// readahead is a session's readahead (see the package doc).
+func readahead(o Options, capacity, pieceLength int64, sessions int) int64 {
+	ra := min(o.ReadaheadCap, capacity/2/int64(max(sessions, 1)))
+	if o.Bitrate > 0 {
+		if b, err := lookbehind.Budget(readaheadMedia, o.Bitrate/8); err == nil {
+			ra = min(ra, b)
+		}
+	}
+	return max(ra, 2*pieceLength)
+}
+
+// lookbehindBudget is a session's lookbehind budget: Options.LookbehindBytes
+// (or its default) split among the sessions.
+func lookbehindBudget(o Options, capacity int64, sessions int) int64 {
+	total := o.LookbehindBytes
+	switch {
+	case total < 0:
+		return 0
+	case total == 0:
+		total = int64(memory.DefaultLookbehindShare * float64(capacity))
+	}
+	return total / int64(max(sessions, 1))
+}
+
+// pinExtents returns the byte ranges (in the torrent) to pin for a file:
+// its head and tail, or the whole file when they would meet.
+func pinExtents(f lookbehind.File, capacity int64) [][2]int64 {
+	n := max(1, min(pinMax, capacity/pinShare))
+	switch {
+	case f.Length <= 0:
+		return nil
+	case f.Length <= 2*n:
+		return [][2]int64{{f.Offset, f.Length}}
+	}
+	return [][2]int64{{f.Offset, n}, {f.Offset + f.Length - n, n}}
+}
+
+// torState is what the sessions on one torrent share: their lookbehinds,
+// whose union the storage gets, and the pins of the files they play.
+type torState struct {
+	refs int // sessions on the torrent; guarded by Handler.mu
+
+	mu   sync.Mutex // guards the fields below; held across calls into memory.Torrent, never into the torrent client
+	lb   map[*session]lookbehind.Range
+	pins map[int]*filePins // by file index
+}
+
+// filePins are the pins of one file and the sessions using them.
+type filePins struct {
+	refs int
+	pins []*memory.Pin
+}
+
+// setLookbehind makes r the lookbehind of s (an empty r removes it) and
+// gives the storage the union over the torrent's sessions. It returns
+// without calling the storage when s's range is unchanged.
+func (ts *torState) setLookbehind(s *session, r lookbehind.Range) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	old, had := ts.lb[s]
+	switch {
+	case r.Len() == 0 && !had, had && old == r:
+		return nil
+	case r.Len() == 0:
+		delete(ts.lb, s)
+	default:
+		ts.lb[s] = r
+	}
+	switch len(ts.lb) {
+	case 0:
+		s.mt.ClearLookbehind()
+		return nil
+	case 1:
+		for _, r := range ts.lb {
+			return s.mt.SetLookbehindRange(r.Begin, r.End)
+		}
+	}
+	var pieces []int
+	for _, r := range ts.lb {
+		for i := r.Begin; i < r.End; i++ {
+			pieces = append(pieces, i)
+		}
+	}
+	slices.Sort(pieces)
+	return s.mt.SetLookbehind(slices.Compact(pieces))
+}
+
+// pinFile takes a reference on the pins of file, pinning its head and tail
+// in mt if it is the first. It returns the pins the storage refused.
+func (ts *torState) pinFile(mt *memory.Torrent, file int, f lookbehind.File, capacity int64) (errs []error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if fp := ts.pins[file]; fp != nil {
+		fp.refs++
+		return nil
+	}
+	fp := &filePins{refs: 1}
+	ts.pins[file] = fp
+	for _, e := range pinExtents(f, capacity) {
+		p, err := mt.Pin(e[0], e[1])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fp.pins = append(fp.pins, p)
+	}
+	return errs
+}
+
+// unpinFile drops a reference on the pins of file, releasing them with the
+// last.
+func (ts *torState) unpinFile(file int) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	fp := ts.pins[file]
+	if fp == nil {
+		return
+	}
+	if fp.refs--; fp.refs > 0 {
+		return
+	}
+	for _, p := range fp.pins {
+		p.Release()
+	}
+	delete(ts.pins, file)
+}

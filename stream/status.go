@@ -1,0 +1,249 @@
+package stream
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/memtorrent/memtorrent/storage/memory"
+)
+
+// Status is the JSON of /status: the storage's figures and every torrent
+// of the client.
+type Status struct {
+	Capacity       int64           `json:"capacity"`       // bytes the storage may hold
+	Resident       int64           `json:"resident"`       // bytes the storage holds
+	Sessions       int             `json:"sessions"`       // sessions alive
+	MaxSessions    int             `json:"maxSessions"`    // Options.MaxSessions
+	ReadersCreated int64           `json:"readersCreated"` // torrent readers created since New
+	Torrents       []TorrentStatus `json:"torrents"`       // by info hash
+}
+
+// TorrentStatus is the JSON of /status/{infohash}: one torrent.
+type TorrentStatus struct {
+	InfoHash       string           `json:"infoHash"`
+	Name           string           `json:"name"`
+	GotInfo        bool             `json:"gotInfo"`
+	Length         int64            `json:"length"`      // bytes in the torrent
+	PieceLength    int64            `json:"pieceLength"` // bytes per piece
+	Pieces         PieceCounts      `json:"pieces"`
+	Capacity       int64            `json:"capacity"`      // bytes the storage may hold, for all torrents
+	ResidentBytes  int64            `json:"residentBytes"` // bytes the storage holds for this torrent
+	Lookbehind     LookbehindStatus `json:"lookbehind"`
+	BytesReadData  int64            `json:"bytesReadData"` // piece data received from peers
+	DownloadRate   float64          `json:"downloadRate"`  // bytes per second, over about the last second
+	ReadersCreated int64            `json:"readersCreated"`
+	Sessions       []SessionStatus  `json:"sessions"` // by id
+}
+
+// PieceCounts counts the torrent's pieces by the storage's state (a piece
+// counts in every state it is in). All zero but Total when the torrent's
+// storage is not the Handler's memory client.
+type PieceCounts struct {
+	Total      int `json:"total"`
+	Resident   int `json:"resident"`   // holding at least one block
+	Complete   int `json:"complete"`   // verified and held whole
+	Lookbehind int `json:"lookbehind"` // in the lookbehind set
+	Window     int `json:"window"`     // in a session's reader window
+	Pinned     int `json:"pinned"`     // in a head/tail pin
+}
+
+// LookbehindStatus are the torrent's lookbehind figures (lookbehind.Stats).
+type LookbehindStatus struct {
+	Protected     int   `json:"protected"`
+	Resident      int   `json:"resident"`
+	ResidentBytes int64 `json:"residentBytes"`
+	Hits          int64 `json:"hits"`
+	Misses        int64 `json:"misses"`
+}
+
+// SessionStatus is one playback session.
+type SessionStatus struct {
+	ID          uint64  `json:"id"`
+	Client      string  `json:"client"` // ?session= value, or remote IP and User-Agent
+	File        int     `json:"file"`
+	Path        string  `json:"path"`
+	Position    int64   `json:"position"`  // the reader's position in the file
+	Readahead   int64   `json:"readahead"` // bytes
+	Requests    int64   `json:"requests"`  // requests served
+	Seeks       int64   `json:"seeks"`     // reader moves between and within requests
+	Readers     int     `json:"readers"`   // torrent readers the session created: always 1
+	Busy        bool    `json:"busy"`      // serving a request now
+	IdleSeconds float64 `json:"idleSeconds"`
+}
+
+// Status returns the figures of /status. It calls into the torrent client
+// and the storage, never under the Handler's locks.
+func (h *Handler) Status() Status {
+	st := h.mem.Stats()
+	ts := h.cl.Torrents()
+	slices.SortFunc(ts, func(a, b *torrent.Torrent) int {
+		ia, ib := a.InfoHash(), b.InfoHash()
+		return bytes.Compare(ia[:], ib[:])
+	})
+	s := Status{
+		Capacity:       st.Capacity,
+		Resident:       st.Resident,
+		MaxSessions:    h.opts.MaxSessions,
+		ReadersCreated: h.readers.Load(),
+		Torrents:       make([]TorrentStatus, 0, len(ts)),
+	}
+	h.mu.Lock()
+	s.Sessions = len(h.sessions)
+	h.mu.Unlock()
+	for _, t := range ts {
+		s.Torrents = append(s.Torrents, h.torrentStatus(t, st.Capacity))
+	}
+	return s
+}
+
+// TorrentStatus returns the figures of /status/{infohash}, or false if the
+// client has no such torrent.
+func (h *Handler) TorrentStatus(ih metainfo.Hash) (TorrentStatus, bool) {
+	t, ok := h.cl.Torrent(ih)
+	if !ok {
+		return TorrentStatus{}, false
+	}
+	return h.torrentStatus(t, h.mem.Stats().Capacity), true
+}
+
+func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatus {
+	ih := t.InfoHash()
+	ts := TorrentStatus{InfoHash: ih.HexString(), Name: t.Name(), Capacity: capacity, Sessions: []SessionStatus{}}
+	if info := t.Info(); info != nil {
+		ts.GotInfo = true
+		ts.Length = info.TotalLength()
+		ts.PieceLength = info.PieceLength
+		ts.Pieces.Total = info.NumPieces()
+	}
+	stats := t.Stats()
+	ts.BytesReadData = stats.BytesReadData.Int64()
+	if mt, ok := h.mem.Torrent(ih); ok {
+		for _, p := range mt.AppendPieceStates(nil) {
+			ts.Pieces.Resident += bit(p, memory.PieceResident)
+			ts.Pieces.Complete += bit(p, memory.PieceComplete)
+			ts.Pieces.Lookbehind += bit(p, memory.PieceLookbehind)
+			ts.Pieces.Window += bit(p, memory.PieceWindow)
+			ts.Pieces.Pinned += bit(p, memory.PiecePinned)
+		}
+		mst := mt.Stats()
+		ts.ResidentBytes = mst.ResidentBytes
+		lb := mst.Lookbehind
+		ts.Lookbehind = LookbehindStatus{lb.Protected, lb.Resident, lb.ResidentBytes, lb.Hits, lb.Misses}
+	}
+	now := time.Now()
+	h.mu.Lock()
+	ts.DownloadRate = h.rates[ih].rate
+	ts.ReadersCreated = h.readersBy[ih]
+	for _, s := range h.sessions {
+		if s.key.t != t {
+			continue
+		}
+		ss := SessionStatus{
+			ID:        s.id,
+			Client:    s.key.client,
+			File:      s.key.file,
+			Path:      s.file.DisplayPath(),
+			Position:  s.position.Load(),
+			Readahead: s.raBytes.Load(),
+			Requests:  s.requests.Load(),
+			Seeks:     s.seeks.Load(),
+			Readers:   1,
+			Busy:      s.busy,
+		}
+		if !s.busy {
+			ss.IdleSeconds = now.Sub(s.lastUsed).Seconds()
+		}
+		ts.Sessions = append(ts.Sessions, ss)
+	}
+	h.mu.Unlock()
+	slices.SortFunc(ts.Sessions, func(a, b SessionStatus) int { return cmp.Compare(a.ID, b.ID) })
+	return ts
+}
+
+func bit(p, b memory.PieceState) int {
+	if p&b != 0 {
+		return 1
+	}
+	return 0
+}
+
+// serveStatus serves /status.
+func (h *Handler) serveStatus(w http.ResponseWriter, r *http.Request) {
+	h.writeJSON(w, h.Status())
+}
+
+// serveTorrentStatus serves /status/{infohash}.
+func (h *Handler) serveTorrentStatus(w http.ResponseWriter, r *http.Request) {
+	var ih metainfo.Hash
+	if err := ih.FromHexString(r.PathValue("infohash")); err != nil {
+		notFound(w)
+		return
+	}
+	ts, ok := h.TorrentStatus(ih)
+	if !ok {
+		notFound(w)
+		return
+	}
+	h.writeJSON(w, ts)
+}
+
+func (h *Handler) writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		h.log.Error("stream: encoding status", "err", err)
+		httpError(w, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(b, '\n'))
+}
+
+// rateSample is the last download figure of a torrent.
+type rateSample struct {
+	at    time.Time
+	bytes int64   // BytesReadData at at
+	rate  float64 // bytes per second between the previous sample and this one
+}
+
+// next returns the sample of bytes at at that follows r.
+func (r rateSample) next(at time.Time, bytes int64) rateSample {
+	n := rateSample{at: at, bytes: bytes}
+	if d := at.Sub(r.at).Seconds(); !r.at.IsZero() && d > 0 && bytes >= r.bytes {
+		n.rate = float64(bytes-r.bytes) / d
+	}
+	return n
+}
+
+// sample records every torrent's BytesReadData at now, for download rates,
+// and forgets the figures of torrents the client no longer has.
+func (h *Handler) sample(now time.Time) {
+	ts := h.cl.Torrents()
+	read := make(map[metainfo.Hash]int64, len(ts))
+	for _, t := range ts {
+		st := t.Stats()
+		read[t.InfoHash()] = st.BytesReadData.Int64()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// A torrent added since the snapshot may have sessions already.
+	live := func(ih metainfo.Hash) bool {
+		if _, ok := read[ih]; ok {
+			return true
+		}
+		return slices.ContainsFunc(h.sessions, func(s *session) bool { return s.key.ih == ih })
+	}
+	maps.DeleteFunc(h.rates, func(ih metainfo.Hash, _ rateSample) bool { return !live(ih) })
+	maps.DeleteFunc(h.readersBy, func(ih metainfo.Hash, _ int64) bool { return !live(ih) })
+	for ih, b := range read {
+		h.rates[ih] = h.rates[ih].next(now, b)
+	}
+}
