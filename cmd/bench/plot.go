@@ -1,0 +1,333 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// plotFormat returns "svg" or "png" for a file name with that extension,
+// and "" for any other.
+func plotFormat(name string) string {
+	switch ext := strings.ToLower(filepath.Ext(name)); ext {
+	case ".svg", ".png":
+		return ext[1:]
+	}
+	return ""
+}
+
+// writePlot draws rep into the file name: memory over time while
+// streaming, and the throughputs of the swarm and storage scenarios, as
+// far as rep has them.
+func writePlot(name string, rep *Report) error {
+	var plots []*plot.Plot
+	for _, mk := range []func(*Report) (*plot.Plot, error){memoryPlot, swarmPlot, storagePlot, scalingPlot} {
+		p, err := mk(rep)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			plots = append(plots, p)
+		}
+	}
+	if len(plots) == 0 {
+		p := plot.New()
+		p.Title.Text = "no scenario with a plot was run"
+		plots = append(plots, p)
+	}
+	cols := min(2, len(plots))
+	rows := (len(plots) + cols - 1) / cols
+	w, h := vg.Length(cols)*6*vg.Inch, vg.Length(rows)*4*vg.Inch
+	var c vg.CanvasWriterTo
+	switch plotFormat(name) {
+	case "svg":
+		c = vgsvg.New(w, h)
+	case "png":
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))}
+	default:
+		return fmt.Errorf("unknown plot format of %q: want .svg or .png", name)
+	}
+	dc := draw.New(c)
+	grid := make([][]*plot.Plot, rows)
+	for i := range grid {
+		grid[i] = make([]*plot.Plot, cols)
+	}
+	for i, p := range plots {
+		grid[i/cols][i%cols] = p
+	}
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Inch / 4, PadY: vg.Inch / 4,
+		PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	canvases := plot.Align(grid, tiles, dc)
+	for i := range grid {
+		for j, p := range grid[i] {
+			if p != nil {
+				p.Draw(canvases[i][j])
+			}
+		}
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// memoryPlot draws memtorrent's resident bytes against its capacity over
+// the first streaming run of each contestant, with the Go heap and the
+// process RSS of the first.
+func memoryPlot(rep *Report) (*plot.Plot, error) {
+	if len(rep.Series) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("streaming %s: memory over time (first run)", ibytes(rep.Config.StreamSize))
+	p.X.Label.Text = "seconds"
+	p.Y.Label.Text = "MiB"
+	p.Y.Min = 0
+	p.Legend.Top = true
+	p.Legend.Left = true
+	var end float64
+	for i, s := range rep.Series {
+		res := make(plotter.XYs, len(s.Points))
+		for j, pt := range s.Points {
+			res[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Resident)}
+			end = max(end, pt.Seconds)
+		}
+		if err := addLine(p, res, "resident, "+s.Contestant, plotutil.Color(i), nil); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			continue
+		}
+		heap := make(plotter.XYs, len(s.Points))
+		rss := make(plotter.XYs, len(s.Points))
+		for j, pt := range s.Points {
+			heap[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Heap)}
+			rss[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.RSS)}
+		}
+		if err := addLine(p, heap, "Go heap, "+s.Contestant, plotutil.Color(2), []vg.Length{vg.Points(4), vg.Points(2)}); err != nil {
+			return nil, err
+		}
+		if err := addLine(p, rss, "process RSS, "+s.Contestant, plotutil.Color(3), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
+			return nil, err
+		}
+	}
+	capacity := mib(rep.Series[0].Capacity)
+	if err := addLine(p, plotter.XYs{{X: 0, Y: capacity}, {X: end, Y: capacity}}, "capacity",
+		color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func addLine(p *plot.Plot, xys plotter.XYs, label string, c color.Color, dashes []vg.Length) error {
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("plotting %s: %w", label, err)
+	}
+	l.Color = c
+	l.Dashes = dashes
+	l.Width = vg.Points(1.2)
+	p.Add(l)
+	p.Legend.Add(label, l)
+	return nil
+}
+
+// swarmPlot draws the median download throughput of each swarm
+// contestant, with the min-max range as error bars.
+func swarmPlot(rep *Report) (*plot.Plot, error) {
+	c := findCase(rep, scenarioSwarm, "download")
+	if c == nil {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "swarm download over loopback (" + ibytes(rep.Config.SwarmSize) + ")"
+	p.Y.Label.Text = "MB/s (median; whiskers min-max)"
+	var names []string
+	for _, r := range c.Results {
+		names = append(names, r.Contestant)
+	}
+	err := addBars(p, []*Case{c}, names, vg.Points(40), func(i, _ int) float64 { return float64(i) }, false)
+	if err != nil {
+		return nil, err
+	}
+	p.NominalX(names...)
+	return p, nil
+}
+
+// storagePlot draws the median throughput of the storage cases, the
+// contestants side by side within each case.
+func storagePlot(rep *Report) (*plot.Plot, error) {
+	var cases []*Case
+	var labels []string
+	for _, k := range []struct{ key, label string }{{"write", "writes, fresh"}, {"rewrite", "rewrites"}, {"hash", "hash reads"}, {"evict", "under eviction"}} {
+		if c := findCase(rep, scenarioStorage, k.key); c != nil {
+			cases = append(cases, c)
+			labels = append(labels, k.label)
+		}
+	}
+	if len(cases) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "storage without a client (" + ibytes(rep.Config.StorageSize) + ")"
+	p.Y.Label.Text = "MB/s (median; whiskers min-max)"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	contestants := []string{"memtorrent", "baseline", "memmove"}
+	pos := func(i, j int) float64 { return float64(j) + (float64(i)-float64(len(contestants)-1)/2)*0.27 }
+	if err := addBars(p, cases, contestants, vg.Points(18), pos, true); err != nil {
+		return nil, err
+	}
+	p.Y.Max *= 1.25 // room for the legend
+	p.NominalX(labels...)
+	p.Y.Tick.Marker = plainTicks{}
+	return p, nil
+}
+
+// plainTicks are the default ticks labelled without trailing zeros.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
+}
+
+// addBars adds a bar at pos(i, j) for contestant i in case j, its median,
+// with the min-max range as whiskers; a contestant absent from a case gets
+// no bar.
+func addBars(p *plot.Plot, cases []*Case, contestants []string, width vg.Length, pos func(i, j int) float64, legend bool) error {
+	for i, name := range contestants {
+		first := true
+		for j, c := range cases {
+			r := c.result(name)
+			if r == nil {
+				continue
+			}
+			x := pos(i, j)
+			bar, err := plotter.NewBarChart(plotter.Values{r.Median}, width)
+			if err != nil {
+				return fmt.Errorf("plotting %s: %w", name, err)
+			}
+			bar.XMin = x
+			bar.Color = plotutil.Color(i)
+			bar.LineStyle.Width = 0
+			eb, err := plotter.NewYErrorBars(errorPoint{x: x, y: r.Median, lo: r.Median - r.Min, hi: r.Max - r.Median})
+			if err != nil {
+				return fmt.Errorf("plotting %s: %w", name, err)
+			}
+			p.Add(bar, eb)
+			if legend && first {
+				p.Legend.Add(name, bar)
+				first = false
+			}
+		}
+	}
+	return nil
+}
+
+// errorPoint is one point with its error range, for plotter.NewYErrorBars.
+type errorPoint struct{ x, y, lo, hi float64 }
+
+func (e errorPoint) Len() int                       { return 1 }
+func (e errorPoint) XY(int) (float64, float64)      { return e.x, e.y }
+func (e errorPoint) YError(int) (low, high float64) { return e.lo, e.hi }
+
+// scalingPlot draws write throughput against the number of torrents, one
+// line per contestant.
+func scalingPlot(rep *Report) (*plot.Plot, error) {
+	var sc *Scenario
+	for i := range rep.Scenarios {
+		if rep.Scenarios[i].Name == scenarioStorage {
+			sc = &rep.Scenarios[i]
+		}
+	}
+	if sc == nil {
+		return nil, nil
+	}
+	lines := map[string]plotter.XYs{}
+	var order []string
+	for _, c := range sc.Cases {
+		k, ok := strings.CutPrefix(c.Key, "scale/")
+		if !ok {
+			continue
+		}
+		var n float64
+		fmt.Sscan(k, &n)
+		for _, r := range c.Results {
+			if _, seen := lines[r.Contestant]; !seen {
+				order = append(order, r.Contestant)
+			}
+			lines[r.Contestant] = append(lines[r.Contestant], plotter.XY{X: n, Y: r.Median})
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "storage rewrites: torrents x 1 writer each"
+	p.X.Label.Text = "torrents"
+	var ticks []plot.Tick
+	for k := 1; k <= rep.Config.MaxTorrents; k *= 2 {
+		ticks = append(ticks, plot.Tick{Value: float64(k), Label: fmt.Sprint(k)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.Y.Label.Text = "MB/s (median)"
+	p.Y.Min = 0
+	p.Y.Tick.Marker = plainTicks{}
+	for i, name := range order {
+		l, s, err := plotter.NewLinePoints(lines[name])
+		if err != nil {
+			return nil, err
+		}
+		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
+		p.Add(l, s)
+		p.Legend.Add(name, l, s)
+	}
+	return p, nil
+}
+
+// findCase returns the case with key in scenario sc, or nil.
+func findCase(rep *Report, sc, key string) *Case {
+	for i := range rep.Scenarios {
+		if rep.Scenarios[i].Name != sc {
+			continue
+		}
+		for j := range rep.Scenarios[i].Cases {
+			if c := &rep.Scenarios[i].Cases[j]; c.Key == key {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// result returns the contestant's result, or nil.
+func (c *Case) result(contestant string) *Result {
+	for i := range c.Results {
+		if c.Results[i].Contestant == contestant {
+			return &c.Results[i]
+		}
+	}
+	return nil
+}
