@@ -138,6 +138,7 @@ func New(opts Options) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	c.clock.Store(1) // above every fresh piece's lastUse (see touchLocked)
 	c.budget.init(c.blockSize, opts.Capacity)
 	c.reported.Store(opts.Capacity)
 	c.capFn = func() (int64, bool) { return c.reported.Load(), true }

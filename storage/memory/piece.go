@@ -186,7 +186,7 @@ func (p *piece) copyLocked(b []byte, off int64, first, last int, bufs [][]byte) 
 		bl.wrote(int32(lo), int32(hi))
 	}
 	p.complete = false
-	p.lastUse = c.clock.Inc()
+	p.touchLocked()
 	t.listLocked(p)
 	return bufs
 }
@@ -301,7 +301,7 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 		done += int64(copy(b[done:n], p.blocks[j].buf[in:]))
 	}
 	if n > 0 {
-		p.lastUse = c.clock.Inc()
+		p.touchLocked()
 	}
 	t.mu.Unlock()
 	switch {
@@ -328,7 +328,7 @@ func (p *piece) WriteTo(w io.Writer) (int64, error) {
 	}
 	n := p.validLocked(0, p.length)
 	p.pins++
-	p.lastUse = c.clock.Inc()
+	p.touchLocked()
 	t.mu.Unlock()
 
 	// Buffers of a pinned piece are neither freed nor replaced, and writers
@@ -377,7 +377,7 @@ func (p *piece) MarkComplete() error {
 	whole := p.validLocked(0, p.length) == p.length
 	p.complete = whole
 	if whole {
-		p.lastUse = t.c.clock.Inc()
+		p.touchLocked()
 		t.lb.MarkResident(p.index, t.c.blockSize*int64(p.numBlocks()))
 	}
 	t.mu.Unlock()
@@ -417,4 +417,14 @@ func (p *piece) Completion() storage.Completion {
 		return storage.Completion{Err: ErrClosed}
 	}
 	return storage.Completion{Ok: true, Complete: p.complete}
+}
+
+// touchLocked makes p the most recently used piece. The clock is shared by
+// every torrent, so it only ticks when p is not already the newest: a run
+// of reads or writes on one piece costs one shared increment, not one each.
+func (p *piece) touchLocked() {
+	c := p.t.c
+	if p.lastUse != c.clock.Load() {
+		p.lastUse = c.clock.Inc()
+	}
 }

@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 		// uTP on; a uTP dial in flight when a client closes ends on its own
 		// later. Our clients never use uTP.
 		goleak.IgnoreAnyFunction("github.com/anacrolix/go-libutp.(*Conn).waitForConnect"),
+		goleak.IgnoreAnyFunction("github.com/anacrolix/go-libutp.(*Conn).waitForConnect.func1"),
 		goleak.IgnoreAnyFunction("github.com/anacrolix/torrent.(*Client).outgoingConnection"),
 	)
 }
