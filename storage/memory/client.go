@@ -283,6 +283,14 @@ type Stats struct {
 	EvictedBytes int64 // bytes freed by eviction since New
 	WriteWaits   int64 // writes that found nothing evictable and waited
 	Notified     int64 // evicted complete pieces reported to the torrent client
+
+	// Reported is the capacity the torrent client is told (TorrentImpl.
+	// Capacity): Capacity less what lookbehind and pins hold, at least
+	// half of Capacity. Readahead should fit in it.
+	Reported int64
+	// LookbehindLimit is the most bytes lookbehind pieces may hold now:
+	// Options.LookbehindShare of Capacity less what reader windows cover.
+	LookbehindLimit int64
 }
 
 // Stats returns the Client's counters. It never blocks and does not
@@ -297,7 +305,9 @@ func (c *Client) Stats() Stats {
 		EvictedBytes: c.evictedBytes.Load(),
 		WriteWaits:   c.waits.Load(),
 		Notified:     c.notifier.sent.Load(),
+		Reported:     c.reported.Load(),
 	}
+	s.LookbehindLimit = c.lookbehindLimit()
 	for _, t := range *c.torrents.Load() {
 		s.Torrents++
 		s.Pieces += t.residentPieces.Load()

@@ -217,6 +217,9 @@ func TestReportedCapacity(t *testing.T) {
 	if got := reported(); got != 12*pl {
 		t.Errorf("reported with 4 lookbehind pieces held: got %d; want %d", got, 12*pl)
 	}
+	if s := c.Stats(); s.Reported != 12*pl || s.LookbehindLimit != 4*pl {
+		t.Errorf("Stats: Reported %d, LookbehindLimit %d; want %d, %d", s.Reported, s.LookbehindLimit, 12*pl, 4*pl)
+	}
 	pin, err := mt.Pin(16*pl, 4*pl)
 	mustNil(t, err)
 	if got := reported(); got != 8*pl {
