@@ -16,7 +16,7 @@ type piece struct {
 	length int64    // never changes
 
 	// Guarded by t.mu.
-	blocks   []block // nil until the first write; kept after eviction for reuse
+	blocks   []block // nil while nothing is held; reused from Torrent.spare
 	complete bool    // MarkComplete was called and no byte changed since
 	pins     int32   // WriteTo calls in flight; a pinned piece is never evicted
 	lastUse  int64   // Client.clock at the last access
@@ -136,7 +136,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			continue
 		}
 		if p.blocks == nil {
-			p.blocks = make([]block, p.numBlocks())
+			p.blocks = t.indexLocked(p.numBlocks())
 		}
 		missing := 0
 		for j := first; j <= last; j++ {

@@ -33,6 +33,9 @@ type Torrent struct {
 	resident []int32 // indices of pieces holding blocks; see piece.pos
 	windows  []*Window
 	pins     []*Pin
+	// spare holds block indexes of evicted pieces for reuse, so that the
+	// per-piece metadata follows what is resident, not the torrent's size.
+	spare [][]block
 }
 
 func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
@@ -142,9 +145,29 @@ func (t *Torrent) freeLocked(p *piece) int64 {
 		b.spans = nil
 	}
 	p.complete = false
+	if p.blocks != nil && len(p.blocks) == t.blocksPerPiece() {
+		t.spare = append(t.spare, p.blocks)
+	}
+	p.blocks = nil
 	t.residentBytes.Sub(freed)
 	t.unlistLocked(p)
 	return freed
+}
+
+func (t *Torrent) blocksPerPiece() int {
+	return int((t.pieceLength + t.c.blockSize - 1) / t.c.blockSize)
+}
+
+// indexLocked returns a zeroed block index of n blocks, reusing a spare
+// one when it fits.
+func (t *Torrent) indexLocked(n int) []block {
+	if k := len(t.spare); k > 0 && n == t.blocksPerPiece() {
+		b := t.spare[k-1]
+		t.spare[k-1] = nil
+		t.spare = t.spare[:k-1]
+		return b
+	}
+	return make([]block, n)
 }
 
 // badPiece answers every call with its error. It is only returned for a
