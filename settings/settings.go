@@ -1,0 +1,93 @@
+// Package settings holds the github.com/anacrolix/torrent (v1.59.1) client
+// configuration that memtorrent recommends and uses. Apply it to a
+// torrent.ClientConfig before torrent.NewClient:
+//
+//	cfg := torrent.NewDefaultClientConfig()
+//	settings.Apply(cfg)
+//	cl, err := torrent.NewClient(cfg)
+//
+// Each setting works around a defect of v1.59.1 that was reproduced on
+// loopback; docs/stalls.md has the evidence for the first one.
+//
+// KeepAliveTimeout (one second instead of one minute). Each peer
+// connection's message writer (peerConnMsgWriter.run) first fills its buffer
+// under the client lock, then, in a separate step, subscribes to its wake-up
+// condition and sleeps. A change made by another goroutine between those two
+// steps (a chunk read for upload becoming ready, or a request update being
+// scheduled) broadcasts to nobody and is lost; while a request update is
+// pending, later ones do not even broadcast. The only other thing that
+// wakes the writer is its keep-alive timer, which fires KeepAliveTimeout
+// after the connection's last write. With the default of one minute about
+// 1.5 in 100 short loopback streams waited exactly 60 s for data the seeder
+// had ready. One second bounds each such wait to at most a second and costs
+// a 4-byte keep-alive per second on a connection that is wanted but idle.
+//
+// MaxAllocPeerRequestDataPerConn (16 MiB instead of 1 MiB). A connection
+// serves peer requests from one goroutine that blocks on a per-connection
+// allocation limit; space is released only when data is sent, and the
+// requests holding it are never read while that goroutine is blocked, so
+// uploading to a peer stops for good once the peer has more than the limit
+// outstanding. 16 MiB is the 1024 requests of 16 KiB the client lets a peer
+// queue, so a reservation never waits. The cost is up to 16 MiB of upload
+// buffers per connection with a slow peer.
+//
+// A cap of 500 on each peer's advertised request queue. Transmission 3.00
+// advertises reqq 512 but rejects the 512th outstanding request, after which
+// a v1.59.1 leecher stops requesting from it and waits for an unchoke that
+// never comes. Apply lowers the reqq of every extended handshake received to
+// MaxPeerRequests, through Callbacks.ReadExtendedHandshake, which the client
+// calls before it copies reqq into PeerConn.PeerMaxRequests.
+//
+// Apply changes only these fields and leaves networking, storage, logging
+// and the rest as the caller set them. The package has no state.
+package settings
+
+import (
+	"time"
+
+	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+const (
+	// KeepAliveTimeout bounds how long a lost wake-up of a connection's
+	// message writer can stall a transfer (see the package doc).
+	KeepAliveTimeout = time.Second
+
+	// MaxAllocPeerRequestDataPerConn lets a peer's 1024 queued requests of
+	// 16 KiB all hold their upload buffers at once, so that the v1.59.1
+	// request server never blocks (see the package doc).
+	MaxAllocPeerRequestDataPerConn = 16 << 20
+
+	// MaxPeerRequests is the largest request queue Apply lets a peer
+	// advertise (BEP 10 "reqq"); Transmission 3.00 advertises 512 but
+	// accepts only 511.
+	MaxPeerRequests = 500
+)
+
+// Apply sets in cfg the values that memtorrent recommends: KeepAliveTimeout,
+// MaxAllocPeerRequestDataPerConn and a ReadExtendedHandshake callback that
+// caps a peer's advertised request queue at MaxPeerRequests. A callback
+// already in cfg.Callbacks.ReadExtendedHandshake is kept and runs first, so
+// the cap holds whatever it does. Call Apply once per configuration, before
+// torrent.NewClient; calling it again only wraps the callback once more.
+func Apply(cfg *torrent.ClientConfig) {
+	cfg.KeepAliveTimeout = KeepAliveTimeout
+	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
+	prev := cfg.Callbacks.ReadExtendedHandshake
+	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
+		if prev != nil {
+			prev(pc, msg)
+		}
+		capRequestQueue(msg)
+	}
+}
+
+// capRequestQueue lowers msg's advertised request queue to MaxPeerRequests.
+// A zero reqq (not advertised) is left alone: the client then keeps its own
+// default of 250.
+func capRequestQueue(msg *pp.ExtendedHandshakeMessage) {
+	if msg.Reqq > MaxPeerRequests {
+		msg.Reqq = MaxPeerRequests
+	}
+}
