@@ -7,6 +7,7 @@ require (
 	github.com/anacrolix/torrent v1.59.1
 	github.com/bits-and-blooms/bitset v1.29.0
 	github.com/dustin/go-humanize v1.1.0
+	github.com/gorilla/websocket v1.5.0
 	github.com/prometheus/client_golang v1.12.2
 	github.com/prometheus/client_model v0.2.0
 	github.com/prometheus/common v0.35.0
@@ -58,7 +59,6 @@ require (
 	github.com/google/btree v1.1.2 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gorilla/websocket v1.5.0 // indirect
 	github.com/huandu/xstrings v1.3.2 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.3 // indirect
 	github.com/kr/pretty v0.3.1 // indirect

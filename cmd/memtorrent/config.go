@@ -1,0 +1,209 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+)
+
+// config is what the command line asks for.
+type config struct {
+	Command string // "serve" or "demo"
+
+	// Both commands.
+	Capacity   int64      // bytes of piece data held in memory
+	Listen     string     // HTTP address
+	Lookbehind int64      // lookbehind budget in bytes; 0 the stream default, < 0 off
+	Readahead  int64      // one session's readahead cap in bytes
+	LogLevel   slog.Level // of the torrent client and the stream handler
+
+	// serve.
+	Sources  []string // .torrent files, magnet URIs or info hashes
+	PeerPort int      // BitTorrent listen port; 0 picks one
+	Upload   bool     // upload to peers (cfg.Seed) or not at all (cfg.NoUpload)
+	// loopback makes serve's client use demo's loopback-only configuration
+	// (with PeerPort and Upload): tests set it, no flag does.
+	loopback bool
+
+	// demo.
+	DemoFile string // the file to seed; "" for generated data
+	DemoSize int64  // bytes of generated data when DemoFile is ""
+
+	Out      io.Writer // URLs
+	Err      io.Writer // progress, logs and errors
+	Terminal bool      // Err is a terminal: draw progress bars
+}
+
+// Defaults of the flags.
+const (
+	defaultCapacity = 256 << 20
+	defaultListen   = "127.0.0.1:8080"
+	defaultPeerPort = 42069
+	defaultDemoSize = 64 << 20
+)
+
+const usage = `usage:
+  memtorrent serve [flags] <.torrent file | magnet URI | info hash>...
+  memtorrent demo [flags] [-file PATH] [-size N]
+
+serve streams the torrents from memory and prints the URL of each playable
+file; demo seeds a file (or generated data) from an in-process seeder on
+loopback and streams it the same way, with no network. Both serve a status
+page at /ui/{infohash}. Sizes take units: 512MiB, 1GB, 64M.
+Run 'memtorrent serve -h' or 'memtorrent demo -h' for the flags.
+`
+
+// parseArgs returns the configuration that args ask for. It returns
+// flag.ErrHelp after printing the usage to stderr for -h, and a one-line
+// error naming the problem for bad input.
+func parseArgs(args []string, stderr io.Writer) (config, error) {
+	if len(args) == 0 {
+		return config{}, errors.New("missing command: serve or demo (run 'memtorrent -h')")
+	}
+	cfg := config{
+		Command:   args[0],
+		Capacity:  defaultCapacity,
+		Listen:    defaultListen,
+		Readahead: 32 << 20,
+		LogLevel:  slog.LevelWarn,
+		PeerPort:  defaultPeerPort,
+		Upload:    true,
+		DemoSize:  defaultDemoSize,
+	}
+	switch cfg.Command {
+	case "serve", "demo":
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return config{}, flag.ErrHelp
+	default:
+		return config{}, fmt.Errorf("unknown command %q: want serve or demo", cfg.Command)
+	}
+	fs := flag.NewFlagSet("memtorrent "+cfg.Command, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(sizeFlag{&cfg.Capacity}, "capacity", "`size` of the memory for piece data, all torrents together")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP listen `address` (port 0 picks one; the address is printed)")
+	fs.Var(lookbehindFlag{&cfg.Lookbehind}, "lookbehind", "lookbehind budget kept behind the playheads: a `size`, auto (a quarter of -capacity) or off")
+	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
+	fs.Var(levelFlag{&cfg.LogLevel}, "log-level", "log `level`: debug, info, warn or error")
+	if cfg.Command == "serve" {
+		fs.IntVar(&cfg.PeerPort, "peer-port", cfg.PeerPort, "BitTorrent listen `port` (0 picks one)")
+		fs.BoolVar(&cfg.Upload, "upload", cfg.Upload, "upload to peers; -upload=false sends nothing")
+	} else {
+		fs.StringVar(&cfg.DemoFile, "file", "", "seed the file at `path` (an MP4 plays in the status page) instead of generated data")
+		fs.Var(sizeFlag{&cfg.DemoSize}, "size", "`size` of the generated data when -file is not given")
+	}
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage, "\nflags of ", fs.Name(), ":\n")
+		fs.PrintDefaults()
+	}
+	rest := args[1:]
+	for {
+		// Flags may follow the positional arguments.
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stderr)
+				fs.Usage()
+			}
+			return config{}, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		cfg.Sources = append(cfg.Sources, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case cfg.Capacity <= 0:
+		return config{}, errors.New("-capacity must be more than 0")
+	case cfg.Readahead <= 0:
+		return config{}, errors.New("-readahead must be more than 0")
+	case cfg.Listen == "":
+		return config{}, errors.New("-listen must not be empty")
+	case cfg.PeerPort < 0 || cfg.PeerPort > 65535:
+		return config{}, fmt.Errorf("-peer-port %d is not a port", cfg.PeerPort)
+	case cfg.Command == "serve" && len(cfg.Sources) == 0:
+		return config{}, errors.New("serve: missing torrent: give a .torrent file, a magnet URI or an info hash")
+	case cfg.Command == "demo" && len(cfg.Sources) > 0:
+		return config{}, fmt.Errorf("demo takes no arguments, got %q (use -file PATH)", cfg.Sources[0])
+	case cfg.Command == "demo" && set["file"] && set["size"]:
+		return config{}, errors.New("demo: -file and -size exclude each other")
+	case cfg.DemoSize <= 0:
+		return config{}, errors.New("-size must be more than 0")
+	}
+	return cfg, nil
+}
+
+// sizeFlag is a flag.Value of a byte count with units (humanize.ParseBytes).
+type sizeFlag struct{ p *int64 }
+
+func (f sizeFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return humanize.IBytes(uint64(*f.p))
+}
+
+func (f sizeFlag) Set(s string) error {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return errors.New("not a size")
+	}
+	if n > 1<<62 {
+		return errors.New("too large")
+	}
+	*f.p = int64(n)
+	return nil
+}
+
+// lookbehindFlag is a sizeFlag that also takes auto (0) and off (-1).
+type lookbehindFlag struct{ p *int64 }
+
+func (f lookbehindFlag) String() string {
+	switch {
+	case f.p == nil:
+		return ""
+	case *f.p == 0:
+		return "auto"
+	case *f.p < 0:
+		return "off"
+	}
+	return humanize.IBytes(uint64(*f.p))
+}
+
+func (f lookbehindFlag) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "auto":
+		*f.p = 0
+		return nil
+	case "off", "0":
+		*f.p = -1
+		return nil
+	}
+	return sizeFlag(f).Set(s)
+}
+
+// levelFlag is a flag.Value of a slog.Level.
+type levelFlag struct{ p *slog.Level }
+
+func (f levelFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.ToLower(f.p.String())
+}
+
+func (f levelFlag) Set(s string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("want debug, info, warn or error")
+	}
+	*f.p = l
+	return nil
+}

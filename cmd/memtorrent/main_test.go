@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
+)
+
+// binDir holds the memtorrent binary the tests build, once, and is removed
+// after the tests.
+var binDir string
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+	buildOut  []byte
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "memtorrent-test-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	testutil.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
+}
+
+// binary returns the path of the memtorrent binary, building it on first
+// use. It builds without -race: the in-process tests cover the races.
+func binary(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(binDir, "memtorrent")
+	buildOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-o", path, ".")
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
+	}
+	return path
+}
+
+// requireProgram returns the path of the program name, or skips the test
+// naming the Debian package that has it; under CI=true it fails instead.
+func requireProgram(t *testing.T, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found (install the Debian package %s): %v", name, debianPackage, err)
+	}
+	t.Skipf("%s not found: install the Debian package %s", name, debianPackage)
+	return ""
+}
+
+// server is a memtorrent process the test started.
+type server struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	lines  chan string // stdout lines
+	done   chan error  // the process's Wait result, once
+}
+
+// startServer runs the binary with args and returns once it printed
+// its listening address.
+func startServer(t *testing.T, args ...string) (*server, string) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	s := &server{cmd: cmd, stderr: &syncBuffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+		close(s.lines)
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.done
+		}
+		if t.Failed() {
+			t.Logf("memtorrent stderr:\n%s", s.stderr.String())
+		}
+	})
+	base := s.waitLine(t, regexp.MustCompile(`^listening on (http://\S+)$`))
+	return s, base
+}
+
+// waitLine returns the first submatch of the next stdout line matching re.
+func (s *server) waitLine(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	timer := time.NewTimer(time.Minute)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-s.lines:
+			if !ok {
+				t.Fatalf("memtorrent ended before printing a line matching %v; stderr:\n%s", re, s.stderr.String())
+			}
+			if m := re.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+		case <-timer.C:
+			t.Fatalf("timed out waiting for a line matching %v", re)
+		}
+	}
+}
+
+// stop sends sig and checks that the process exits with status 0 within
+// timeout.
+func (s *server) stop(t *testing.T, sig os.Signal, timeout time.Duration) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range s.lines {
+		}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("memtorrent after %v: %v; want exit status 0", sig, err)
+		}
+	case <-timer.C:
+		t.Fatalf("memtorrent still running %v after %v", timeout, sig)
+	}
+}
+
+// syncBuffer is an io.Writer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex // guards the field below
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// get fetches url and returns the body, failing the test on error or a
+// status other than 200 or 206.
+func get(t *testing.T, ctx context.Context, url string, header ...string) []byte {
+	t.Helper()
+	b, err := getErr(ctx, url, header...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// getErr fetches url and returns the body, or an error for a status other
+// than 200 or 206.
+func getErr(ctx context.Context, url string, header ...string) ([]byte, error) {
+	req, err := httpRequest(ctx, url, header...)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return b, fmt.Errorf("GET %s: reading the body after %d bytes: %w", url, len(b), err)
+	}
+	if resp.StatusCode != 200 && resp.StatusCode != 206 {
+		return b, fmt.Errorf("GET %s: status %d; want 200 or 206", url, resp.StatusCode)
+	}
+	return b, nil
+}
+
+// getStream fetches the stream url like get, and on failure logs the
+// torrent's /status and /ui state JSON before failing the test.
+func getStream(t *testing.T, ctx context.Context, streamURL string, header ...string) []byte {
+	t.Helper()
+	b, err := getErr(ctx, streamURL, header...)
+	if err == nil {
+		return b
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if i := strings.Index(streamURL, "/stream/"); i >= 0 && len(streamURL) >= i+len("/stream/")+40 {
+		base, ih := streamURL[:i], streamURL[i+len("/stream/"):i+len("/stream/")+40]
+		st, _ := getErr(dctx, base+"/status/"+ih)
+		ui, _ := getErr(dctx, base+"/ui/"+ih+"/state")
+		t.Logf("status:\n%s\nstate:\n%s", st, ui)
+	}
+	t.Fatal(err)
+	return nil
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/dustin/go-humanize"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// This file reports on the terminal what the user waits for: a torrent's
+// metadata, then the head of its main file. On a terminal it draws
+// progress bars; otherwise it writes a line when a wait begins, every
+// quietInterval while it lasts, and when it ends.
+
+const (
+	pollInterval  = 100 * time.Millisecond
+	quietInterval = 10 * time.Second
+)
+
+// progress reports waits to w. It is used by one goroutine.
+type progress struct {
+	w    io.Writer // never changes
+	term bool      // w is a terminal; never changes
+}
+
+func newProgress(cfg config) *progress {
+	return &progress{w: cfg.Err, term: cfg.Terminal}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// waitInfo waits for t's metadata, an error on failed or the end of ctx.
+func (p *progress) waitInfo(ctx context.Context, t *torrent.Torrent, failed <-chan error) error {
+	select {
+	case <-t.GotInfo():
+		return nil
+	default:
+	}
+	name := t.InfoHash().HexString()
+	if n := t.Name(); n != "" && n != name {
+		name = fmt.Sprintf("%s (%s)", n, name)
+	}
+	var bar *progressbar.ProgressBar
+	if p.term {
+		bar = progressbar.NewOptions(-1,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription("fetching metadata of "+name),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionClearOnFinish())
+		defer bar.Exit()
+	} else {
+		fmt.Fprintf(p.w, "fetching metadata of %s\n", name)
+	}
+	start := time.Now()
+	lastLine := start
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.GotInfo():
+			if bar != nil {
+				bar.Finish()
+			}
+			fmt.Fprintf(p.w, "got metadata of %s in %v\n", t.Name(), time.Since(start).Round(time.Millisecond))
+			return nil
+		case err := <-failed:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tick.C:
+			peers := t.Stats().ActivePeers
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("fetching metadata of %s: %d peers", name, peers))
+				bar.Add(1)
+			} else if now.Sub(lastLine) >= quietInterval {
+				lastLine = now
+				fmt.Fprintf(p.w, "still fetching metadata of %s after %v: %d peers\n",
+					name, now.Sub(start).Round(time.Second), peers)
+			}
+		}
+	}
+}
+
+// buffer fetches the first n bytes of t's main file (less if the file is
+// shorter), so that a player starts at once, and waits for them or the end
+// of ctx. It raises those pieces' priority for the wait only.
+func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) error {
+	f := mainFile(t)
+	if f == nil || n <= 0 {
+		return nil
+	}
+	n = min(n, f.Length())
+	pl := t.Info().PieceLength
+	begin := int(f.Offset() / pl)
+	end := int((f.Offset()+n-1)/pl) + 1
+	total := int64(0)
+	for i := begin; i < end; i++ {
+		total += t.Piece(i).Info().Length()
+	}
+	t.DownloadPieces(begin, end)
+	defer t.CancelPieces(begin, end)
+	name := f.DisplayPath()
+	var bar *progressbar.ProgressBar
+	if p.term {
+		bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription("buffering "+name),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true),
+			progressbar.OptionClearOnFinish())
+		defer bar.Exit()
+	} else {
+		fmt.Fprintf(p.w, "buffering %s of %s\n", humanize.IBytes(uint64(total)), name)
+	}
+	start := time.Now()
+	lastLine := start
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	// A piece counts once it has been complete: a player streaming at the
+	// same time may have read it and let the storage evict it since.
+	seen := make([]bool, end-begin)
+	var done int64
+	for {
+		done += newlyComplete(t, begin, seen)
+		if bar != nil {
+			bar.Set64(done)
+		}
+		if done >= total {
+			if bar != nil {
+				bar.Finish()
+			}
+			fmt.Fprintf(p.w, "buffered %s of %s in %v\n", humanize.IBytes(uint64(total)), name,
+				time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tick.C:
+			if bar == nil && now.Sub(lastLine) >= quietInterval {
+				lastLine = now
+				fmt.Fprintf(p.w, "still buffering %s: %s of %s\n", name,
+					humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)))
+			}
+		}
+	}
+}
+
+// newlyComplete marks in seen the pieces of t from begin on that are
+// complete now and were not marked, and returns their bytes.
+func newlyComplete(t *torrent.Torrent, begin int, seen []bool) int64 {
+	var n int64
+	i := 0
+	for _, run := range t.PieceStateRuns() {
+		if run.Complete {
+			for j := max(i, begin); j < min(i+run.Length, begin+len(seen)); j++ {
+				if !seen[j-begin] {
+					seen[j-begin] = true
+					n += t.Piece(j).Info().Length()
+				}
+			}
+		}
+		i += run.Length
+		if i >= begin+len(seen) {
+			break
+		}
+	}
+	return n
+}
