@@ -117,6 +117,9 @@ func TestApplyCapsPeerMaxRequests(t *testing.T) {
 			leecher := testutil.NewLeecher(t, st, func(cfg *torrent.ClientConfig) {
 				if tt.apply {
 					settings.Apply(cfg)
+				} else {
+					// testutil.Config applies settings: take the cap off.
+					cfg.Callbacks.ReadExtendedHandshake = nil
 				}
 				cfg.DropMutuallyCompletePeers = false // keep the connection to read its state
 			})

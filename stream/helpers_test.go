@@ -23,11 +23,6 @@ func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 // loopback take well under a second).
 const transferTimeout = time.Minute
 
-// keepAlive is the torrent client option the tests use on top of
-// testutil.Config: a short KeepAliveTimeout, the mitigation the notes give
-// for the 60 s loopback stalls.
-func keepAlive(cfg *torrent.ClientConfig) { cfg.KeepAliveTimeout = time.Second }
-
 // env is a leecher over memory storage, a Handler on it and an HTTP server.
 type env struct {
 	t   *testing.T
@@ -47,7 +42,7 @@ func newEnv(t *testing.T, capacity int64, opts Options) *env {
 		t.Fatalf("memory.New: %v", err)
 	}
 	t.Cleanup(func() { mem.Close() })
-	cl := testutil.NewLeecher(t, mem, keepAlive)
+	cl := testutil.NewLeecher(t, mem)
 	mem.Bind(cl)
 	if opts.Logger == nil {
 		opts.Logger = testutil.Logger(t, slog.LevelWarn)
@@ -69,7 +64,7 @@ func newEnv(t *testing.T, capacity int64, opts Options) *env {
 // seed starts a seeder of spec and adds its torrent to the leecher.
 func (e *env) seed(spec testutil.Spec) *torrent.Torrent {
 	e.t.Helper()
-	s := testutil.NewSeeder(e.t, spec, keepAlive)
+	s := testutil.NewSeeder(e.t, spec)
 	return testutil.AddTorrent(e.t, e.cl, s.MetaInfo, s)
 }
 

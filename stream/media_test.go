@@ -153,7 +153,7 @@ func (e *env) seedFile(path string) *torrent.Torrent {
 		t.Fatal(err)
 	}
 	mi := &metainfo.MetaInfo{InfoBytes: infoBytes}
-	cfg := testutil.Config(t, keepAlive, func(cfg *torrent.ClientConfig) { cfg.Seed = true })
+	cfg := testutil.Config(t, func(cfg *torrent.ClientConfig) { cfg.Seed = true })
 	st := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir: filepath.Dir(path),
 		UsePartFiles:  g.Some(true),

@@ -16,6 +16,7 @@ import (
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/settings"
 )
 
 // This file is the bench's loopback swarm: the non-test counterpart of
@@ -59,24 +60,18 @@ func clientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientCon
 func clientsAbout() string {
 	return fmt.Sprintf("every torrent client, seeder or leecher, of every contestant: anacrolix/torrent v1.59.1 "+
 		"on 127.0.0.1 only (TCP, plaintext, no DHT, trackers, PEX, uTP or UPnP), MaxAllocPeerRequestDataPerConn %d MiB, "+
-		"KeepAliveTimeout %v (bounds a lost-wake-up stall of v1.59.1; see applySettings in cmd/bench/loopback.go)",
+		"settings.Apply (KeepAliveTimeout %v against the lost-wake-up stall of v1.59.1, docs/stalls.md)",
 		testutil.MaxAllocPeerRequestDataPerConn>>20, keepAliveTimeout)
 }
 
 // applySettings applies memtorrent's recommended client settings, the same
-// for every contestant. Until package settings exists (then this calls
-// settings.Apply(cfg) instead), it sets the one the bench cannot do
-// without: a short KeepAliveTimeout. The default minute is also the
-// fallback wake-up of each connection's writer, and here about one
-// streaming run in ten sat idle for exactly that long after a seek into
-// evicted data, the reader waiting on a piece while both peers' goroutines
-// waited for work (notes, pitfall 10). The timeout bounds such a stall,
-// which the streaming scenario then shows as its longest Read.
+// for every contestant, so that no contestant suffers the 60-second stalls
+// of v1.59.1 (see package settings and docs/stalls.md).
 func applySettings(cfg *torrent.ClientConfig) {
-	cfg.KeepAliveTimeout = keepAliveTimeout
+	settings.Apply(cfg)
 }
 
-const keepAliveTimeout = 2 * time.Second
+const keepAliveTimeout = settings.KeepAliveTimeout
 
 // newLogger returns the logger of the torrent clients: Warn and up to w
 // when verbose, nothing otherwise.

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent"
+
+	"github.com/memtorrent/memtorrent/settings"
 )
 
 // MaxAllocPeerRequestDataPerConn is what Config sets
@@ -23,10 +25,11 @@ const MaxAllocPeerRequestDataPerConn = 16 << 20
 // tb.TempDir(), and logs at Warn level and above to the test log (and
 // nowhere once the test's clean-up has begun).
 //
-// KeepAliveTimeout is deliberately left at the library default (one
-// minute), which is also the fallback wake-up of each connection's writer
-// (see the 60-second stall in the notes); set it, or anything else, through
-// opts, which are applied in order after the defaults.
+// On top of that it applies settings.Apply, memtorrent's recommended
+// configuration (the stall, upload-deadlock and Transmission fixes), so
+// every test runs what users run; opts, applied in order after that, may
+// override anything (the stall reproducer sets the library's own
+// KeepAliveTimeout back, for example).
 //
 // Config calls tb.TempDir and tb.Cleanup, so call it from the test
 // goroutine. The returned configuration belongs to one client.
@@ -46,6 +49,7 @@ func Config(tb testing.TB, opts ...func(*torrent.ClientConfig)) *torrent.ClientC
 	cfg.DisableWebseeds = true
 	cfg.DisableAcceptRateLimiting = true
 	cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: false, RequirePreferred: false}
+	settings.Apply(cfg)
 	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
 	cfg.DataDir = tb.TempDir()
 	// cfg.Logger stays zero: the client then routes it to Slogger's handler.
