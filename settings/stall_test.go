@@ -38,9 +38,9 @@ import (
 var (
 	stallStreams   = flag.Int("stall.streams", 0, "TestStallRepro: number of streams (0 skips the test)")
 	stallSize      = flag.Int64("stall.size", 64, "TestStallRepro: torrent size in MiB (1 MiB pieces)")
-	stallKeepAlive = flag.Duration("stall.keepalive", 0, "TestStallRepro: KeepAliveTimeout of both clients (0 keeps settings.KeepAliveTimeout; 1m is the library default)")
+	stallKeepAlive = flag.Duration("stall.keepalive", 0, "KeepAliveTimeout of both clients in the stream tests (0 keeps settings.KeepAliveTimeout; 1m is the library default)")
 	stallThreshold = flag.Duration("stall.threshold", 2*time.Second, "TestStallRepro: a Read waiting longer is counted and dumped")
-	stallDumps     = flag.String("stall.dumps", "", "TestStallRepro: directory for dumps (default: memtorrent-stalls under os.TempDir)")
+	stallDumps     = flag.String("stall.dumps", "", "directory for stall dumps (default: memtorrent-stalls under os.TempDir)")
 	stallTimeLimit = flag.Duration("stall.timelimit", 20*time.Minute, "TestStallRepro: start no stream after this")
 )
 
@@ -79,20 +79,16 @@ func TestStallRepro(t *testing.T) {
 	if *stallStreams == 0 {
 		t.Skip("set -stall.streams to run the stall reproducer")
 	}
-	dumps := *stallDumps
-	if dumps == "" {
-		dumps = filepath.Join(os.TempDir(), "memtorrent-stalls")
-	}
 	tot := runStreams(t, streamRun{
 		streams:   *stallStreams,
 		size:      *stallSize << 20,
 		keepAlive: *stallKeepAlive,
 		threshold: *stallThreshold,
 		timeLimit: *stallTimeLimit,
-		dumps:     dumps,
+		dumps:     dumpDir(),
 		maxDumps:  10,
 	})
-	t.Logf("keepalive=%v threshold=%v %v", cmp(*stallKeepAlive, settings.KeepAliveTimeout), *stallThreshold, tot)
+	t.Logf("keepalive=%v threshold=%v %v", orDefault(*stallKeepAlive, settings.KeepAliveTimeout), *stallThreshold, tot)
 }
 
 // TestStreamsDoNotStall fails if a read of a loopback stream under the
@@ -110,7 +106,7 @@ func TestStreamsDoNotStall(t *testing.T) {
 		threshold: 2 * time.Second,
 		readLimit: 10 * time.Second,
 		timeLimit: 5 * time.Minute,
-		dumps:     t.TempDir(),
+		dumps:     dumpDir(), // kept after the test, for a failure in CI
 		maxDumps:  3,
 	})
 	t.Log(tot)
@@ -119,7 +115,15 @@ func TestStreamsDoNotStall(t *testing.T) {
 	}
 }
 
-func cmp(d, def time.Duration) time.Duration {
+// dumpDir returns -stall.dumps, or memtorrent-stalls under os.TempDir.
+func dumpDir() string {
+	if *stallDumps != "" {
+		return *stallDumps
+	}
+	return filepath.Join(os.TempDir(), "memtorrent-stalls")
+}
+
+func orDefault(d, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
 	}
