@@ -105,6 +105,8 @@ type Handler struct {
 	closeOnce   sync.Once
 	isClosed    atomic.Bool  // mirrors closed, for a lock-free check per request
 	readers     atomic.Int64 // torrent readers created since New
+	stalls      atomic.Int64 // torrent reads that waited longer than StallThreshold
+	longestWait atomic.Int64 // nanoseconds: the longest wait of one torrent read
 	numSessions atomic.Int64 // len(sessions), for sizing readahead without the lock
 	requests    sync.WaitGroup
 

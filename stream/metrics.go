@@ -15,6 +15,10 @@ var (
 		"Playback sessions alive.", nil, nil)
 	descReaders = prometheus.NewDesc("memtorrent_stream_readers_created_total",
 		"Torrent readers created by playback sessions.", nil, nil)
+	descStalls = prometheus.NewDesc("memtorrent_stream_stalls_total",
+		"Torrent reads that waited longer than StallThreshold for data.", nil, nil)
+	descLongestWait = prometheus.NewDesc("memtorrent_stream_longest_read_wait_seconds",
+		"The longest wait of one torrent read for data.", nil, nil)
 
 	descTorrentPieces = prometheus.NewDesc("memtorrent_torrent_pieces",
 		"Pieces of the torrent by storage state; state=\"total\" counts all.", []string{"infohash", "state"}, nil)
@@ -47,7 +51,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descSessions, descReaders, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 	} {
@@ -67,6 +71,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descResident, float64(s.Resident))
 	gauge(descSessions, float64(s.Sessions))
 	counter(descReaders, float64(s.ReadersCreated))
+	counter(descStalls, float64(s.Stalls))
+	gauge(descLongestWait, s.LongestReadWait)
 	for _, t := range s.Torrents {
 		ih := t.InfoHash
 		for state, n := range map[string]int{

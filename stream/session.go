@@ -270,7 +270,9 @@ func (s *session) readAt(p []byte, pos int64) (int, error) {
 		s.seeks.Add(1)
 	}
 	s.moved() // declare the window before waiting for its first piece
+	start := time.Now()
 	n, err := s.read(p)
+	s.h.recordWait(time.Since(start))
 	s.pos += int64(n)
 	s.position.Store(s.pos)
 	s.moved()

@@ -36,6 +36,9 @@ func TestStatusAndMetrics(t *testing.T) {
 		st.MaxSessions != DefaultMaxSessions || st.ReadersCreated != 1 || len(st.Torrents) != 1 {
 		t.Fatalf("status: %+v", st)
 	}
+	if st.LongestReadWait <= 0 || st.LongestReadWait >= StallThreshold.Seconds() || st.Stalls != 0 {
+		t.Errorf("read waits: longest %vs, %d stalls; want a wait in (0, %v) and no stall", st.LongestReadWait, st.Stalls, StallThreshold)
+	}
 	ts := st.Torrents[0]
 	pieces := int(spec.Length / pieceLength)
 	checks := []struct {
@@ -115,6 +118,8 @@ func TestStatusAndMetrics(t *testing.T) {
 		{"memtorrent_storage_resident_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v > 0 && v <= capacity }},
 		{"memtorrent_stream_sessions", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_readers_created_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 1 }},
+		{"memtorrent_stream_stalls_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 0 }},
+		{"memtorrent_stream_longest_read_wait_seconds", nil, dto.MetricType_GAUGE, func(v float64) bool { return v > 0 && v < 2 }},
 		{"memtorrent_torrent_pieces", []string{"infohash", ih, "state", "total"}, dto.MetricType_GAUGE, func(v float64) bool { return v == float64(pieces) }},
 		{"memtorrent_torrent_pieces", []string{"infohash", ih, "state", "complete"}, dto.MetricType_GAUGE, func(v float64) bool { return v == float64(ts.Pieces.Complete) }},
 		{"memtorrent_torrent_pieces", []string{"infohash", ih, "state", "lookbehind"}, dto.MetricType_GAUGE, func(v float64) bool { return v == float64(ts.Pieces.Lookbehind) }},
@@ -194,5 +199,20 @@ func TestPlaylist(t *testing.T) {
 		if line := sc.Text(); !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, srv.URL+"/media/stream/"+ih+"/path/") {
 			t.Errorf("prefixed playlist entry %q; want it under %s/media/", line, srv.URL)
 		}
+	}
+}
+
+// TestRecordWait counts a wait above StallThreshold as a stall and keeps
+// the longest wait.
+func TestRecordWait(t *testing.T) {
+	var h Handler
+	for _, d := range []time.Duration{time.Millisecond, StallThreshold, StallThreshold + 1, 30 * time.Millisecond} {
+		h.recordWait(d)
+	}
+	if got := h.stalls.Load(); got != 1 {
+		t.Errorf("stalls: got %d; want 1 (only the wait above %v)", got, StallThreshold)
+	}
+	if got := time.Duration(h.longestWait.Load()); got != StallThreshold+1 {
+		t.Errorf("longest wait: got %v; want %v", got, StallThreshold+1)
 	}
 }
