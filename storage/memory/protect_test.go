@@ -2,7 +2,10 @@ package memory
 
 import (
 	"errors"
+	"sync"
 	"testing"
+
+	"go.uber.org/atomic"
 )
 
 // residentSet returns the pieces of tt that hold data.
@@ -229,5 +232,90 @@ func TestReportedCapacity(t *testing.T) {
 	mt.ClearLookbehind()
 	if got := reported(); got != 16*pl {
 		t.Errorf("reported after release and clear: got %d; want %d", got, 16*pl)
+	}
+}
+
+// TestLookbehindConcurrent runs 16 goroutines across several torrents
+// setting, clearing and reading lookbehind sets and stats, and moving
+// windows, while writers force evictions.
+func TestLookbehindConcurrent(t *testing.T) {
+	const (
+		pl       = 64 << 10
+		torrents = 4
+		pieces   = 64
+	)
+	c := newTestClient(t, Options{Capacity: 32 * pl})
+	s := startSampler(c)
+	var mts []*Torrent
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var written atomic.Int64
+	for k := range torrents {
+		tt, info := openTest(t, c, k, pl, pieces)
+		mt, _ := c.Torrent(ihOf(k))
+		mts = append(mts, mt)
+		wg.Add(1)
+		go func() { // a writer: 4 torrents x 64 pieces into 32 pieces of memory
+			defer wg.Done()
+			for i := 0; ; i = (i + 1) % pieces {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				writePieceNoFatal(t, tt, info, k, i)
+				tt.Piece(info.Piece(i)).MarkComplete()
+				written.Inc()
+			}
+		}()
+	}
+	for g := range 16 {
+		mt := mts[g%torrents]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := mt.NewWindow()
+			defer w.Close()
+			for iter := 0; ; iter++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := (iter*7 + g) % pieces
+				var err error
+				switch iter % 6 {
+				case 0:
+					err = mt.SetLookbehindRange(max(0, i-8), i)
+				case 1:
+					err = mt.SetLookbehind([]int{i, (i + 3) % pieces})
+				case 2:
+					mt.ClearLookbehind()
+				case 3:
+					mt.LookbehindAvailable(i)
+				case 4:
+					st := mt.LookbehindStats()
+					if st.Resident > st.Protected {
+						t.Errorf("lookbehind stats: %d resident > %d protected", st.Resident, st.Protected)
+						return
+					}
+				case 5:
+					err = w.Set(int64(i)*pl, int64(min(4, pieces-i))*pl)
+					_ = c.Stats()
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	target := int64(2 * torrents * pieces) // two passes over every torrent
+	spinUntil(t, "writers to force evictions", func() bool { return written.Load() >= target })
+	close(stop)
+	wg.Wait()
+	s.check(t)
+	if st := c.Stats(); st.Evictions == 0 {
+		t.Errorf("Evictions: got 0; want > 0")
 	}
 }
