@@ -26,9 +26,16 @@
 //
 // Eviction is whole pieces, never a piece with a read or hash in flight and
 // never a piece being written (reads and writes copy under the torrent's
-// lock; hashes pin the piece). Complete pieces go first, least recently used
-// first; partial pieces next; pieces whose every byte is written but not yet
-// verified last, because the client is about to hash them. An evicted
+// lock; hashes pin the piece). The order, first to last: complete pieces
+// nobody asked to keep, least recently used first; lookbehind pieces
+// ([Torrent.SetLookbehind]), furthest behind first; partial pieces; pieces
+// whose every byte is written but not yet verified, because the client is
+// about to hash them; head and tail pins ([Torrent.Pin]); pieces in reader
+// windows ([Torrent.NewWindow]), furthest ahead of the playhead first.
+// Lookbehind may hold Options.LookbehindShare of the capacity less what
+// reader windows cover; beyond that its pieces count as unprotected. The
+// capacity reported to the torrent client is the capacity less what
+// lookbehind and pins hold, never below half of it. An evicted
 // complete piece answers Completion{Ok: true, Complete: false}, reads of it
 // fail with an error wrapping io.ErrUnexpectedEOF (never (0, nil), which the
 // client's wrapper turns into a panic), and the torrent client is told
