@@ -28,10 +28,11 @@
 // never a piece being written (reads and writes copy under the torrent's
 // lock; hashes pin the piece). The order, first to last: complete pieces
 // nobody asked to keep, least recently used first; lookbehind pieces
-// ([Torrent.SetLookbehind]), furthest behind first; partial pieces; pieces
-// whose every byte is written but not yet verified, because the client is
-// about to hash them; head and tail pins ([Torrent.Pin]); pieces in reader
-// windows ([Torrent.NewWindow]), furthest ahead of the playhead first.
+// ([Torrent.SetLookbehind]), furthest behind first; partial pieces; head and
+// tail pins ([Torrent.Pin]); pieces in reader windows ([Torrent.NewWindow]),
+// furthest ahead of the playhead first; and last of all pieces whose every
+// byte is written but not yet verified, because the client is about to hash
+// them and evicting one wastes a whole piece and fails its hash.
 // Lookbehind may hold Options.LookbehindShare of the capacity less what
 // reader windows cover; beyond that its pieces count as unprotected. The
 // capacity reported to the torrent client is the capacity less what

@@ -11,9 +11,9 @@ const (
 	classComplete   = iota // verified pieces nobody asked to keep
 	classLookbehind        // verified pieces behind a playhead: furthest behind first
 	classPartial           // pieces still missing bytes
-	classUnhashed          // every byte written, hash pending: the client is about to verify it
 	classPinned            // a file's head or tail (container indexes)
 	classWindow            // in a reader window: furthest ahead of the playhead first
+	classUnhashed          // every byte written, hash pending: evicting it wastes a whole piece and fails its hash
 )
 
 // rank orders eviction candidates: lower ranks are evicted first.
@@ -36,6 +36,9 @@ func (p *piece) rankLocked(lbOver bool) (r rank, ok bool) {
 	if p.pins > 0 || p.pos < 0 {
 		return rank{}, false
 	}
+	if !p.complete && p.validLocked(0, p.length) == p.length {
+		return rank{classUnhashed, p.lastUse}, true
+	}
 	t := p.t
 	ahead := -1
 	for _, w := range t.windows {
@@ -56,10 +59,8 @@ func (p *piece) rankLocked(lbOver bool) (r rank, ok bool) {
 		return rank{classLookbehind, int64(p.index)}, true
 	case p.complete:
 		return rank{classComplete, p.lastUse}, true
-	case p.validLocked(0, p.length) < p.length:
-		return rank{classPartial, p.lastUse}, true
 	default:
-		return rank{classUnhashed, p.lastUse}, true
+		return rank{classPartial, p.lastUse}, true
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 )
 
@@ -89,6 +90,19 @@ func TestEvictionClasses(t *testing.T) {
 				pin, err := mt.Pin(3*pl, pl)
 				mustNil(t, err)
 				t.Cleanup(pin.Release)
+			},
+			evicted: 3,
+		},
+		{
+			name: "reader window before written but unhashed",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, i != 0)
+				}
+				writePiece(t, storageTorrent(mt), testInfo(pl, 8, 8*pl), 1, 0) // whole, not verified
+				w := mt.NewWindow()
+				t.Cleanup(w.Close)
+				mustNil(t, w.Set(pl, 3*pl)) // 1..3, 3 furthest ahead; 0 outside
 			},
 			evicted: 3,
 		},
@@ -318,4 +332,9 @@ func TestLookbehindConcurrent(t *testing.T) {
 	if st := c.Stats(); st.Evictions == 0 {
 		t.Errorf("Evictions: got 0; want > 0")
 	}
+}
+
+// storageTorrent wraps mt's piece handles as the client would.
+func storageTorrent(mt *Torrent) storage.Torrent {
+	return storage.Torrent{TorrentImpl: storage.TorrentImpl{PieceWithHash: mt.pieceImpl}}
 }
