@@ -56,9 +56,10 @@ func runServe(ctx context.Context, cfg config) error {
 	}, specs, nil)
 }
 
-// newLogger returns the logger of the clients and the handler.
+// newLogger returns the logger of the clients and the handler; the torrent
+// reader's expected retry errors over memory storage go to Debug.
 func newLogger(cfg config) *slog.Logger {
-	return slog.New(slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return slog.New(quietRetries{slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel})})
 }
 
 // listen listens on cfg.Listen.
