@@ -142,3 +142,18 @@ func TestApplyCapsPeerMaxRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	cfg := torrent.NewDefaultClientConfig()
+	settings.Loopback(cfg)
+	if got := cfg.ListenHost("tcp4"); got != "127.0.0.1" {
+		t.Errorf("ListenHost: got %q; want 127.0.0.1", got)
+	}
+	if cfg.ListenPort != 0 || !cfg.NoDHT || !cfg.DisableTrackers || !cfg.DisablePEX || !cfg.DisableUTP ||
+		!cfg.DisableIPv6 || !cfg.NoDefaultPortForwarding || !cfg.DisableWebtorrent || !cfg.DisableWebseeds {
+		t.Errorf("Loopback left a network feature on: %+v", cfg)
+	}
+	if cfg.HeaderObfuscationPolicy.Preferred || cfg.HeaderObfuscationPolicy.RequirePreferred {
+		t.Errorf("HeaderObfuscationPolicy: got %+v; want plaintext", cfg.HeaderObfuscationPolicy)
+	}
+}

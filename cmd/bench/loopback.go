@@ -36,19 +36,7 @@ const setupTimeout = 30 * time.Second
 // caller closes it after the client.
 func clientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	cfg := torrent.NewDefaultClientConfig()
-	cfg.ListenHost = func(string) string { return "127.0.0.1" }
-	cfg.ListenPort = 0
-	cfg.NoDHT = true
-	cfg.PeriodicallyAnnounceTorrentsToDht = false
-	cfg.DisableTrackers = true
-	cfg.DisablePEX = true
-	cfg.DisableUTP = true
-	cfg.DisableIPv6 = true
-	cfg.NoDefaultPortForwarding = true
-	cfg.DisableWebtorrent = true
-	cfg.DisableWebseeds = true
-	cfg.DisableAcceptRateLimiting = true
-	cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{}
+	settings.Loopback(cfg)
 	cfg.MaxAllocPeerRequestDataPerConn = testutil.MaxAllocPeerRequestDataPerConn
 	cfg.DefaultStorage = st
 	cfg.Slogger = logger

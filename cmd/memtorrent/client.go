@@ -19,7 +19,7 @@ import (
 func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	c := torrent.NewDefaultClientConfig()
 	if cfg.loopback {
-		loopbackNetwork(c)
+		settings.Loopback(c)
 	}
 	c.ListenPort = cfg.PeerPort
 	c.Seed = cfg.Upload
@@ -35,26 +35,9 @@ func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *
 // UPnP, webtorrent or webseeds, plaintext, storing in st.
 func loopbackClientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	c := torrent.NewDefaultClientConfig()
-	loopbackNetwork(c)
+	settings.Loopback(c)
 	c.DefaultStorage = st
 	c.Slogger = logger
 	settings.Apply(c)
 	return c
-}
-
-// loopbackNetwork makes c use 127.0.0.1 only.
-func loopbackNetwork(c *torrent.ClientConfig) {
-	c.ListenHost = func(string) string { return "127.0.0.1" }
-	c.ListenPort = 0
-	c.NoDHT = true
-	c.PeriodicallyAnnounceTorrentsToDht = false
-	c.DisableTrackers = true
-	c.DisablePEX = true
-	c.DisableUTP = true
-	c.DisableIPv6 = true
-	c.NoDefaultPortForwarding = true
-	c.DisableWebtorrent = true
-	c.DisableWebseeds = true
-	c.DisableAcceptRateLimiting = true
-	c.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{}
 }

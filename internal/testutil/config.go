@@ -36,19 +36,7 @@ const MaxAllocPeerRequestDataPerConn = 16 << 20
 func Config(tb testing.TB, opts ...func(*torrent.ClientConfig)) *torrent.ClientConfig {
 	tb.Helper()
 	cfg := torrent.NewDefaultClientConfig()
-	cfg.ListenHost = func(string) string { return "127.0.0.1" }
-	cfg.ListenPort = 0
-	cfg.NoDHT = true
-	cfg.PeriodicallyAnnounceTorrentsToDht = false
-	cfg.DisableTrackers = true
-	cfg.DisablePEX = true
-	cfg.DisableUTP = true
-	cfg.DisableIPv6 = true
-	cfg.NoDefaultPortForwarding = true
-	cfg.DisableWebtorrent = true
-	cfg.DisableWebseeds = true
-	cfg.DisableAcceptRateLimiting = true
-	cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: false, RequirePreferred: false}
+	settings.Loopback(cfg)
 	settings.Apply(cfg)
 	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
 	cfg.DataDir = tb.TempDir()
