@@ -74,6 +74,11 @@ func FuzzStorageOps(f *testing.F) {
 				}
 				w, err := p.WriteAt(b, off)
 				switch {
+				case off > plen:
+					if !errors.Is(err, ErrOutOfRange) {
+						t.Fatalf("WriteAt at %d past the end of piece %d (length %d): got %v; want ErrOutOfRange", off, i, plen, err)
+					}
+					continue
 				case closed && !errors.Is(err, ErrClosed):
 					t.Fatalf("WriteAt after Close: got %v; want ErrClosed", err)
 				case !closed && err != nil:
