@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
@@ -208,39 +207,14 @@ type seeder struct {
 // addr returns the address the seeder listens on.
 func (s *seeder) addr() net.Addr { return s.cl.ListenAddrs()[0] }
 
-// newSeeder seeds spec from files in a fresh directory through the
-// anacrolix file storage (part files on, so it starts complete without
-// hashing), wrapped by wrap if not nil, from a client made by
-// testutil.Config with settings.Apply and then opts. Client and storage are
-// closed at the end of the test.
+// newSeeder seeds spec from files in a fresh directory with
+// testutil.SeedDir, its storage wrapped by wrap if not nil. Client and
+// storage are closed at the end of the test.
 func newSeeder(t testing.TB, spec testutil.Spec, wrap func(storage.ClientImplCloser) storage.ClientImplCloser, opts ...func(*torrent.ClientConfig)) *seeder {
 	t.Helper()
 	dir := t.TempDir()
-	mi := testutil.MakeTorrent(t, dir, spec)
-	cfg := testutil.Config(t, append([]func(*torrent.ClientConfig){settings.Apply, func(cfg *torrent.ClientConfig) {
-		cfg.Seed = true
-	}}, opts...)...)
-	var st storage.ClientImplCloser = storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir: dir,
-		UsePartFiles:  g.Some(true),
-		Logger:        cfg.Slogger,
-	})
-	if wrap != nil {
-		st = wrap(st)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg.DefaultStorage = st
-	cl, err := torrent.NewClient(cfg)
-	if err != nil {
-		t.Fatalf("creating seeder client: %v", err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	tor, err := cl.AddTorrent(mi)
-	if err != nil {
-		t.Fatalf("seeder: adding torrent: %v", err)
-	}
-	testutil.WaitChan(t, testutil.SetupTimeout, "the seeder's torrent to be complete", tor.Complete().On())
-	return &seeder{cl: cl, tor: tor, mi: mi}
+	s := testutil.SeedDir(t, dir, testutil.MakeTorrent(t, dir, spec), wrap, opts...)
+	return &seeder{cl: s.Client, tor: s.Torrent, mi: s.MetaInfo}
 }
 
 // peerConnsTo returns how many of tor's peer connections are to host.

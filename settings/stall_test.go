@@ -25,10 +25,8 @@ import (
 	"testing"
 	"time"
 
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 
 	"github.com/memtorrent/memtorrent/internal/baseline"
 	"github.com/memtorrent/memtorrent/internal/testutil"
@@ -162,7 +160,7 @@ func stream(t *testing.T, r streamRun, idx int, dir string, mi *metainfo.MetaInf
 			cfg.KeepAliveTimeout = r.keepAlive
 		}
 	}
-	seeder := newSeeder(t, dir, mi, opts)
+	seeder := testutil.SeedDir(t, dir, mi, nil, opts)
 	st := baseline.New()
 	t.Cleanup(func() { st.Close() })
 	leecher := testutil.NewLeecher(t, st, opts)
@@ -229,27 +227,6 @@ func stream(t *testing.T, r streamRun, idx int, dir string, mi *metainfo.MetaInf
 	tot.bytesRead += consumed
 	tot.bytesDown += s.BytesReadData.Int64()
 	tot.useful += s.BytesReadUsefulData.Int64()
-}
-
-// newSeeder seeds mi from the files MakeTorrent wrote into dir, on a fresh
-// client that is closed when t ends.
-func newSeeder(t *testing.T, dir string, mi *metainfo.MetaInfo, opts func(*torrent.ClientConfig)) *testutil.Seeder {
-	t.Helper()
-	cfg := testutil.Config(t, opts, func(cfg *torrent.ClientConfig) { cfg.Seed = true })
-	st := storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, UsePartFiles: g.Some(true), Logger: cfg.Slogger})
-	t.Cleanup(func() { st.Close() })
-	cfg.DefaultStorage = st
-	cl, err := torrent.NewClient(cfg)
-	if err != nil {
-		t.Fatalf("creating seeder: %v", err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	tor, err := cl.AddTorrent(mi)
-	if err != nil {
-		t.Fatalf("seeder: adding torrent: %v", err)
-	}
-	testutil.WaitChan(t, testutil.SetupTimeout, "the seeder's torrent to be complete", tor.Complete().On())
-	return &testutil.Seeder{Client: cl, Torrent: tor, MetaInfo: mi, Dir: dir}
 }
 
 // dumpStall writes the state of a stalled stream to a new file in r.dumps

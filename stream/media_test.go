@@ -14,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
@@ -153,23 +151,6 @@ func (e *env) seedFile(path string) *torrent.Torrent {
 		t.Fatal(err)
 	}
 	mi := &metainfo.MetaInfo{InfoBytes: infoBytes}
-	cfg := testutil.Config(t, func(cfg *torrent.ClientConfig) { cfg.Seed = true })
-	st := storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir: filepath.Dir(path),
-		UsePartFiles:  g.Some(true),
-		Logger:        cfg.Slogger,
-	})
-	t.Cleanup(func() { st.Close() })
-	cfg.DefaultStorage = st
-	cl, err := torrent.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	tor, err := cl.AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitChan(t, testutil.SetupTimeout, "the seeder to be complete", tor.Complete().On())
-	return testutil.AddTorrent(t, e.cl, mi, &testutil.Seeder{Client: cl, Torrent: tor, MetaInfo: mi, Dir: filepath.Dir(path)})
+	seeder := testutil.SeedDir(t, filepath.Dir(path), mi, nil)
+	return testutil.AddTorrent(t, e.cl, mi, seeder)
 }

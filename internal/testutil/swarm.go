@@ -24,17 +24,24 @@ type Seeder struct {
 }
 
 // NewSeeder writes spec's files into a fresh tb.TempDir() with MakeTorrent
-// and seeds them from a client made by Config (with Seed set, then opts
-// applied) over the anacrolix file storage. The storage uses part files,
-// which makes it infer completion from the full-size files: the seeder
-// starts complete without hashing anything. It fails the test if the client
-// cannot be created or the torrent added, or if the torrent is not complete
-// within SetupTimeout. The client and storage are closed in tb.Cleanup.
-// Call it from the test goroutine.
+// and seeds them with SeedDir. Call it from the test goroutine.
 func NewSeeder(tb testing.TB, spec Spec, opts ...func(*torrent.ClientConfig)) *Seeder {
 	tb.Helper()
 	dir := tb.TempDir()
-	mi := MakeTorrent(tb, dir, spec)
+	return SeedDir(tb, dir, MakeTorrent(tb, dir, spec), nil, opts...)
+}
+
+// SeedDir seeds mi, whose files are already in dir, from a client made by
+// Config (with Seed set, then opts applied) over the anacrolix file
+// storage; wrap, when not nil, wraps that storage (to corrupt what the
+// seeder serves, say). The storage uses part files, which makes it infer
+// completion from the full-size files: the seeder starts complete without
+// hashing anything. It fails the test if the client cannot be created or
+// the torrent added, or if the torrent is not complete within
+// SetupTimeout. The client and storage are closed in tb.Cleanup. Call it
+// from the test goroutine.
+func SeedDir(tb testing.TB, dir string, mi *metainfo.MetaInfo, wrap func(storage.ClientImplCloser) storage.ClientImplCloser, opts ...func(*torrent.ClientConfig)) *Seeder {
+	tb.Helper()
 	cfg := Config(tb, append([]func(*torrent.ClientConfig){func(cfg *torrent.ClientConfig) {
 		cfg.Seed = true
 	}}, opts...)...)
@@ -43,6 +50,9 @@ func NewSeeder(tb testing.TB, spec Spec, opts ...func(*torrent.ClientConfig)) *S
 		UsePartFiles:  g.Some(true),
 		Logger:        cfg.Slogger,
 	})
+	if wrap != nil {
+		st = wrap(st)
+	}
 	tb.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			tb.Errorf("closing seeder storage: %v", err)
