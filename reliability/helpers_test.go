@@ -17,7 +17,6 @@ import (
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/settings"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -58,8 +57,7 @@ type env struct {
 
 // newEnv starts a leecher whose pieces live in capacity bytes of memory
 // and serves a Handler with opts over it; the leecher's configuration is
-// testutil.Config, then memtorrent's recommended settings (settings.Apply),
-// then cfgOpts. Everything is closed at the end of the test: the Handler
+// testutil.Config (which applies settings.Apply), then cfgOpts. Everything is closed at the end of the test: the Handler
 // first, then the server, the client and the storage.
 func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*torrent.ClientConfig)) *env {
 	t.Helper()
@@ -68,7 +66,7 @@ func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*
 		t.Fatalf("memory.New: %v", err)
 	}
 	t.Cleanup(func() { mem.Close() })
-	cl := testutil.NewLeecher(t, mem, append([]func(*torrent.ClientConfig){settings.Apply}, cfgOpts...)...)
+	cl := testutil.NewLeecher(t, mem, cfgOpts...)
 	mem.Bind(cl)
 	if opts.Logger == nil {
 		opts.Logger = testutil.Logger(t, slog.LevelWarn)

@@ -29,15 +29,13 @@ const setupTimeout = 30 * time.Second
 
 // clientConfig returns the configuration of every client of the bench:
 // loopback only (127.0.0.1, kernel-chosen port, no DHT, trackers, PEX, uTP,
-// IPv6, UPnP, webtorrent or webseeds), plaintext, and
-// MaxAllocPeerRequestDataPerConn raised to 16 MiB because the v1.59.1
-// default deadlocks a seeder's upload once a peer has more than 1 MiB of
-// requests outstanding (notes, pitfall 1). st is the client's storage; the
+// IPv6, UPnP, webtorrent or webseeds), plaintext, and memtorrent's
+// recommended settings (which raise MaxAllocPeerRequestDataPerConn to 16 MiB
+// against the v1.59.1 upload deadlock). st is the client's storage; the
 // caller closes it after the client.
 func clientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	cfg := torrent.NewDefaultClientConfig()
 	settings.Loopback(cfg)
-	cfg.MaxAllocPeerRequestDataPerConn = testutil.MaxAllocPeerRequestDataPerConn
 	cfg.DefaultStorage = st
 	cfg.Slogger = logger
 	applySettings(cfg)
@@ -49,7 +47,7 @@ func clientsAbout() string {
 	return fmt.Sprintf("every torrent client, seeder or leecher, of every contestant: anacrolix/torrent v1.59.1 "+
 		"on 127.0.0.1 only (TCP, plaintext, no DHT, trackers, PEX, uTP or UPnP), MaxAllocPeerRequestDataPerConn %d MiB, "+
 		"settings.Apply (KeepAliveTimeout %v against the lost-wake-up stall of v1.59.1, docs/stalls.md)",
-		testutil.MaxAllocPeerRequestDataPerConn>>20, keepAliveTimeout)
+		settings.MaxAllocPeerRequestDataPerConn>>20, keepAliveTimeout)
 }
 
 // applySettings applies memtorrent's recommended client settings, the same

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/settings"
 )
 
 // TestServeMagnetInProcess serves a magnet URI whose x.pe names a loopback
@@ -21,7 +20,7 @@ func TestServeMagnetInProcess(t *testing.T) {
 	// Registered first, so it runs after the seeder's clean-up.
 	t.Cleanup(func() { testutil.VerifyNoLeaks(t) })
 	spec := testutil.Spec{Name: "clip.mp4", Length: 3<<20 + 777, PieceLength: 64 << 10, Seed: 3}
-	seeder := testutil.NewSeeder(t, spec, settings.Apply)
+	seeder := testutil.NewSeeder(t, spec)
 	info, err := seeder.MetaInfo.UnmarshalInfo()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +91,7 @@ func TestServeMagnetInProcess(t *testing.T) {
 func TestServeMagnetPieceTooLarge(t *testing.T) {
 	t.Cleanup(func() { testutil.VerifyNoLeaks(t) })
 	spec := testutil.Spec{Name: "big.mkv", Length: 2 << 20, PieceLength: 1 << 20, Seed: 4}
-	seeder := testutil.NewSeeder(t, spec, settings.Apply)
+	seeder := testutil.NewSeeder(t, spec)
 	info, err := seeder.MetaInfo.UnmarshalInfo()
 	if err != nil {
 		t.Fatal(err)

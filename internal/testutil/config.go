@@ -11,17 +11,10 @@ import (
 	"github.com/memtorrent/memtorrent/settings"
 )
 
-// MaxAllocPeerRequestDataPerConn is what Config sets
-// ClientConfig.MaxAllocPeerRequestDataPerConn to: 1024 requests of 16 KiB.
-// The v1.59.1 default (1 MiB) deadlocks a seeder's upload as soon as a
-// loopback peer has more than 1 MiB of requests outstanding (see
-// shared/notes/anacrolix-v1.59.1.md, pitfall 1).
-const MaxAllocPeerRequestDataPerConn = 16 << 20
-
 // Config returns a client configuration for a loopback-only swarm: it
 // listens on 127.0.0.1 on a kernel-chosen port, uses no DHT, trackers, PEX,
-// uTP, IPv6, UPnP, webtorrent or webseeds, skips header obfuscation, raises
-// MaxAllocPeerRequestDataPerConn, keeps its default storage in a fresh
+// uTP, IPv6, UPnP, webtorrent or webseeds, skips header obfuscation
+// (settings.Loopback), keeps its default storage in a fresh
 // tb.TempDir(), and logs at Warn level and above to the test log (and
 // nowhere once the test's clean-up has begun).
 //
@@ -38,7 +31,6 @@ func Config(tb testing.TB, opts ...func(*torrent.ClientConfig)) *torrent.ClientC
 	cfg := torrent.NewDefaultClientConfig()
 	settings.Loopback(cfg)
 	settings.Apply(cfg)
-	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
 	cfg.DataDir = tb.TempDir()
 	// cfg.Logger stays zero: the client then routes it to Slogger's handler.
 	cfg.Slogger = Logger(tb, slog.LevelWarn)

@@ -48,9 +48,6 @@ func (b *budget) reserve() bool {
 	}
 }
 
-// unreserve gives back a reservation that was not turned into a buffer.
-func (b *budget) unreserve() { b.used.Sub(b.blockSize) }
-
 // get returns a buffer for a reservation the caller holds: a pooled one,
 // or a new one when the pool is empty. Blocks made never exceed
 // capacity/blockSize, because each needs a reservation.
@@ -163,8 +160,8 @@ func (s *spaceSignal) broadcast() {
 	s.mu.Unlock()
 }
 
-// sleepUntil waits on ch or done until deadline; it reports false on timeout.
-func sleepUntil(ch <-chan struct{}, deadline time.Time, done <-chan struct{}) bool {
+// sleepUntil waits on ch until deadline; it reports false on timeout.
+func sleepUntil(ch <-chan struct{}, deadline time.Time) bool {
 	d := time.Until(deadline)
 	if d <= 0 {
 		return false
@@ -173,8 +170,6 @@ func sleepUntil(ch <-chan struct{}, deadline time.Time, done <-chan struct{}) bo
 	defer timer.Stop()
 	select {
 	case <-ch:
-		return true
-	case <-done:
 		return true
 	case <-timer.C:
 		return false

@@ -152,7 +152,7 @@ func (c *Client) makeRoom(deadline time.Time) error {
 		return nil
 	}
 	c.waits.Inc()
-	if !sleepUntil(ch, deadline, nil) {
+	if !sleepUntil(ch, deadline) {
 		return fmt.Errorf("nothing evictable within %v (every resident piece pinned by a read in flight): %w",
 			c.waitTimeout, ErrNoSpace)
 	}

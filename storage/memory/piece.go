@@ -85,12 +85,6 @@ func (p *piece) numBlocks() int {
 	return int((p.length + p.t.c.blockSize - 1) / p.t.c.blockSize)
 }
 
-// blockLen is the number of bytes of the piece that block j covers.
-func (p *piece) blockLen(j int) int64 {
-	bs := p.t.c.blockSize
-	return min(bs, p.length-int64(j)*bs)
-}
-
 // WriteAt copies b into the piece at off. When the budget is full it evicts
 // other pieces first, and waits up to Options.WaitTimeout when nothing is
 // evictable. The copy runs under the torrent's lock, so a piece is never
@@ -219,7 +213,7 @@ func (p *piece) waitUnpinned(deadline time.Time) error {
 			c.space.done()
 			return nil
 		}
-		ok := sleepUntil(ch, deadline, nil)
+		ok := sleepUntil(ch, deadline)
 		c.space.done()
 		if !ok {
 			return fmt.Errorf("memory: writing piece %d of torrent %s: a read of it stayed in flight for %v: %w",

@@ -69,7 +69,8 @@ func (t *Torrent) ClearLookbehind() {
 
 // LookbehindAvailable reports whether piece i is in the lookbehind set and
 // held in memory, so that a seek to it will not download it again.
-// Wait-free.
+// Lock-free for a piece outside the set; otherwise it takes the torrent's
+// lock briefly to read the piece's completion.
 func (t *Torrent) LookbehindAvailable(i int) bool {
 	if !t.lb.Contains(i) {
 		return false
