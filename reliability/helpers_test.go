@@ -57,17 +57,12 @@ type env struct {
 
 // newEnv starts a leecher whose pieces live in capacity bytes of memory
 // and serves a Handler with opts over it; the leecher's configuration is
-// testutil.Config (which applies settings.Apply), then cfgOpts. Everything is closed at the end of the test: the Handler
+// testutil.Config (which applies host.Apply), then cfgOpts. Everything is closed at the end of the test: the Handler
 // first, then the server, the client and the storage.
 func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*torrent.ClientConfig)) *env {
 	t.Helper()
-	mem, err := memory.New(memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
-	if err != nil {
-		t.Fatalf("memory.New: %v", err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	cl := testutil.NewLeecher(t, mem, cfgOpts...)
-	mem.Bind(cl)
+	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)}, cfgOpts...)
+	mem, cl := hc.Storage, hc.Torrent
 	if opts.Logger == nil {
 		opts.Logger = testutil.Logger(t, slog.LevelWarn)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/settings"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -194,8 +194,8 @@ func (tr *transmission) seeding(t *testing.T) bool {
 // would keep more than 512 requests outstanding: Transmission advertises a
 // queue of 512 but rejects the 512th request, after which a v1.59.1
 // leecher waits for an unchoke that never comes. memtorrent's recommended
-// configuration (settings.Apply) caps the advertised queue to
-// settings.MaxPeerRequests; the test checks both the bytes and that the cap
+// configuration (host.Apply) caps the advertised queue to
+// host.MaxPeerRequests; the test checks both the bytes and that the cap
 // was applied to Transmission's handshake.
 //
 // Measured here: the leecher is connected and interested for about 11 s
@@ -252,8 +252,8 @@ func TestTransmissionInterop(t *testing.T) {
 	}
 	d := time.Since(start)
 	equal(t, "streamed file", body, testutil.Content(spec))
-	if got := applied.Load(); got == 0 || got > settings.MaxPeerRequests {
-		t.Errorf("Transmission's request queue after the cap: %d; want 1..%d (advertised %d)", got, settings.MaxPeerRequests, advertised.Load())
+	if got := applied.Load(); got == 0 || got > host.MaxPeerRequests {
+		t.Errorf("Transmission's request queue after the cap: %d; want 1..%d (advertised %d)", got, host.MaxPeerRequests, advertised.Load())
 	}
 	t.Logf("%d bytes from Transmission in %v (%.0f MB/s); it advertised reqq %d, the leecher used %d",
 		len(body), d.Round(time.Millisecond), float64(len(body))/d.Seconds()/1e6, advertised.Load(), applied.Load())

@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -110,25 +111,18 @@ func swarm() (*torrent.Client, *memory.Client, string, []byte, func()) {
 		log.Fatal(err)
 	}
 
-	mem, err := memory.New(memory.Options{Capacity: 2 << 20})
+	hc, err := host.New(config(), memory.Options{Capacity: 2 << 20})
 	if err != nil {
 		log.Fatal(err)
 	}
-	leechCfg := config()
-	leechCfg.DefaultStorage = mem
-	leecher, err := torrent.NewClient(leechCfg)
-	if err != nil {
-		log.Fatal(err)
-	}
-	mem.Bind(leecher)
+	leecher, mem := hc.Torrent, hc.Storage
 	t, err := leecher.AddTorrent(mi)
 	if err != nil {
 		log.Fatal(err)
 	}
 	t.AddClientPeer(seeder)
 	return leecher, mem, t.InfoHash().HexString(), data, func() {
-		leecher.Close()
-		mem.Close()
+		hc.Close()
 		seeder.Close()
 		seedStorage.Close()
 		os.RemoveAll(dir)

@@ -37,13 +37,8 @@ type env struct {
 // the test: the Handler first, then the server, the client and the storage.
 func newEnv(t *testing.T, capacity int64, opts Options) *env {
 	t.Helper()
-	mem, err := memory.New(memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
-	if err != nil {
-		t.Fatalf("memory.New: %v", err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	cl := testutil.NewLeecher(t, mem)
-	mem.Bind(cl)
+	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
+	mem, cl := hc.Storage, hc.Torrent
 	if opts.Logger == nil {
 		opts.Logger = testutil.Logger(t, slog.LevelWarn)
 	}

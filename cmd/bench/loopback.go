@@ -15,8 +15,8 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/settings"
 )
 
 // This file is the bench's loopback swarm: the non-test counterpart of
@@ -35,7 +35,7 @@ const setupTimeout = 30 * time.Second
 // caller closes it after the client.
 func clientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	cfg := torrent.NewDefaultClientConfig()
-	settings.Loopback(cfg)
+	host.Loopback(cfg)
 	cfg.DefaultStorage = st
 	cfg.Slogger = logger
 	applySettings(cfg)
@@ -46,18 +46,18 @@ func clientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientCon
 func clientsAbout() string {
 	return fmt.Sprintf("every torrent client, seeder or leecher, of every contestant: anacrolix/torrent v1.59.1 "+
 		"on 127.0.0.1 only (TCP, plaintext, no DHT, trackers, PEX, uTP or UPnP), MaxAllocPeerRequestDataPerConn %d MiB, "+
-		"settings.Apply (KeepAliveTimeout %v against the lost-wake-up stall of v1.59.1, docs/stalls.md)",
-		settings.MaxAllocPeerRequestDataPerConn>>20, keepAliveTimeout)
+		"host.Apply (KeepAliveTimeout %v against the lost-wake-up stall of v1.59.1, docs/stalls.md)",
+		host.MaxAllocPeerRequestDataPerConn>>20, keepAliveTimeout)
 }
 
 // applySettings applies memtorrent's recommended client settings, the same
 // for every contestant, so that no contestant suffers the 60-second stalls
-// of v1.59.1 (see package settings and docs/stalls.md).
+// of v1.59.1 (see package host and docs/stalls.md).
 func applySettings(cfg *torrent.ClientConfig) {
-	settings.Apply(cfg)
+	host.Apply(cfg)
 }
 
-const keepAliveTimeout = settings.KeepAliveTimeout
+const keepAliveTimeout = host.KeepAliveTimeout
 
 // newLogger returns the logger of the torrent clients: Warn and up to w
 // when verbose, nothing otherwise.

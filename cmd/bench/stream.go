@@ -12,6 +12,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/lookbehind"
 	"github.com/memtorrent/memtorrent/storage/memory"
@@ -142,20 +143,14 @@ func (b *streamBench) stream(noLookbehind bool) func(context.Context, int) ([]fl
 			b.hwmNote = fmt.Sprintf("peak RSS is the process's VmHWM since it started: %v", err)
 			b.mu.Unlock()
 		}
-		mem, err := memory.New(memory.Options{Capacity: b.cfg.Capacity, NoLookbehind: noLookbehind, Logger: b.logger})
-		if err != nil {
-			return nil, err
-		}
-		defer func() { err = errors.Join(err, mem.Close()) }()
-		smp := startSampler(mem)
-		defer smp.stop() // idempotent; stopped below on success
-		cl, err := torrent.NewClient(clientConfig(mem, b.logger))
+		hc, err := host.New(clientConfig(nil, b.logger), memory.Options{Capacity: b.cfg.Capacity, NoLookbehind: noLookbehind, Logger: b.logger})
 		if err != nil {
 			return nil, fmt.Errorf("creating the leecher: %w", err)
 		}
-		defer func() { err = errors.Join(append([]error{err}, cl.Close()...)...) }()
-		mem.Bind(cl)
-		defer mem.Bind(nil)
+		defer func() { err = errors.Join(err, hc.Close()) }()
+		mem, cl := hc.Storage, hc.Torrent
+		smp := startSampler(mem)
+		defer smp.stop() // idempotent; stopped below on success
 
 		start := time.Now()
 		t, err := b.seed.addTorrent(ctx, cl)

@@ -107,10 +107,6 @@ func (b *swarmBench) download(open func() (storage.ClientImplCloser, string, err
 			return nil, fmt.Errorf("creating the leecher: %w", err)
 		}
 		defer func() { err = errors.Join(append([]error{err}, cl.Close()...)...) }()
-		if mc, ok := st.(*memory.Client); ok {
-			mc.Bind(cl)
-			defer mc.Bind(nil)
-		}
 		t, err := cl.AddTorrent(b.seed.mi)
 		if err != nil {
 			return nil, fmt.Errorf("adding the torrent: %w", err)

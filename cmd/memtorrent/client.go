@@ -6,11 +6,11 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/storage"
 
-	"github.com/memtorrent/memtorrent/settings"
+	"github.com/memtorrent/memtorrent/host"
 )
 
 // This file builds the torrent clients' configurations. Every client, the
-// demo's seeder too, gets memtorrent's recommended settings (settings.Apply):
+// demo's seeder too, gets memtorrent's recommended settings (host.Apply):
 // among them the fix for the 60 s read stalls of v1.59.1.
 
 // serveClientConfig returns the configuration of serve's client: the
@@ -19,14 +19,14 @@ import (
 func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	c := torrent.NewDefaultClientConfig()
 	if cfg.loopback {
-		settings.Loopback(c)
+		host.Loopback(c)
 	}
 	c.ListenPort = cfg.PeerPort
 	c.Seed = cfg.Upload
 	c.NoUpload = !cfg.Upload
 	c.DefaultStorage = st
 	c.Slogger = logger
-	settings.Apply(c)
+	host.Apply(c)
 	return c
 }
 
@@ -35,9 +35,9 @@ func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *
 // UPnP, webtorrent or webseeds, plaintext, storing in st.
 func loopbackClientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	c := torrent.NewDefaultClientConfig()
-	settings.Loopback(c)
+	host.Loopback(c)
 	c.DefaultStorage = st
 	c.Slogger = logger
-	settings.Apply(c)
+	host.Apply(c)
 	return c
 }

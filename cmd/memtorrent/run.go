@@ -15,6 +15,7 @@ import (
 	"github.com/anacrolix/torrent/storage"
 	"github.com/dustin/go-humanize"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -85,25 +86,30 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 			ln.Close()
 		}
 	}()
-	mem, err := memory.New(memory.Options{
+	memOpts := memory.Options{
 		Capacity:     cfg.Capacity,
 		NoLookbehind: cfg.Lookbehind < 0,
 		Logger:       logger,
-	})
+	}
+	// Check the options first, so that a bad capacity is the user's error.
+	probe, err := memory.New(memOpts)
 	if err != nil {
 		return badInput("-capacity %s: %v", humanize.IBytes(uint64(cfg.Capacity)), err)
 	}
-	defer mem.Close()
-	checked := checkedStorage{Client: mem, capacity: cfg.Capacity, failed: make(chan error, 1)}
-	cl, err := torrent.NewClient(clientConfig(checked))
+	probe.Close()
+	var checked checkedStorage
+	hc, err := host.NewWrapped(clientConfig(nil), memOpts, func(mem *memory.Client) storage.ClientImpl {
+		checked = checkedStorage{Client: mem, capacity: cfg.Capacity, failed: make(chan error, 1)}
+		return checked
+	})
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return badInput("peer port %d: %v", cfg.PeerPort, unwrapSyscall(err))
 		}
 		return fmt.Errorf("creating the torrent client: %w", err)
 	}
-	defer cl.Close()
-	mem.Bind(cl)
+	defer hc.Close()
+	cl, mem := hc.Torrent, hc.Storage
 	h, err := stream.New(cl, mem, stream.Options{
 		LookbehindBytes: cfg.Lookbehind,
 		ReadaheadCap:    cfg.Readahead,

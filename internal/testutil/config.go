@@ -8,17 +8,17 @@ import (
 
 	"github.com/anacrolix/torrent"
 
-	"github.com/memtorrent/memtorrent/settings"
+	"github.com/memtorrent/memtorrent/host"
 )
 
 // Config returns a client configuration for a loopback-only swarm: it
 // listens on 127.0.0.1 on a kernel-chosen port, uses no DHT, trackers, PEX,
 // uTP, IPv6, UPnP, webtorrent or webseeds, skips header obfuscation
-// (settings.Loopback), keeps its default storage in a fresh
+// (host.Loopback), keeps its default storage in a fresh
 // tb.TempDir(), and logs at Warn level and above to the test log (and
 // nowhere once the test's clean-up has begun).
 //
-// On top of that it applies settings.Apply, memtorrent's recommended
+// On top of that it applies host.Apply, memtorrent's recommended
 // configuration (the stall, upload-deadlock and Transmission fixes), so
 // every test runs what users run; opts, applied in order after that, may
 // override anything (the stall reproducer sets the library's own
@@ -29,8 +29,8 @@ import (
 func Config(tb testing.TB, opts ...func(*torrent.ClientConfig)) *torrent.ClientConfig {
 	tb.Helper()
 	cfg := torrent.NewDefaultClientConfig()
-	settings.Loopback(cfg)
-	settings.Apply(cfg)
+	host.Loopback(cfg)
+	host.Apply(cfg)
 	cfg.DataDir = tb.TempDir()
 	// cfg.Logger stays zero: the client then routes it to Slogger's handler.
 	cfg.Slogger = Logger(tb, slog.LevelWarn)

@@ -1,6 +1,9 @@
 package testutil
 
 import (
+	"github.com/memtorrent/memtorrent/host"
+	"github.com/memtorrent/memtorrent/storage/memory"
+
 	"bytes"
 	"context"
 	"io"
@@ -85,6 +88,20 @@ func NewLeecher(tb testing.TB, st storage.ClientImpl, opts ...func(*torrent.Clie
 		cfg.DefaultStorage = st
 	}
 	return newClient(tb, "leecher", cfg)
+}
+
+// NewMemLeecher returns a loopback client over memory storage made from
+// opts, wired by host.New so that evictions reach the client; Config(tb,
+// cfgOpts...) is its configuration. Both are closed in tb.Cleanup, the
+// storage last.
+func NewMemLeecher(tb testing.TB, opts memory.Options, cfgOpts ...func(*torrent.ClientConfig)) *host.Client {
+	tb.Helper()
+	hc, err := host.New(Config(tb, cfgOpts...), opts)
+	if err != nil {
+		tb.Fatalf("creating memory leecher: %v", err)
+	}
+	tb.Cleanup(func() { hc.Close() })
+	return hc
 }
 
 // newClient creates a client from cfg and closes it in tb.Cleanup.

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
@@ -55,6 +54,15 @@ type Options struct {
 	NoLookbehind bool
 	// Logger receives errors of the completion worker. Default slog.Default().
 	Logger *slog.Logger
+	// OnEvict, when set, is told which pieces of a torrent that were
+	// complete have been evicted, so that the torrent client can learn it
+	// (it caches completion) and peers can be told the pieces are gone. It
+	// is called from one goroutine owned by the Client, outside every lock
+	// of this package, in batches of one torrent's pieces, never after
+	// Close returns; pieces is only valid during the call. It must not call
+	// Close. The package host wires it to an anacrolix torrent.Client;
+	// without it the client finds out when a read of such a piece fails.
+	OnEvict func(ih metainfo.Hash, pieces []int)
 }
 
 // Client is a storage.ClientImplCloser that keeps piece data in memory under
@@ -75,7 +83,6 @@ type Client struct {
 	capFn    func() (int64, bool)
 	reported atomic.Int64 // the capacity capFn reports
 	clock    atomic.Int64 // ticks once per piece access; the LRU clock
-	bound    atomic.Pointer[torrent.Client]
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -95,8 +102,8 @@ type Client struct {
 
 var _ storage.ClientImplCloser = (*Client)(nil)
 
-// New returns a Client with the given options and starts its completion
-// worker, which Close stops. It returns an error naming the bad field when
+// New returns a Client with the given options and starts the worker that
+// calls Options.OnEvict, which Close stops. It returns an error naming the bad field when
 // Capacity <= 0, BlockSize is not a power of two in [4 KiB, 4 MiB], Capacity
 // is below one block, or WaitTimeout < 0.
 func New(opts Options) (*Client, error) {
@@ -144,17 +151,8 @@ func New(opts Options) (*Client, error) {
 	c.capFn = func() (int64, bool) { return c.reported.Load(), true }
 	c.torrents.Store(&[]*Torrent{})
 	c.space.init()
-	c.notifier.start(c)
+	c.notifier.start(opts.OnEvict)
 	return c, nil
-}
-
-// Bind hands the Client the torrent client that uses it, so that evictions of
-// complete pieces can be reported to it (see the package doc). Call it once,
-// right after torrent.NewClient; until then evictions are discovered lazily
-// by the torrent client's failed reads. Bind(nil) unbinds. Safe for
-// concurrent use.
-func (c *Client) Bind(cl *torrent.Client) {
-	c.bound.Store(cl)
 }
 
 // OpenTorrent implements storage.ClientImpl. It fails with ErrClosed after
@@ -282,7 +280,7 @@ type Stats struct {
 	Evictions    int64 // pieces evicted since New
 	EvictedBytes int64 // bytes freed by eviction since New
 	WriteWaits   int64 // writes that found nothing evictable and waited
-	Notified     int64 // evicted complete pieces reported to the torrent client
+	Notified     int64 // evicted complete pieces passed to Options.OnEvict
 
 	// Reported is the capacity the torrent client is told (TorrentImpl.
 	// Capacity): Capacity less what lookbehind and pins hold, at least

@@ -39,10 +39,12 @@
 // lookbehind and pins hold, never below half of it. An evicted
 // complete piece answers Completion{Ok: true, Complete: false}, reads of it
 // fail with an error wrapping io.ErrUnexpectedEOF (never (0, nil), which the
-// client's wrapper turns into a panic), and the torrent client is told
-// asynchronously, in batches, by a worker goroutine that calls
-// (*torrent.Piece).UpdateCompletion outside every lock of this package. The
-// worker needs the torrent client: hand it over with [Client.Bind].
+// client's wrapper turns into a panic), and [Options.OnEvict] is told
+// asynchronously, in batches, by a worker goroutine, outside every lock of
+// this package. The package depends on the host's storage interface only,
+// not on its client: package host wires the hook to an anacrolix
+// torrent.Client (host.New), which re-reads the pieces' completion and tells
+// peers the pieces are gone.
 //
 // # Concurrency
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
@@ -73,20 +74,14 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	// The leecher keeps at most 2 MiB of pieces in memory.
-	mem, err := memory.New(memory.Options{Capacity: 2 << 20})
+	// The leecher keeps at most 2 MiB of pieces in memory. host.New makes
+	// the storage and the client and tells the client of every eviction.
+	hc, err := host.New(config(), memory.Options{Capacity: 2 << 20})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer mem.Close() // after the client: the client does not close it
-	leechCfg := config()
-	leechCfg.DefaultStorage = mem
-	leecher, err := torrent.NewClient(leechCfg)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer leecher.Close()
-	mem.Bind(leecher)
+	defer hc.Close() // the client, then the storage
+	mem, leecher := hc.Storage, hc.Torrent
 
 	t, err := leecher.AddTorrent(&mi)
 	if err != nil {

@@ -1,22 +1,24 @@
 package memory
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"go.uber.org/atomic"
 )
 
-// notifier reports evicted complete pieces to the torrent client from its
-// own goroutine, in batches, outside every lock of this package: the client
-// calls us under its lock, so calling it back from there would deadlock.
+// notifier passes evicted complete pieces to Options.OnEvict from its own
+// goroutine, in batches, outside every lock of this package: the torrent
+// client calls us under its lock, so a hook that calls it back from there
+// would deadlock.
 type notifier struct {
-	c    *Client       // never changes
-	wake chan struct{} // never changes; capacity 1
-	quit chan struct{} // never changes; closed by stop
+	hook func(metainfo.Hash, []int) // never changes; may be nil
+	wake chan struct{}              // never changes; capacity 1
+	quit chan struct{}              // never changes; closed by stop
 	wg   sync.WaitGroup
 
-	sent atomic.Int64 // pieces reported
+	sent atomic.Int64 // pieces passed to hook
 
 	mu      sync.Mutex // guards pending
 	pending []pendingPiece
@@ -27,16 +29,22 @@ type pendingPiece struct {
 	index int
 }
 
-func (n *notifier) start(c *Client) {
-	n.c = c
+func (n *notifier) start(hook func(metainfo.Hash, []int)) {
+	n.hook = hook
 	n.wake = make(chan struct{}, 1)
 	n.quit = make(chan struct{})
+	if hook == nil {
+		return
+	}
 	n.wg.Add(1)
 	go n.run()
 }
 
-// add queues piece index of ih for a completion update. Never blocks.
+// add queues piece index of ih for the hook. Never blocks.
 func (n *notifier) add(ih metainfo.Hash, index int) {
+	if n.hook == nil {
+		return
+	}
 	n.mu.Lock()
 	n.pending = append(n.pending, pendingPiece{ih, index})
 	n.mu.Unlock()
@@ -54,6 +62,7 @@ func (n *notifier) stop() {
 func (n *notifier) run() {
 	defer n.wg.Done()
 	var batch []pendingPiece
+	var pieces []int
 	for {
 		select {
 		case <-n.quit:
@@ -63,36 +72,30 @@ func (n *notifier) run() {
 		n.mu.Lock()
 		batch, n.pending = n.pending, batch[:0]
 		n.mu.Unlock()
-		n.flush(batch)
+		pieces = n.flush(batch, pieces)
 	}
 }
 
-// flush tells the bound torrent client to re-read the completion of each
-// piece of batch. Without a bound client the batch is dropped: the client
-// then finds out when a read of the piece fails.
-func (n *notifier) flush(batch []pendingPiece) {
-	cl := n.c.bound.Load()
-	if cl == nil {
-		return
-	}
+// flush calls the hook once per torrent of batch, with that torrent's
+// pieces in the order they were evicted, and returns the reused slice.
+func (n *notifier) flush(batch []pendingPiece, pieces []int) []int {
+	slices.SortStableFunc(batch, func(a, b pendingPiece) int {
+		return slices.Compare(a.ih[:], b.ih[:])
+	})
 	for len(batch) > 0 {
-		ih := batch[0].ih
-		t, ok := cl.Torrent(ih)
-		rest := batch[:0]
-		for _, pp := range batch {
-			switch {
-			case pp.ih != ih:
-				rest = append(rest, pp)
-			case ok:
-				select {
-				case <-n.quit:
-					return
-				default:
-				}
-				t.Piece(pp.index).UpdateCompletion()
-				n.sent.Inc()
-			}
+		select {
+		case <-n.quit:
+			return pieces
+		default:
 		}
-		batch = rest
+		ih := batch[0].ih
+		pieces = pieces[:0]
+		for len(batch) > 0 && batch[0].ih == ih {
+			pieces = append(pieces, batch[0].index)
+			batch = batch[1:]
+		}
+		n.hook(ih, pieces)
+		n.sent.Add(int64(len(pieces)))
 	}
+	return pieces
 }

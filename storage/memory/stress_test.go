@@ -14,21 +14,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
-	"go.uber.org/goleak"
-
-	"github.com/memtorrent/memtorrent/internal/testutil"
 )
-
-func TestMain(m *testing.M) {
-	testutil.VerifyTestMain(m,
-		// The library's own suite (TestLeecherStorage) runs its clients with
-		// uTP on; a uTP dial in flight when a client closes ends on its own
-		// later. Our clients never use uTP.
-		goleak.IgnoreAnyFunction("github.com/anacrolix/go-libutp.(*Conn).waitForConnect"),
-		goleak.IgnoreAnyFunction("github.com/anacrolix/go-libutp.(*Conn).waitForConnect.func1"),
-		goleak.IgnoreAnyFunction("github.com/anacrolix/torrent.(*Client).outgoingConnection"),
-	)
-}
 
 // sampler checks Resident <= Capacity continuously until stopped.
 type sampler struct {

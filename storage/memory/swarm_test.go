@@ -17,14 +17,8 @@ import (
 // fresh loopback leecher, both closed at cleanup (storage last).
 func newMemLeecher(t *testing.T, opts memory.Options) (*memory.Client, *torrent.Client) {
 	t.Helper()
-	mem, err := memory.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	cl := testutil.NewLeecher(t, mem)
-	mem.Bind(cl)
-	return mem, cl
+	hc := testutil.NewMemLeecher(t, opts)
+	return hc.Storage, hc.Torrent
 }
 
 // boundWatch samples Stats from a goroutine until stopped, and reports the

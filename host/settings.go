@@ -1,9 +1,27 @@
+// Package host is memtorrent's boundary with its host library,
+// github.com/anacrolix/torrent v1.59.1: the one package that knows the
+// client, its quirks and the workarounds for them. The rest of memtorrent
+// depends on the host's storage interface (storage/memory) or on this
+// package.
+//
+// [New] makes a torrent client over memory storage, wired so that the client
+// learns of every evicted complete piece:
+//
+//	cfg := torrent.NewDefaultClientConfig()
+//	host.Apply(cfg)
+//	hc, err := host.New(cfg, memory.Options{Capacity: 256 << 20})
+//	...
+//	defer hc.Close()
+//
+// # The recommended configuration
+//
+// [Apply] sets memtorrent's recommended configuration.
 // Package settings holds the github.com/anacrolix/torrent (v1.59.1) client
 // configuration that memtorrent recommends and uses. Apply it to a
 // torrent.ClientConfig before torrent.NewClient:
 //
 //	cfg := torrent.NewDefaultClientConfig()
-//	settings.Apply(cfg)
+//	host.Apply(cfg)
 //	cl, err := torrent.NewClient(cfg)
 //
 // Each setting works around a defect of v1.59.1 that was reproduced on
@@ -40,7 +58,8 @@
 //
 // Apply changes only these fields and leaves networking, storage, logging
 // and the rest as the caller set them. The package has no state.
-package settings
+// The package has no state.
+package host
 
 import (
 	"time"

@@ -1,4 +1,4 @@
-package settings
+package host
 
 import "github.com/anacrolix/torrent"
 

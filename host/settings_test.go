@@ -1,4 +1,4 @@
-package settings_test
+package host_test
 
 import (
 	"bytes"
@@ -10,19 +10,19 @@ import (
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/baseline"
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/settings"
 )
 
 func TestApplySetsValues(t *testing.T) {
 	cfg := torrent.NewDefaultClientConfig()
 	cfg.ListenPort = 4321
-	settings.Apply(cfg)
-	if got, want := cfg.KeepAliveTimeout, settings.KeepAliveTimeout; got != want {
+	host.Apply(cfg)
+	if got, want := cfg.KeepAliveTimeout, host.KeepAliveTimeout; got != want {
 		t.Errorf("KeepAliveTimeout: got %v; want %v", got, want)
 	}
-	if got, want := cfg.MaxAllocPeerRequestDataPerConn, settings.MaxAllocPeerRequestDataPerConn; got != want {
+	if got, want := cfg.MaxAllocPeerRequestDataPerConn, host.MaxAllocPeerRequestDataPerConn; got != want {
 		t.Errorf("MaxAllocPeerRequestDataPerConn: got %d; want %d", got, want)
 	}
 	if cfg.Callbacks.ReadExtendedHandshake == nil {
@@ -49,10 +49,10 @@ func TestApplyCapsRequestQueue(t *testing.T) {
 		{0, 0}, // not advertised: the client keeps its default
 		{1, 1},
 		{250, 250},
-		{settings.MaxPeerRequests, settings.MaxPeerRequests},
-		{511, settings.MaxPeerRequests},
-		{512, settings.MaxPeerRequests}, // Transmission 3.00
-		{1024, settings.MaxPeerRequests},
+		{host.MaxPeerRequests, host.MaxPeerRequests},
+		{511, host.MaxPeerRequests},
+		{512, host.MaxPeerRequests}, // Transmission 3.00
+		{1024, host.MaxPeerRequests},
 	}
 	for _, tt := range tests {
 		for _, withPrev := range []bool{false, true} {
@@ -64,7 +64,7 @@ func TestApplyCapsRequestQueue(t *testing.T) {
 						prevSaw = append(prevSaw, msg.Reqq)
 					}
 				}
-				settings.Apply(cfg)
+				host.Apply(cfg)
 				msg := pp.ExtendedHandshakeMessage{Reqq: tt.reqq}
 				cfg.Callbacks.ReadExtendedHandshake(nil, &msg)
 				if msg.Reqq != tt.want {
@@ -83,10 +83,10 @@ func TestApplyKeepsCapAfterPreviousCallback(t *testing.T) {
 	cfg.Callbacks.ReadExtendedHandshake = func(_ *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
 		msg.Reqq = 4096
 	}
-	settings.Apply(cfg)
+	host.Apply(cfg)
 	msg := pp.ExtendedHandshakeMessage{Reqq: 100}
 	cfg.Callbacks.ReadExtendedHandshake(nil, &msg)
-	if got, want := msg.Reqq, settings.MaxPeerRequests; got != want {
+	if got, want := msg.Reqq, host.MaxPeerRequests; got != want {
 		t.Errorf("reqq: got %d; want %d", got, want)
 	}
 }
@@ -107,7 +107,7 @@ func TestApplyCapsPeerMaxRequests(t *testing.T) {
 		apply bool
 		want  int
 	}{
-		{"Apply", true, settings.MaxPeerRequests},
+		{"Apply", true, host.MaxPeerRequests},
 		{"default", false, 1024}, // what an anacrolix v1.59.1 peer advertises
 	}
 	for _, tt := range tests {
@@ -116,7 +116,7 @@ func TestApplyCapsPeerMaxRequests(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			leecher := testutil.NewLeecher(t, st, func(cfg *torrent.ClientConfig) {
 				if tt.apply {
-					settings.Apply(cfg)
+					host.Apply(cfg)
 				} else {
 					// testutil.Config applies settings: take the cap off.
 					cfg.Callbacks.ReadExtendedHandshake = nil
@@ -145,7 +145,7 @@ func TestApplyCapsPeerMaxRequests(t *testing.T) {
 
 func TestLoopback(t *testing.T) {
 	cfg := torrent.NewDefaultClientConfig()
-	settings.Loopback(cfg)
+	host.Loopback(cfg)
 	if got := cfg.ListenHost("tcp4"); got != "127.0.0.1" {
 		t.Errorf("ListenHost: got %q; want 127.0.0.1", got)
 	}

@@ -1,4 +1,4 @@
-package settings_test
+package host_test
 
 // The stall reproducer of docs/stalls.md (issue 8): many short loopback
 // streams, each on a fresh seeder and leecher, read through a torrent.Reader
@@ -6,8 +6,8 @@ package settings_test
 // Read that writes goroutine stacks and client state to a file when a read
 // waits longer than a threshold.
 //
-//	go test ./settings -run TestStallRepro -stall.streams=200                      # recommended settings
-//	go test ./settings -run TestStallRepro -stall.streams=200 -stall.keepalive=1m  # library default: ~1.5 stalls of 60 s per 100 streams
+//	go test ./host -run TestStallRepro -stall.streams=200                      # recommended settings
+//	go test ./host -run TestStallRepro -stall.streams=200 -stall.keepalive=1m  # library default: ~1.5 stalls of 60 s per 100 streams
 //
 // TestStreamsDoNotStall is the short version that runs in CI.
 
@@ -28,15 +28,15 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/baseline"
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/settings"
 )
 
 var (
 	stallStreams   = flag.Int("stall.streams", 0, "TestStallRepro: number of streams (0 skips the test)")
 	stallSize      = flag.Int64("stall.size", 64, "TestStallRepro: torrent size in MiB (1 MiB pieces)")
-	stallKeepAlive = flag.Duration("stall.keepalive", 0, "KeepAliveTimeout of both clients in the stream tests (0 keeps settings.KeepAliveTimeout; 1m is the library default)")
+	stallKeepAlive = flag.Duration("stall.keepalive", 0, "KeepAliveTimeout of both clients in the stream tests (0 keeps host.KeepAliveTimeout; 1m is the library default)")
 	stallThreshold = flag.Duration("stall.threshold", 2*time.Second, "TestStallRepro: a Read waiting longer is counted and dumped")
 	stallDumps     = flag.String("stall.dumps", "", "directory for stall dumps (default: memtorrent-stalls under os.TempDir)")
 	stallTimeLimit = flag.Duration("stall.timelimit", 20*time.Minute, "TestStallRepro: start no stream after this")
@@ -46,7 +46,7 @@ var (
 type streamRun struct {
 	streams   int
 	size      int64         // torrent length; pieces are 1 MiB
-	keepAlive time.Duration // 0: settings.KeepAliveTimeout
+	keepAlive time.Duration // 0: host.KeepAliveTimeout
 	threshold time.Duration // reads waiting longer are counted and dumped
 	readLimit time.Duration // a read waiting longer fails the test; 0: no limit
 	timeLimit time.Duration // no stream starts after this
@@ -86,7 +86,7 @@ func TestStallRepro(t *testing.T) {
 		dumps:     dumpDir(),
 		maxDumps:  10,
 	})
-	t.Logf("keepalive=%v threshold=%v %v", orDefault(*stallKeepAlive, settings.KeepAliveTimeout), *stallThreshold, tot)
+	t.Logf("keepalive=%v threshold=%v %v", orDefault(*stallKeepAlive, host.KeepAliveTimeout), *stallThreshold, tot)
 }
 
 // TestStreamsDoNotStall fails if a read of a loopback stream under the
@@ -155,7 +155,7 @@ func runStreams(t *testing.T, r streamRun) *streamTotals {
 // read in 32, checking every byte, on a fresh seeder and leecher.
 func stream(t *testing.T, r streamRun, idx int, dir string, mi *metainfo.MetaInfo, want []byte, tot *streamTotals) {
 	opts := func(cfg *torrent.ClientConfig) {
-		settings.Apply(cfg)
+		host.Apply(cfg)
 		if r.keepAlive != 0 {
 			cfg.KeepAliveTimeout = r.keepAlive
 		}

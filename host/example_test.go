@@ -1,4 +1,4 @@
-package settings_test
+package host_test
 
 import (
 	"fmt"
@@ -6,12 +6,12 @@ import (
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
-	"github.com/memtorrent/memtorrent/settings"
+	"github.com/memtorrent/memtorrent/host"
 )
 
 func Example() {
 	cfg := torrent.NewDefaultClientConfig()
-	settings.Apply(cfg)
+	host.Apply(cfg)
 	fmt.Println("keep-alive:", cfg.KeepAliveTimeout)
 	fmt.Println("upload buffers per connection (MiB):", cfg.MaxAllocPeerRequestDataPerConn>>20)
 
