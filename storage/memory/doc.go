@@ -55,9 +55,20 @@
 // and the Capacity function the torrent client calls under its own lock, are
 // atomic loads. There is no package-level mutable state.
 //
-// Lock order: torrent.mu, then pool.mu or notifier.mu (leaves). A goroutine
-// never holds two torrent locks, never calls the torrent client while holding
-// one of our locks, and never holds one while waiting for space.
+// Lock order, the one true list (a goroutine takes locks only downwards):
+//
+//	Client.resizeMu   serialises SetCapacity; held across a shrink's wait,
+//	                  so no call of the torrent client ever takes it
+//	Client.capMu      capacity changes vs OpenTorrent's piece check and Close
+//	Client.mu         writers of the list of open torrents
+//	Torrent.mu        one torrent's pieces, lookbehind, windows and pins
+//	lookbehind.Set's  the torrent's lookbehind set (taken under Torrent.mu,
+//	mutex             and under capMu when the reported capacity is summed)
+//	budget.mu, spaceSignal.mu, notifier.mu   leaves: a slice push or pop
+//
+// A goroutine never holds two torrent locks, never calls the torrent client
+// or Options.OnEvict while holding one of our locks, and holds no lock but
+// resizeMu while it waits for space.
 //
 // # Closing
 //
