@@ -16,12 +16,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"go.uber.org/atomic"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"sync/atomic"
 	"testing"
 	"time"
 

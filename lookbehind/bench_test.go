@@ -2,9 +2,9 @@ package lookbehind
 
 import (
 	"fmt"
+	"go.uber.org/atomic"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/bits-and-blooms/bitset"

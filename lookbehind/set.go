@@ -2,10 +2,10 @@ package lookbehind
 
 import (
 	"fmt"
+	"go.uber.org/atomic"
 	"iter"
 	"math/bits"
 	"sync"
-	"sync/atomic"
 
 	"github.com/bits-and-blooms/bitset"
 )

@@ -2,9 +2,9 @@ package reliability
 
 import (
 	"fmt"
+	"go.uber.org/atomic"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
