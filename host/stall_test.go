@@ -16,7 +16,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"go.uber.org/atomic"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/baseline"

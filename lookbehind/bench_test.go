@@ -2,12 +2,12 @@ package lookbehind
 
 import (
 	"fmt"
-	"go.uber.org/atomic"
 	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/bits-and-blooms/bitset"
+	"go.uber.org/atomic"
 )
 
 // BASELINE, for benchmarks only. baselineMu is the one global lock of the

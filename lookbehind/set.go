@@ -2,12 +2,12 @@ package lookbehind
 
 import (
 	"fmt"
-	"go.uber.org/atomic"
 	"iter"
 	"math/bits"
 	"sync"
 
 	"github.com/bits-and-blooms/bitset"
+	"go.uber.org/atomic"
 )
 
 // cacheLine is the padding that keeps fields written at different rates off

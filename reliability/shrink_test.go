@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"fmt"
-	"go.uber.org/atomic"
 	"net/http"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
+	"go.uber.org/atomic"
 )
 
 // boundSampler samples a memory.Client's Stats in a goroutine, every

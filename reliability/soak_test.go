@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"go.uber.org/atomic"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/stream"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go.uber.org/atomic"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
