@@ -25,7 +25,7 @@ const transferTimeout = time.Minute
 
 // env is a leecher over memory storage, a Handler on it and an HTTP server.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	mem *memory.Client
 	cl  *torrent.Client
 	h   *Handler
@@ -35,7 +35,7 @@ type env struct {
 // newEnv starts a leecher whose pieces live in capacity bytes of memory and
 // serves a Handler with opts over it. Everything is closed at the end of
 // the test: the Handler first, then the server, the client and the storage.
-func newEnv(t *testing.T, capacity int64, opts Options) *env {
+func newEnv(t testing.TB, capacity int64, opts Options) *env {
 	t.Helper()
 	mem, err := memory.New(memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
 	if err != nil {
