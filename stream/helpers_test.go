@@ -150,10 +150,20 @@ type pending struct {
 // start sends GET path from a goroutine and returns at once.
 func (e *env) start(path string) *pending {
 	e.t.Helper()
+	return e.startRange(path, -1)
+}
+
+// startRange is start with a Range from off to the end, or none if off is
+// negative.
+func (e *env) startRange(path string, off int64) *pending {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.t.Context())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if off >= 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}
 	p := &pending{cancel: cancel, done: make(chan error, 1)}
 	client := e.srv.Client()
