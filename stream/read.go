@@ -11,7 +11,7 @@ import (
 )
 
 // content is the io.ReadSeeker ServeContent reads for one request. Seek
-// only moves its cursor; Read moves the session's reader when needed.
+// only moves its cursor; Read moves the session's playhead when needed.
 type content struct {
 	size int64           // never changes
 	s    *session        // never changes; nil for HEAD, which never reads
