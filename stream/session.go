@@ -53,9 +53,9 @@ func clientID(r *http.Request) string {
 
 // session is one player's playback of one file: a playhead with its piece
 // priorities, a storage window and a lookbehind that outlive single
-// requests. The request that
-// holds the session (busy, handed over under Handler.mu) is the only user of
-// the fields it owns; close runs after the session left Handler.sessions.
+// requests. The request that holds the session (busy, handed over under
+// Handler.mu) is the only user of the fields it owns; close runs after the
+// session left Handler.sessions.
 type session struct {
 	// These never change after acquire.
 	id   uint64
