@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
@@ -104,7 +104,7 @@ type Handler struct {
 
 	closeOnce   sync.Once
 	isClosed    atomic.Bool  // mirrors closed, for a lock-free check per request
-	readers     atomic.Int64 // torrent readers created since New
+	readers     atomic.Int64 // playheads (one per session) created since New
 	stalls      atomic.Int64 // torrent reads that waited longer than StallThreshold
 	longestWait atomic.Int64 // nanoseconds: the longest wait of one torrent read
 	numSessions atomic.Int64 // len(sessions), for sizing readahead without the lock

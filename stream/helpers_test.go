@@ -25,7 +25,7 @@ const transferTimeout = time.Minute
 
 // env is a leecher over memory storage, a Handler on it and an HTTP server.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	mem *memory.Client
 	cl  *torrent.Client
 	h   *Handler
@@ -35,7 +35,7 @@ type env struct {
 // newEnv starts a leecher whose pieces live in capacity bytes of memory and
 // serves a Handler with opts over it. Everything is closed at the end of
 // the test: the Handler first, then the server, the client and the storage.
-func newEnv(t *testing.T, capacity int64, opts Options) *env {
+func newEnv(t testing.TB, capacity int64, opts Options) *env {
 	t.Helper()
 	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
 	mem, cl := hc.Storage, hc.Torrent
@@ -145,10 +145,20 @@ type pending struct {
 // start sends GET path from a goroutine and returns at once.
 func (e *env) start(path string) *pending {
 	e.t.Helper()
+	return e.startRange(path, -1)
+}
+
+// startRange is start with a Range from off to the end, or none if off is
+// negative.
+func (e *env) startRange(path string, off int64) *pending {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.t.Context())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if off >= 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}
 	p := &pending{cancel: cancel, done: make(chan error, 1)}
 	client := e.srv.Client()

@@ -14,7 +14,7 @@ var (
 	descSessions = prometheus.NewDesc("memtorrent_stream_sessions",
 		"Playback sessions alive.", nil, nil)
 	descReaders = prometheus.NewDesc("memtorrent_stream_readers_created_total",
-		"Torrent readers created by playback sessions.", nil, nil)
+		"Playheads created, one per playback session.", nil, nil)
 	descStalls = prometheus.NewDesc("memtorrent_stream_stalls_total",
 		"Torrent reads that waited longer than StallThreshold for data.", nil, nil)
 	descLongestWait = prometheus.NewDesc("memtorrent_stream_longest_read_wait_seconds",
@@ -27,7 +27,7 @@ var (
 	descTorrentSessions = prometheus.NewDesc("memtorrent_torrent_sessions",
 		"Playback sessions on the torrent.", []string{"infohash"}, nil)
 	descTorrentReaders = prometheus.NewDesc("memtorrent_torrent_readers_created_total",
-		"Torrent readers created by playback sessions on the torrent.", []string{"infohash"}, nil)
+		"Playheads created on the torrent, one per playback session.", []string{"infohash"}, nil)
 	descLookbehindProtected = prometheus.NewDesc("memtorrent_torrent_lookbehind_pieces",
 		"Pieces in the torrent's lookbehind set.", []string{"infohash"}, nil)
 	descLookbehindResident = prometheus.NewDesc("memtorrent_torrent_lookbehind_resident_bytes",

@@ -188,24 +188,15 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, t *torrent.T
 		unavailable(w)
 		return
 	}
-	// Reads end with the request, at Close, and when the torrent closes.
+	// Reads end with the request and at Close; ReadPiece also ends them
+	// when the torrent is dropped.
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(h.ctx, cancel)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-t.Closed():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	s.begin(ctx)
+	s.begin()
 	c := &content{size: f.Length(), s: s, ctx: ctx}
 	http.ServeContent(w, r, name, time.Time{}, c)
 	cancel()
 	stop()
-	<-watched
 	err = c.finish()
 	if err != nil {
 		h.log.Warn("stream: reading torrent, ending session", "infohash", key.ih, "file", i, "session", s.id, "err", err)
