@@ -5,7 +5,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -28,11 +28,11 @@ func plotFormat(name string) string {
 }
 
 // writePlot draws rep into the file name: memory over time while
-// streaming, and the throughputs of the swarm and storage scenarios, as
-// far as rep has them.
+// streaming, and the throughputs of the swarm scenario, as far as rep has
+// them.
 func writePlot(name string, rep *Report) error {
 	var plots []*plot.Plot
-	for _, mk := range []func(*Report) (*plot.Plot, error){memoryPlot, swarmPlot, storagePlot, scalingPlot} {
+	for _, mk := range []func(*Report) (*plot.Plot, error){memoryPlot, swarmPlot} {
 		p, err := mk(rep)
 		if err != nil {
 			return err
@@ -87,50 +87,48 @@ func writePlot(name string, rep *Report) error {
 	return f.Close()
 }
 
-// memoryPlot draws memtorrent's resident bytes against its capacity over
-// the first streaming run of each contestant, with the Go heap and the
-// process RSS of the first.
+// memoryPlot draws the leecher's RSS (dotted) and memtorrent's resident
+// bytes (solid) over the first streaming run of each contestant, and each
+// capacity (dashed).
 func memoryPlot(rep *Report) (*plot.Plot, error) {
 	if len(rep.Series) == 0 {
 		return nil, nil
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("streaming %s: memory over time (first run)", ibytes(rep.Config.StreamSize))
+	p.Title.Text = fmt.Sprintf("streaming %s: leecher memory over time (first run)", ibytes(rep.Config.StreamSize))
 	p.X.Label.Text = "seconds"
 	p.Y.Label.Text = "MiB"
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
 	var end float64
+	for _, s := range rep.Series {
+		for _, pt := range s.Points {
+			end = max(end, pt.Seconds)
+		}
+	}
+	var capacities []int64
 	for i, s := range rep.Series {
 		res := make(plotter.XYs, len(s.Points))
+		rss := make(plotter.XYs, len(s.Points))
 		for j, pt := range s.Points {
 			res[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Resident)}
-			end = max(end, pt.Seconds)
+			rss[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.RSS)}
 		}
 		if err := addLine(p, res, "resident, "+s.Contestant, plotutil.Color(i), nil); err != nil {
 			return nil, err
 		}
-		if i > 0 {
-			continue
-		}
-		heap := make(plotter.XYs, len(s.Points))
-		rss := make(plotter.XYs, len(s.Points))
-		for j, pt := range s.Points {
-			heap[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Heap)}
-			rss[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.RSS)}
-		}
-		if err := addLine(p, heap, "Go heap, "+s.Contestant, plotutil.Color(2), []vg.Length{vg.Points(4), vg.Points(2)}); err != nil {
+		if err := addLine(p, rss, "RSS, "+s.Contestant, plotutil.Color(i), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
 			return nil, err
 		}
-		if err := addLine(p, rss, "process RSS, "+s.Contestant, plotutil.Color(3), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
-			return nil, err
+		if !slices.Contains(capacities, s.Capacity) {
+			capacities = append(capacities, s.Capacity)
+			c := mib(s.Capacity)
+			if err := addLine(p, plotter.XYs{{X: 0, Y: c}, {X: end, Y: c}}, "capacity "+ibytes(s.Capacity),
+				color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
+				return nil, err
+			}
 		}
-	}
-	capacity := mib(rep.Series[0].Capacity)
-	if err := addLine(p, plotter.XYs{{X: 0, Y: capacity}, {X: end, Y: capacity}}, "capacity",
-		color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
-		return nil, err
 	}
 	return p, nil
 }
@@ -168,49 +166,6 @@ func swarmPlot(rep *Report) (*plot.Plot, error) {
 	}
 	p.NominalX(names...)
 	return p, nil
-}
-
-// storagePlot draws the median throughput of the storage cases, the
-// contestants side by side within each case.
-func storagePlot(rep *Report) (*plot.Plot, error) {
-	var cases []*Case
-	var labels []string
-	for _, k := range []struct{ key, label string }{{"write", "writes, fresh"}, {"rewrite", "rewrites"}, {"hash", "hash reads"}, {"evict", "under eviction"}} {
-		if c := findCase(rep, scenarioStorage, k.key); c != nil {
-			cases = append(cases, c)
-			labels = append(labels, k.label)
-		}
-	}
-	if len(cases) == 0 {
-		return nil, nil
-	}
-	p := plot.New()
-	p.Title.Text = "storage without a client (" + ibytes(rep.Config.StorageSize) + ")"
-	p.Y.Label.Text = "MB/s (median; whiskers min-max)"
-	p.Legend.Top = true
-	p.Legend.Left = true
-	contestants := []string{"memtorrent", "baseline", "memmove"}
-	pos := func(i, j int) float64 { return float64(j) + (float64(i)-float64(len(contestants)-1)/2)*0.27 }
-	if err := addBars(p, cases, contestants, vg.Points(18), pos, true); err != nil {
-		return nil, err
-	}
-	p.Y.Max *= 1.25 // room for the legend
-	p.NominalX(labels...)
-	p.Y.Tick.Marker = plainTicks{}
-	return p, nil
-}
-
-// plainTicks are the default ticks labelled without trailing zeros.
-type plainTicks struct{}
-
-func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
-		}
-	}
-	return ts
 }
 
 // addBars adds a bar at pos(i, j) for contestant i in case j, its median,
@@ -252,60 +207,6 @@ type errorPoint struct{ x, y, lo, hi float64 }
 func (e errorPoint) Len() int                       { return 1 }
 func (e errorPoint) XY(int) (float64, float64)      { return e.x, e.y }
 func (e errorPoint) YError(int) (low, high float64) { return e.lo, e.hi }
-
-// scalingPlot draws write throughput against the number of torrents, one
-// line per contestant.
-func scalingPlot(rep *Report) (*plot.Plot, error) {
-	var sc *Scenario
-	for i := range rep.Scenarios {
-		if rep.Scenarios[i].Name == scenarioStorage {
-			sc = &rep.Scenarios[i]
-		}
-	}
-	if sc == nil {
-		return nil, nil
-	}
-	lines := map[string]plotter.XYs{}
-	var order []string
-	for _, c := range sc.Cases {
-		k, ok := strings.CutPrefix(c.Key, "scale/")
-		if !ok {
-			continue
-		}
-		var n float64
-		fmt.Sscan(k, &n)
-		for _, r := range c.Results {
-			if _, seen := lines[r.Contestant]; !seen {
-				order = append(order, r.Contestant)
-			}
-			lines[r.Contestant] = append(lines[r.Contestant], plotter.XY{X: n, Y: r.Median})
-		}
-	}
-	if len(order) == 0 {
-		return nil, nil
-	}
-	p := plot.New()
-	p.Title.Text = "storage rewrites: torrents x 1 writer each"
-	p.X.Label.Text = "torrents"
-	var ticks []plot.Tick
-	for k := 1; k <= rep.Config.MaxTorrents; k *= 2 {
-		ticks = append(ticks, plot.Tick{Value: float64(k), Label: fmt.Sprint(k)})
-	}
-	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.Y.Label.Text = "MB/s (median)"
-	p.Y.Min = 0
-	p.Y.Tick.Marker = plainTicks{}
-	for i, name := range order {
-		l, s, err := plotter.NewLinePoints(lines[name])
-		if err != nil {
-			return nil, err
-		}
-		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
-		p.Add(l, s)
-		p.Legend.Add(name, l, s)
-	}
-	return p, nil
-}
 
 // findCase returns the case with key in scenario sc, or nil.
 func findCase(rep *Report, sc, key string) *Case {
