@@ -97,6 +97,9 @@ func TestRunTiny(t *testing.T) {
 	if err := writeTable(&table, &rep); err != nil {
 		t.Fatalf("writeTable: %v", err)
 	}
+	if !strings.Contains(table.String(), "| capacity | contestant | peak RSS MiB |") {
+		t.Errorf("the table has no streaming summary:\n%s", table.String())
+	}
 	for _, name := range allScenarios {
 		if !strings.Contains(table.String(), "== "+name+"\n") {
 			t.Errorf("the table has no section %q:\n%s", name, table.String())
