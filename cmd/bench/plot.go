@@ -5,7 +5,6 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -32,14 +31,19 @@ func plotFormat(name string) string {
 // them.
 func writePlot(name string, rep *Report) error {
 	var plots []*plot.Plot
-	for _, mk := range []func(*Report) (*plot.Plot, error){memoryPlot, swarmPlot} {
-		p, err := mk(rep)
+	for _, c := range rep.Config.Capacities {
+		p, err := memoryPlot(rep, c)
 		if err != nil {
 			return err
 		}
 		if p != nil {
 			plots = append(plots, p)
 		}
+	}
+	if p, err := swarmPlot(rep); err != nil {
+		return err
+	} else if p != nil {
+		plots = append(plots, p)
 	}
 	if len(plots) == 0 {
 		p := plot.New()
@@ -88,48 +92,45 @@ func writePlot(name string, rep *Report) error {
 }
 
 // memoryPlot draws the leecher's RSS (dotted) and memtorrent's resident
-// bytes (solid) over the first streaming run of each contestant, and each
-// capacity (dashed).
-func memoryPlot(rep *Report) (*plot.Plot, error) {
-	if len(rep.Series) == 0 {
-		return nil, nil
-	}
+// bytes (solid) over the first streaming run of each contestant at
+// capacity, and the capacity (dashed); nil if rep has no such run.
+func memoryPlot(rep *Report, capacity int64) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("streaming %s: leecher memory over time (first run)", ibytes(rep.Config.StreamSize))
+	p.Title.Text = fmt.Sprintf("streaming %s into %s: leecher memory (first run)", ibytes(rep.Config.StreamSize), ibytes(capacity))
 	p.X.Label.Text = "seconds"
 	p.Y.Label.Text = "MiB"
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
-	var end float64
+	var end, top float64
+	n := 0
 	for _, s := range rep.Series {
-		for _, pt := range s.Points {
-			end = max(end, pt.Seconds)
+		if s.Capacity != capacity {
+			continue
 		}
-	}
-	var capacities []int64
-	for i, s := range rep.Series {
 		res := make(plotter.XYs, len(s.Points))
 		rss := make(plotter.XYs, len(s.Points))
 		for j, pt := range s.Points {
 			res[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Resident)}
 			rss[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.RSS)}
+			end, top = max(end, pt.Seconds), max(top, mib(pt.RSS))
 		}
-		if err := addLine(p, res, "resident, "+s.Contestant, plotutil.Color(i), nil); err != nil {
+		if err := addLine(p, rss, "RSS, "+strings.TrimPrefix(s.Contestant, ibytes(capacity)+", "), plotutil.Color(n), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
 			return nil, err
 		}
-		if err := addLine(p, rss, "RSS, "+s.Contestant, plotutil.Color(i), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
+		if err := addLine(p, res, "resident, "+strings.TrimPrefix(s.Contestant, ibytes(capacity)+", "), plotutil.Color(n), nil); err != nil {
 			return nil, err
 		}
-		if !slices.Contains(capacities, s.Capacity) {
-			capacities = append(capacities, s.Capacity)
-			c := mib(s.Capacity)
-			if err := addLine(p, plotter.XYs{{X: 0, Y: c}, {X: end, Y: c}}, "capacity "+ibytes(s.Capacity),
-				color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
-				return nil, err
-			}
-		}
+		n++
 	}
+	if n == 0 {
+		return nil, nil
+	}
+	c := mib(capacity)
+	if err := addLine(p, plotter.XYs{{X: 0, Y: c}, {X: end, Y: c}}, "capacity", color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
+		return nil, err
+	}
+	p.Y.Max = 1.5 * max(top, c) // room for the legend
 	return p, nil
 }
 

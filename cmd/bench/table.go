@@ -14,7 +14,7 @@ func writeTable(w io.Writer, rep *Report) error {
 	fmt.Fprintf(w, "memtorrent bench, %s, %s\n", rep.Date, rep.Command)
 	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d), %s, %s %s; load average %s at start, %s at end\n",
 		m.CPUs, m.GOMAXPROCS, m.CPUModel, m.GoVersion, m.OS, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(w, "%d run(s) per contestant, order rotated from run to run, all in one process; took %.0f s.\n",
+	fmt.Fprintf(w, "%d run(s) per contestant, order rotated from run to run, all in one bench (streaming leechers in child processes); took %.0f s.\n",
 		rep.Config.Runs, rep.Seconds)
 	fmt.Fprintf(w, "%s.\n", wrap(rep.Clients, 100))
 	fmt.Fprintf(w, "min / median / max over the runs; ratio = median / median of the case's reference row (marked *).\n")
