@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,23 +96,23 @@ const (
 	RepeatInterval = 10 * time.Minute
 )
 
-// maxRepeatKeys bounds the messages a rate limiter tracks at once; a
-// message arriving while it tracks that many passes unlimited.
+// maxRepeatKeys bounds the lines a rate limiter tracks at once; a line
+// arriving while it tracks that many passes unlimited.
 const maxRepeatKeys = 1000
 
 // RateLimit returns a slog.Handler that passes records to next, except
-// that a message repeated (the same level and text, whatever the
-// attributes) is let through at most RepeatLimit times per RepeatInterval
-// and dropped after that. The interval starts with the first record of the
-// message let through. Once it has ended, the next record of the message,
-// or else of any message, brings a record "suppressed K similar lines" at
-// the message's level, with the message as attribute "like", through the
-// handler that passed the message first in the interval; a count of lines
-// dropped in the last interval of a message never seen again is reported
-// only if something is logged afterwards. Records next does not enable are
-// dropped without being counted. The handlers derived with WithAttrs and
-// WithGroup share the limits. Handle returns next's error. Safe for
-// concurrent use if next is.
+// that a line repeated (the same level, message and attributes, its
+// handler's and its own; only the time differs) is let through at most
+// RepeatLimit times per RepeatInterval and dropped after that. The interval
+// starts with the first record of the line let through. Once it has ended,
+// the next record of the line, or else of any line, brings a record
+// "suppressed K similar lines" at the line's level, with the message as
+// attribute "like" and the line's attributes; a count of lines dropped in
+// the last interval of a line never seen again is reported only if
+// something is logged afterwards. Records next does not enable are dropped
+// without being counted. The handlers derived with WithAttrs and WithGroup
+// share the limits. Handle returns next's error. Safe for concurrent use if
+// next is.
 func RateLimit(next slog.Handler) slog.Handler {
 	return newRateLimit(next, RepeatLimit, RepeatInterval)
 }
@@ -126,8 +127,9 @@ func newRateLimit(next slog.Handler, limit int, interval time.Duration) *rateLim
 
 // rateLimit is the handler RateLimit returns.
 type rateLimit struct {
-	next slog.Handler // never changes
-	s    *repeats     // shared with derived handlers
+	next   slog.Handler // never changes
+	s      *repeats     // shared with derived handlers
+	prefix string       // the attributes and groups of WithAttrs and WithGroup, formatted
 }
 
 // repeats is the state of a rate limiter, shared by the handlers derived
@@ -141,18 +143,20 @@ type repeats struct {
 	lastSweep time.Time // when seen last lost its ended intervals
 }
 
-// repeatKey identifies a message.
+// repeatKey identifies a line.
 type repeatKey struct {
 	level slog.Level
 	msg   string
+	attrs string // the handler's prefix and the record's attributes, formatted
 }
 
-// repeat is a message's current interval.
+// repeat is a line's current interval.
 type repeat struct {
 	start      time.Time
 	passed     int          // records let through since start
 	suppressed int          // records dropped since start
 	h          slog.Handler // passed the first record of the interval
+	attrs      []slog.Attr  // of that record
 }
 
 // summary is a record "suppressed K similar lines" to write through h.
@@ -169,7 +173,18 @@ func (h *rateLimit) Handle(ctx context.Context, r slog.Record) error {
 	if !h.next.Enabled(ctx, r.Level) {
 		return nil
 	}
-	pass, summaries := h.s.record(h.next, repeatKey{r.Level, r.Message})
+	var attrs []slog.Attr
+	key := repeatKey{level: r.Level, msg: r.Message}
+	var b strings.Builder
+	b.WriteString(h.prefix)
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = append(attrs, a)
+		b.WriteByte(' ')
+		b.WriteString(a.String())
+		return true
+	})
+	key.attrs = b.String()
+	pass, summaries := h.s.record(h.next, key, attrs)
 	for _, s := range summaries {
 		_ = s.h.Handle(ctx, s.r)
 	}
@@ -179,9 +194,9 @@ func (h *rateLimit) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-// record counts a record of key that h would write, and returns whether
-// to let it through and the summaries due.
-func (s *repeats) record(h slog.Handler, key repeatKey) (pass bool, due []summary) {
+// record counts a record of key, with attributes attrs, that h would
+// write, and returns whether to let it through and the summaries due.
+func (s *repeats) record(h slog.Handler, key repeatKey, attrs []slog.Attr) (pass bool, due []summary) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -198,7 +213,7 @@ func (s *repeats) record(h slog.Handler, key repeatKey) (pass bool, due []summar
 	switch {
 	case rp != nil && now.Sub(rp.start) >= s.interval:
 		due = appendSummary(due, key, rp, now)
-		*rp = repeat{start: now, passed: 1, h: h}
+		*rp = repeat{start: now, passed: 1, h: h, attrs: attrs}
 		return true, due
 	case rp != nil && rp.passed < s.limit:
 		rp.passed++
@@ -207,7 +222,7 @@ func (s *repeats) record(h slog.Handler, key repeatKey) (pass bool, due []summar
 		rp.suppressed++
 		return false, due
 	case len(s.seen) < maxRepeatKeys:
-		s.seen[key] = &repeat{start: now, passed: 1, h: h}
+		s.seen[key] = &repeat{start: now, passed: 1, h: h, attrs: attrs}
 	}
 	return true, due
 }
@@ -219,13 +234,18 @@ func appendSummary(due []summary, key repeatKey, rp *repeat, now time.Time) []su
 	}
 	r := slog.NewRecord(now, key.level, fmt.Sprintf("suppressed %d similar lines", rp.suppressed), 0)
 	r.AddAttrs(slog.String("like", key.msg))
+	r.AddAttrs(rp.attrs...)
 	return append(due, summary{rp.h, r})
 }
 
 func (h *rateLimit) WithAttrs(as []slog.Attr) slog.Handler {
-	return &rateLimit{next: h.next.WithAttrs(as), s: h.s}
+	prefix := h.prefix
+	for _, a := range as {
+		prefix += " " + a.String()
+	}
+	return &rateLimit{next: h.next.WithAttrs(as), s: h.s, prefix: prefix}
 }
 
 func (h *rateLimit) WithGroup(name string) slog.Handler {
-	return &rateLimit{next: h.next.WithGroup(name), s: h.s}
+	return &rateLimit{next: h.next.WithGroup(name), s: h.s, prefix: h.prefix + " " + name + ":"}
 }

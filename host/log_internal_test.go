@@ -53,15 +53,17 @@ func TestRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := newLines()
 		logger := slog.New(newRateLimit(out, 3, time.Minute))
-		for i := range 1000 {
-			logger.Warn("error announcing to DHT", "i", i)
+		for range 1000 {
+			logger.Warn("error announcing to DHT", "server", "a")
 		}
-		logger.Error("error announcing to DHT") // another level: another message
-		logger.Debug("error announcing to DHT") // disabled: not counted
+		logger.Warn("error announcing to DHT", "server", "b") // other attributes: another line
+		logger.Error("error announcing to DHT")               // another level: another line
+		logger.Debug("error announcing to DHT")               // disabled: not counted
 		want := []string{
-			"WARN error announcing to DHT i=0",
-			"WARN error announcing to DHT i=1",
-			"WARN error announcing to DHT i=2",
+			"WARN error announcing to DHT server=a",
+			"WARN error announcing to DHT server=a",
+			"WARN error announcing to DHT server=a",
+			"WARN error announcing to DHT server=b",
 			"ERROR error announcing to DHT",
 		}
 		if got := out.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -71,10 +73,10 @@ func TestRateLimit(t *testing.T) {
 		// After the interval the next record of the message brings the
 		// count of what was dropped, and passes.
 		time.Sleep(time.Minute)
-		logger.Warn("error announcing to DHT", "i", 1000)
+		logger.Warn("error announcing to DHT", "server", "a")
 		want = []string{
-			"WARN suppressed 997 similar lines like=error announcing to DHT",
-			"WARN error announcing to DHT i=1000",
+			"WARN suppressed 997 similar lines like=error announcing to DHT server=a",
+			"WARN error announcing to DHT server=a",
 		}
 		if got := out.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("second minute: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
