@@ -30,9 +30,9 @@ import (
 // the lines it wants, at the level the line was logged at (a line without
 // a level at Info), and ignores the handler's errors as slog.Logger does.
 // Its filter level is the lowest of Debug, Info, Warn and Error that the
-// handler enables when UseLogger runs, so lines below it are not even
-// formatted; a handler whose level is lowered later still gets only lines
-// at or above that. UseLogger changes no other field; call it before
+// handler enables when UseLogger runs, so lines below it are dropped
+// before the bridge; a handler whose level is lowered later still gets only
+// lines at or above that. UseLogger changes no other field; call it before
 // torrent.NewClient. A nil logger is a programming error: UseLogger panics.
 func UseLogger(cfg *torrent.ClientConfig, logger *slog.Logger) {
 	h := logger.Handler()

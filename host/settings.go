@@ -100,9 +100,9 @@ const (
 // MaxAllocPeerRequestDataPerConn, a ReadExtendedHandshake callback that
 // caps a peer's advertised request queue at MaxPeerRequests, and a
 // ConfigureAnacrolixDhtServer that keeps a failed lookup of DHT starting
-// nodes from failing the announces. A callback already in cfg.Callbacks.ReadExtendedHandshake or
-// cfg.ConfigureAnacrolixDhtServer is kept and runs first, so the cap and
-// the backoff hold whatever it does. Call Apply once per configuration,
+// nodes from failing the announces. A callback already in
+// cfg.Callbacks.ReadExtendedHandshake or cfg.ConfigureAnacrolixDhtServer is
+// kept and runs first, so the cap and the workaround hold whatever it does. Call Apply once per configuration,
 // before torrent.NewClient; calling it again only wraps the callbacks once
 // more.
 func Apply(cfg *torrent.ClientConfig) {
