@@ -14,8 +14,9 @@ import (
 // among them the fix for the 60 s read stalls of v1.59.1.
 
 // serveClientConfig returns the configuration of serve's client: the
-// library defaults (DHT, trackers, PEX, uTP) on cfg.PeerPort, storing in st,
-// uploading as cfg.Upload says.
+// library defaults (DHT unless cfg.DHT is false, trackers, PEX, uTP) on
+// cfg.PeerPort, storing in st, uploading as cfg.Upload says, logging to
+// logger at its level.
 func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
 	c := torrent.NewDefaultClientConfig()
 	if cfg.loopback {
@@ -24,8 +25,11 @@ func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *
 	c.ListenPort = cfg.PeerPort
 	c.Seed = cfg.Upload
 	c.NoUpload = !cfg.Upload
+	if !cfg.DHT {
+		c.NoDHT = true
+	}
 	c.DefaultStorage = st
-	c.Slogger = logger
+	host.UseLogger(c, logger)
 	host.Apply(c)
 	return c
 }
@@ -37,7 +41,7 @@ func loopbackClientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.C
 	c := torrent.NewDefaultClientConfig()
 	host.Loopback(c)
 	c.DefaultStorage = st
-	c.Slogger = logger
+	host.UseLogger(c, logger)
 	host.Apply(c)
 	return c
 }

@@ -26,6 +26,7 @@ type config struct {
 	Sources  []string // .torrent files, magnet URIs or info hashes
 	PeerPort int      // BitTorrent listen port; 0 picks one
 	Upload   bool     // upload to peers (cfg.Seed) or not at all (cfg.NoUpload)
+	DHT      bool     // find peers through the DHT; false sets cfg.NoDHT
 	// loopback makes serve's client use demo's loopback-only configuration
 	// (with PeerPort and Upload): tests set it, no flag does.
 	loopback bool
@@ -73,6 +74,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		LogLevel:  slog.LevelWarn,
 		PeerPort:  defaultPeerPort,
 		Upload:    true,
+		DHT:       true,
 		DemoSize:  defaultDemoSize,
 	}
 	switch cfg.Command {
@@ -93,6 +95,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if cfg.Command == "serve" {
 		fs.IntVar(&cfg.PeerPort, "peer-port", cfg.PeerPort, "BitTorrent listen `port` (0 picks one)")
 		fs.BoolVar(&cfg.Upload, "upload", cfg.Upload, "upload to peers; -upload=false sends nothing")
+		fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the DHT; -dht=false for trackers and magnet peers only")
 	} else {
 		fs.StringVar(&cfg.DemoFile, "file", "", "seed the file at `path` (an MP4 plays in the status page) instead of generated data")
 		fs.Var(sizeFlag{&cfg.DemoSize}, "size", "`size` of the generated data when -file is not given")

@@ -58,9 +58,10 @@ func runServe(ctx context.Context, cfg config) error {
 }
 
 // newLogger returns the logger of the clients and the handler; the torrent
-// reader's expected retry errors over memory storage go to Debug.
+// reader's expected retry errors over memory storage go to Debug, and a
+// message repeated is rate-limited (host.RateLimit).
 func newLogger(cfg config) *slog.Logger {
-	return slog.New(quietRetries{slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel})})
+	return slog.New(host.RateLimit(quietRetries{slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel})}))
 }
 
 // listen listens on cfg.Listen.
