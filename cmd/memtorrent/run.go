@@ -61,7 +61,7 @@ func runServe(ctx context.Context, cfg config) error {
 // reader's expected retry errors over memory storage go to Debug, and a
 // message repeated is rate-limited (host.RateLimit).
 func newLogger(cfg config) *slog.Logger {
-	return slog.New(host.RateLimit(quietRetries{slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel})}))
+	return slog.New(host.RateLimit(host.QuietRetries(slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel}))))
 }
 
 // listen listens on cfg.Listen.
