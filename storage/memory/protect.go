@@ -21,7 +21,10 @@ import (
 // the highest indices are kept: for forward playback, the pieces nearest the
 // playhead. It returns an error naming the bad index, leaving the set
 // unchanged, if one is outside the torrent, and ErrClosed after Close.
-// Safe for concurrent use; it never blocks on I/O.
+// Safe for concurrent use; it never blocks on I/O. Changes of one torrent's
+// set are serialised; each takes the torrent's lock once, to move the
+// resident pieces that entered or left the set to their eviction slot
+// (O(log resident pieces) each).
 func (t *Torrent) SetLookbehind(pieces []int) error {
 	if t.closed.Load() {
 		return ErrClosed
@@ -64,7 +67,9 @@ func (t *Torrent) reindexPiecesLocked(pieces []int) {
 	}
 }
 
-// SetLookbehindRange is SetLookbehind for the pieces [begin, end).
+// SetLookbehindRange is SetLookbehind for the pieces [begin, end). Moving
+// the range reindexes only the pieces that entered or left it, and setting
+// the same range again takes no lock but the set's own.
 func (t *Torrent) SetLookbehindRange(begin, end int) error {
 	if begin < 0 || end < begin || end > len(t.pieces) {
 		return fmt.Errorf("memory: torrent %s: lookbehind range [%d, %d) outside [0, %d): %w", t.ih, begin, end, len(t.pieces), ErrOutOfRange)
@@ -170,7 +175,9 @@ func (t *Torrent) NewWindow() *Window {
 // lookbehind piece it covers, a hit if the piece is held and a miss if not
 // (see LookbehindStats); so move the window before the lookbehind set. It returns an error naming the
 // bad value, leaving the window unchanged, when the range is not inside the
-// torrent, and ErrClosed after the window or the torrent was closed.
+// torrent, and ErrClosed after the window or the torrent was closed. It
+// moves the resident pieces that entered or left the window to their
+// eviction slot, O(log resident pieces) each.
 func (w *Window) Set(offset, length int64) error {
 	t := w.t
 	if offset < 0 || length < 0 || offset+length > t.length {
