@@ -67,19 +67,20 @@
 //
 // BenchmarkWriteUnderEviction: 16 KiB writes into a torrent of twice the
 // capacity, each piece marked complete when written, lookbehind off, through
-// the storage.Piece wrappers; medians of 3 runs of 2 s, the old scan and the
-// index alternating (2026-12-01, 2 vCPU AMD EPYC VM shared with other jobs,
-// load average ~17, so single runs vary up to 2x):
+// the storage.Piece wrappers. Medians of 5 runs of 2 s each, the scan (the
+// code before the index) and the index alternating, 2026-12-01, on a 2 vCPU
+// AMD EPYC VM shared with other jobs (load average 8 to 15; single runs
+// vary up to 2.5x):
 //
-//	go test -run '^$' -bench WriteUnderEviction -benchtime 2s -count 3 ./storage/memory
+//	go test -run '^$' -bench WriteUnderEviction -benchtime 2s ./storage/memory
 //
 //	us/write        64 MiB    1 GiB    4 GiB   4 GiB/64 MiB
 //	16 KiB pieces
-//	  scan           116.2   1033.1   3555.6   30.6x
-//	  index            3.9      4.0      4.5    1.15x
+//	  scan            33.3    440.8   1515.9   45x
+//	  index            3.48     2.84     2.77   0.80x
 //	1 MiB pieces
-//	  scan             3.35     2.68     3.41   1.02x
-//	  index            3.13     3.67     2.04   0.65x
+//	  scan             2.31     2.09     2.38   1.03x
+//	  index            2.72     2.46     2.30   0.85x
 //
 // # Concurrency
 //

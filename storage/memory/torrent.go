@@ -34,6 +34,9 @@ type Torrent struct {
 	windows  []*Window
 	pins     []*Pin
 	ev       evictIndex // the evictable pieces, by slot
+	// spare holds block indexes of evicted pieces for reuse, so that the
+	// per-piece metadata follows what is resident, not the torrent's size.
+	spare [][]block
 
 	// lbMu serialises changes of the lookbehind set, and guards the fields
 	// below. It is taken before mu, never while holding it. A change
@@ -46,9 +49,6 @@ type Torrent struct {
 	lbRange   [2]int
 	lbIsRange bool
 	lbOld     []int // scratch for the lookbehind set's members
-	// spare holds block indexes of evicted pieces for reuse, so that the
-	// per-piece metadata follows what is resident, not the torrent's size.
-	spare [][]block
 }
 
 func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
