@@ -11,8 +11,9 @@ import (
 // pieces it needs: the lookbehind set (pieces behind the playhead, kept for
 // backward seeks), reader windows (the playhead and the readahead in front
 // of it) and pins (container indexes at a file's head and tail). They decide
-// the eviction order (see rankLocked) and the capacity reported to the
-// torrent client.
+// the eviction order (see slotLocked) and the capacity reported to the
+// torrent client. Each change of them reindexes, under the torrent's lock,
+// the resident pieces it moves between eviction slots.
 
 // SetLookbehind makes pieces the torrent's lookbehind set, replacing the
 // previous one. When the pieces would hold more than the lookbehind budget
@@ -20,7 +21,10 @@ import (
 // the highest indices are kept: for forward playback, the pieces nearest the
 // playhead. It returns an error naming the bad index, leaving the set
 // unchanged, if one is outside the torrent, and ErrClosed after Close.
-// Safe for concurrent use; it never blocks on I/O.
+// Safe for concurrent use; it never blocks on I/O. Changes of one torrent's
+// set are serialised; each takes the torrent's lock once, to move the
+// resident pieces that entered or left the set to their eviction slot
+// (O(log resident pieces) each).
 func (t *Torrent) SetLookbehind(pieces []int) error {
 	if t.closed.Load() {
 		return ErrClosed
@@ -36,14 +40,36 @@ func (t *Torrent) SetLookbehind(pieces []int) error {
 		sorted = slices.Compact(sorted)
 		pieces = sorted[max(0, len(sorted)-most):]
 	}
+	t.lbMu.Lock()
+	t.lbOld = t.lb.AppendTo(t.lbOld[:0])
 	if err := t.lb.Replace(pieces); err != nil {
+		t.lbMu.Unlock()
 		return fmt.Errorf("memory: torrent %s: %w", t.ih, err)
 	}
+	t.lbIsRange = false
+	if len(t.lbOld)+len(pieces) > 0 {
+		t.mu.Lock()
+		t.reindexPiecesLocked(t.lbOld)
+		t.reindexPiecesLocked(pieces)
+		t.mu.Unlock()
+	}
+	t.lbMu.Unlock()
 	t.c.updateReported()
 	return nil
 }
 
-// SetLookbehindRange is SetLookbehind for the pieces [begin, end).
+// reindexPiecesLocked reindexes the resident pieces of a list.
+func (t *Torrent) reindexPiecesLocked(pieces []int) {
+	for _, i := range pieces {
+		if p := &t.pieces[i]; p.pos >= 0 {
+			t.reindexLocked(p)
+		}
+	}
+}
+
+// SetLookbehindRange is SetLookbehind for the pieces [begin, end). Moving
+// the range reindexes only the pieces that entered or left it, and setting
+// the same range again takes no lock but the set's own.
 func (t *Torrent) SetLookbehindRange(begin, end int) error {
 	if begin < 0 || end < begin || end > len(t.pieces) {
 		return fmt.Errorf("memory: torrent %s: lookbehind range [%d, %d) outside [0, %d): %w", t.ih, begin, end, len(t.pieces), ErrOutOfRange)
@@ -54,16 +80,50 @@ func (t *Torrent) SetLookbehindRange(begin, end int) error {
 	if most := int(t.c.lookbehindLimit() / t.pieceLength); end-begin > most {
 		begin = end - most
 	}
+	t.lbMu.Lock()
+	if !t.lbIsRange {
+		t.lbOld = t.lb.AppendTo(t.lbOld[:0])
+	}
 	if err := t.lb.ReplaceRange(begin, end); err != nil {
+		t.lbMu.Unlock()
 		return fmt.Errorf("memory: torrent %s: %w", t.ih, err)
 	}
+	switch {
+	case !t.lbIsRange:
+		t.mu.Lock()
+		t.reindexPiecesLocked(t.lbOld)
+		t.reindexRangeLocked(begin, end)
+		t.mu.Unlock()
+	case t.lbRange != [2]int{begin, end} && (begin < end || t.lbRange[0] < t.lbRange[1]):
+		t.mu.Lock()
+		t.reindexMovedLocked(t.lbRange[0], t.lbRange[1], begin, end)
+		t.mu.Unlock()
+	}
+	t.lbRange, t.lbIsRange = [2]int{begin, end}, true
+	t.lbMu.Unlock()
 	t.c.updateReported()
 	return nil
 }
 
 // ClearLookbehind empties the torrent's lookbehind set.
 func (t *Torrent) ClearLookbehind() {
+	t.lbMu.Lock()
+	if !t.lbIsRange {
+		t.lbOld = t.lb.AppendTo(t.lbOld[:0])
+	}
 	t.lb.Clear()
+	switch {
+	case !t.lbIsRange:
+		t.mu.Lock()
+		t.reindexPiecesLocked(t.lbOld)
+		t.mu.Unlock()
+	case t.lbRange[0] < t.lbRange[1]:
+		t.mu.Lock()
+		t.reindexRangeLocked(t.lbRange[0], t.lbRange[1])
+		t.mu.Unlock()
+	}
+	t.lbRange, t.lbIsRange = [2]int{}, true
+	t.lbMu.Unlock()
 	t.c.updateReported()
 }
 
@@ -115,7 +175,9 @@ func (t *Torrent) NewWindow() *Window {
 // lookbehind piece it covers, a hit if the piece is held and a miss if not
 // (see LookbehindStats); so move the window before the lookbehind set. It returns an error naming the
 // bad value, leaving the window unchanged, when the range is not inside the
-// torrent, and ErrClosed after the window or the torrent was closed.
+// torrent, and ErrClosed after the window or the torrent was closed. It
+// moves the resident pieces that entered or left the window to their
+// eviction slot, O(log resident pieces) each.
 func (w *Window) Set(offset, length int64) error {
 	t := w.t
 	if offset < 0 || length < 0 || offset+length > t.length {
@@ -145,7 +207,9 @@ func (w *Window) Set(offset, length int64) error {
 			}
 		}
 	}
+	old0, old1 := w.begin, w.end
 	w.begin, w.end = begin, end
+	t.reindexMovedLocked(old0, old1, begin, end)
 	return nil
 }
 
@@ -167,6 +231,7 @@ func (w *Window) Close() {
 	w.closed = true
 	t.windowBytes.Sub(int64(w.end-w.begin) * t.pieceLength)
 	t.windows = slices.DeleteFunc(t.windows, func(o *Window) bool { return o == w })
+	t.reindexRangeLocked(w.begin, w.end)
 }
 
 // Pin keeps the pieces of a byte range (a container index such as an MP4
@@ -200,6 +265,7 @@ func (t *Torrent) Pin(offset, length int64) (*Pin, error) {
 		return nil, ErrClosed
 	}
 	t.pins = append(t.pins, p)
+	t.reindexRangeLocked(p.begin, p.end)
 	t.mu.Unlock()
 	t.c.updateReported()
 	return p, nil
@@ -215,6 +281,7 @@ func (p *Pin) Release() {
 	}
 	p.released = true
 	t.pins = slices.DeleteFunc(t.pins, func(o *Pin) bool { return o == p })
+	t.reindexRangeLocked(p.begin, p.end)
 	t.mu.Unlock()
 	t.c.pinnedBytes.Sub(int64(p.end-p.begin) * t.pieceLength)
 	t.c.updateReported()

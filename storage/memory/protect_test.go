@@ -37,7 +37,7 @@ func TestEvictionClasses(t *testing.T) {
 					fill(i, true)
 				}
 				mustNil(t, mt.SetLookbehindRange(0, 1)) // 0 protected; 1 is the LRU unprotected
-				mt.pieces[0].lastUse = 0                // oldest of all
+				setLastUse(mt, 0, 0)                    // oldest of all
 			},
 			evicted: 1,
 		},
@@ -48,7 +48,7 @@ func TestEvictionClasses(t *testing.T) {
 					fill(i, true)
 				}
 				mustNil(t, mt.SetLookbehind([]int{0, 1, 2, 3}))
-				mt.pieces[0].lastUse = 1 << 40 // most recently used, still first to go
+				setLastUse(mt, 0, 1<<40) // most recently used, still first to go
 			},
 			evicted: 0,
 		},
@@ -127,7 +127,7 @@ func TestEvictionClasses(t *testing.T) {
 				}
 				mustNil(t, mt.SetLookbehind([]int{1, 2, 3}))
 				// Furthest behind would pick 1; least recently used picks 2.
-				mt.pieces[1].lastUse = 1 << 40
+				setLastUse(mt, 1, 1<<40)
 				// Shrink the lookbehind budget below what it holds: a window
 				// over the other torrent's pieces takes the room.
 				other := c.openForTest(t, 2, pl, 64)

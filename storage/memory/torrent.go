@@ -33,9 +33,22 @@ type Torrent struct {
 	resident []int32 // indices of pieces holding blocks; see piece.pos
 	windows  []*Window
 	pins     []*Pin
+	ev       evictIndex // the evictable pieces, by slot
 	// spare holds block indexes of evicted pieces for reuse, so that the
 	// per-piece metadata follows what is resident, not the torrent's size.
 	spare [][]block
+
+	// lbMu serialises changes of the lookbehind set, and guards the fields
+	// below. It is taken before mu, never while holding it. A change
+	// replaces the set, then reindexes under mu the resident pieces that
+	// entered or left it; between the two they are ranked as before the
+	// change, as if the eviction had come first.
+	lbMu sync.Mutex
+	// lbRange is the lookbehind set when lbIsRange, so that moving it
+	// reindexes only the pieces that entered or left it.
+	lbRange   [2]int
+	lbIsRange bool
+	lbOld     []int // scratch for the lookbehind set's members
 }
 
 func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
@@ -48,6 +61,8 @@ func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
 	n := info.NumPieces()
 	t.lb, _ = lookbehind.New(max(n, 1))
 	t.pieces = make([]piece, n)
+	t.ev.init(n)
+	t.lbIsRange = true
 	for i := range t.pieces {
 		p := &t.pieces[i]
 		p.t = t
@@ -128,6 +143,7 @@ func (t *Torrent) unlistLocked(p *piece) {
 	p.pos = -1
 	t.residentPieces.Dec()
 	t.lb.MarkEvicted(p.index)
+	t.unindexLocked(p)
 }
 
 // freeLocked returns every block of p to the pool and forgets p's data.
@@ -145,6 +161,7 @@ func (t *Torrent) freeLocked(p *piece) int64 {
 		b.spans = nil
 	}
 	p.complete = false
+	p.full = 0
 	if p.blocks != nil && len(p.blocks) == t.blocksPerPiece() {
 		t.spare = append(t.spare, p.blocks)
 	}
