@@ -44,6 +44,7 @@ type ui struct {
 	cl  *torrent.Client
 	mem *memory.Client
 	log *slog.Logger
+	app *app
 }
 
 func (u *ui) register(mux *http.ServeMux) {
