@@ -136,3 +136,32 @@ func TestFrontPageChromium(t *testing.T) {
 	}
 	s.stop(t, syscall.SIGTERM, 10*time.Second)
 }
+
+// TestDemoPlaysChromium runs `memtorrent demo` without -file: the status
+// page's player plays the generated video and seeks in it.
+func TestDemoPlaysChromium(t *testing.T) {
+	chromium := requireProgram(t, "chromium", "chromium")
+	s, _ := startServer(t, "demo", "-listen", "127.0.0.1:0", "-capacity", "4MiB", "-size", "24MiB")
+	page := s.waitLine(t, statusLine)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	b := startChromium(t, ctx, chromium)
+	c := b.newPage(t, ctx, page)
+	defer c.close()
+	var res struct {
+		Before   float64 `json:"before"`
+		Seeked   float64 `json:"seeked"`
+		Target   float64 `json:"target"`
+		After    float64 `json:"after"`
+		Duration float64 `json:"duration"`
+	}
+	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
+		c.screenshot(t, ctx, filepath.Join(t.TempDir(), "failed.png"))
+		t.Fatalf("playing the demo video: %v", err)
+	}
+	t.Logf("page: %+v", res)
+	if res.Seeked < res.Target-0.5 || res.After <= res.Seeked || res.Duration < 10 {
+		t.Errorf("played %+v; want a seek to about %v, playback after it, a duration over 10 s", res, res.Target)
+	}
+	s.stop(t, syscall.SIGTERM, 10*time.Second)
+}
