@@ -125,3 +125,29 @@ func TestIdleDrop(t *testing.T) {
 	}
 	s.stop(t, syscall.SIGTERM, 10*time.Second)
 }
+
+// TestPlayPieceTooLarge plays a magnet whose info, once fetched, shows
+// pieces larger than the capacity: 507 instead of a wait until the
+// metadata timeout, and the torrent goes.
+func TestPlayPieceTooLarge(t *testing.T) {
+	spec := testutil.Spec{Name: "big.mkv", Length: 8 << 20, PieceLength: 4 << 20, Seed: 4}
+	seeder := testutil.NewSeeder(t, spec)
+	info, err := seeder.MetaInfo.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	magnet := seeder.MetaInfo.Magnet(nil, &info).String() + "&x.pe=" +
+		url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
+	s, base := startAPIServer(t, "-metadata-timeout", "1m")
+	c := apiClient{base: base}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if code, _, _ := c.do(t, ctx, "GET", "/play?link="+url.QueryEscape(magnet), nil); code != 507 {
+		t.Errorf("play: %d; want 507", code)
+	}
+	testutil.WaitFor(t, time.Minute, "the torrent dropped", func() bool {
+		code, body, _ := c.do(t, ctx, "GET", "/api/torrents", nil)
+		return code == 200 && strings.TrimSpace(string(body)) == "[]"
+	})
+	s.stop(t, syscall.SIGTERM, 10*time.Second)
+}
