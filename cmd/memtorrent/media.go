@@ -201,7 +201,6 @@ func writeDemoMP4(out io.Writer, size int64) error {
 	samples := make([][]byte, frames)
 	sizes := make([]uint32, frames)
 	for i := range frames {
-		// Frames repeat with the pattern's period; encode each once.
 		samples[i] = demoFrame(i)
 		sizes[i] = uint32(4 + len(samples[i]))
 	}

@@ -36,8 +36,8 @@ import (
 // TorrServer keeps a database of torrents; memtorrent keeps nothing, so
 // "rem" is "drop" and save_to_db is ignored.
 
-// tsVersion is the answer of /echo: TorrServer's MatriX line, which
-// clients check for, then what it is.
+// tsVersion is the answer of /echo: it starts like TorrServer's MatriX
+// versions, then says what answers.
 const tsVersion = "MatriX.memtorrent"
 
 // TorrServer's torrent states (its TorrentStat).
