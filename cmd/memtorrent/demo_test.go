@@ -102,7 +102,7 @@ func TestDemoInProcess(t *testing.T) {
 func demoData(t *testing.T, size int64) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data")
-	if err := writeDemoData(path, size); err != nil {
+	if _, err := writeDemoData(path, size); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

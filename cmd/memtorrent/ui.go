@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -44,6 +45,7 @@ type ui struct {
 	cl  *torrent.Client
 	mem *memory.Client
 	log *slog.Logger
+	app *app
 }
 
 func (u *ui) register(mux *http.ServeMux) {
@@ -72,6 +74,10 @@ type uiState struct {
 	// Pieces is the piece map: two hex digits per piece, the bits of
 	// memory.PieceState and pieceDownloading.
 	Pieces string `json:"pieces"`
+	// IdleSeconds is how long no request has used the torrent;
+	// DropInSeconds how long before it is dropped for that, -1 never.
+	IdleSeconds   float64 `json:"idleSeconds"`
+	DropInSeconds float64 `json:"dropInSeconds"`
 }
 
 func (u *ui) torrent(w http.ResponseWriter, r *http.Request) (*torrent.Torrent, bool) {
@@ -108,7 +114,14 @@ func (u *ui) serveState(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st := uiState{InfoHash: t.InfoHash().HexString(), Name: t.Name(), Main: -1, Files: []uiFile{}}
+	st := uiState{InfoHash: t.InfoHash().HexString(), Name: t.Name(), Main: -1, Files: []uiFile{}, DropInSeconds: -1}
+	if u.app != nil {
+		idle, left := u.app.idleLeft(t, time.Now())
+		st.IdleSeconds = idle.Seconds()
+		if left >= 0 {
+			st.DropInSeconds = left.Seconds()
+		}
+	}
 	select {
 	case <-t.GotInfo():
 		st.GotInfo = true
