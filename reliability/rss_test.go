@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
@@ -50,6 +53,7 @@ type leecherRun struct {
 	memLimit       int64  // leecher's -memlimit; 0 sets none
 	heapProfile    string // leecher's -heap-profile; "" writes none
 	bin            string // leecher binary; "" builds ./leecher
+	downstream     int    // leechers in this process that download from the leecher
 }
 
 // TestLeecherPeakRSSTable measures the leecher's peak RSS at 32, 64 and
@@ -71,6 +75,20 @@ func TestLeecherPeakRSSTable(t *testing.T) {
 				}
 				hwm := streamInChild(t, r)
 				t.Logf("VmHWM %.1f MiB = capacity + %.1f MiB", float64(hwm)/mib, float64(hwm-capacity)/mib)
+			})
+		}
+	}
+	for _, n := range []int{1, 8} {
+		for _, limit := range []int64{0, 64 * mib} {
+			// A 48 MiB file stays whole in the cache once streamed; then n
+			// leechers download it from the leecher.
+			t.Run(fmt.Sprintf("capacity=64MiB/uploading-to=%d/memlimit=%dMiB", n, limit/mib), func(t *testing.T) {
+				r := leecherRun{capacity: 64 * mib, size: 48 * mib, seeks: 10, memLimit: limit, bin: os.Getenv("RSS_LEECHER"), downstream: n}
+				if d := os.Getenv("RSS_PROFILE_DIR"); d != "" {
+					r.heapProfile = filepath.Join(d, fmt.Sprintf("heap-upload-%d-%d.pprof", n, limit/mib))
+				}
+				hwm := streamInChild(t, r)
+				t.Logf("VmHWM %.1f MiB = 48 MiB file + %.1f MiB", float64(hwm)/mib, float64(hwm-r.size)/mib)
 			})
 		}
 	}
@@ -144,16 +162,17 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 			t.Logf("leecher stderr:\n%s", stderr.String())
 		}
 	})
-	var url string
+	var url, peer string
 	select {
 	case line, ok := <-lines:
 		if !ok {
 			t.Fatalf("leecher exited before printing its URL:\n%s", stderr.String())
 		}
-		var found bool
-		if url, found = strings.CutPrefix(line, "stream "); !found {
-			t.Fatalf("leecher printed %q; want \"stream <url>\"", line)
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "stream" || f[2] != "peer" {
+			t.Fatalf("leecher printed %q; want \"stream <url> peer <address>\"", line)
 		}
+		url, peer = f[1], f[3]
 	case <-time.After(time.Minute):
 		t.Fatal("timed out waiting for the leecher's URL")
 	}
@@ -176,6 +195,36 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 		if err != nil {
 			t.Fatalf("segment %d [%d, %d): %v", k, lo, hi, err)
 		}
+	}
+	var downstream []*torrent.Torrent
+	defer func() {
+		var got int64
+		for _, tor := range downstream {
+			st := tor.Stats()
+			got += st.BytesReadUsefulData.Int64()
+		}
+		if len(downstream) > 0 {
+			t.Logf("%d leechers downloaded %.1f MiB from the leecher", len(downstream), float64(got)/mib)
+		}
+	}()
+	for range r.downstream {
+		// Leechers of the leecher: they download the file from it, all at
+		// once, so that it uploads to all of them.
+		cl := testutil.NewLeecher(t, nil)
+		tor, err := cl.AddTorrent(s.mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, err := net.ResolveTCPAddr("tcp", peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tor.AddPeers([]torrent.PeerInfo{{Addr: addr, Trusted: true}})
+		tor.DownloadAll()
+		downstream = append(downstream, tor)
+	}
+	for i, tor := range downstream {
+		testutil.WaitChan(t, transferTimeout, fmt.Sprintf("downstream leecher %d to complete", i), tor.Complete().On())
 	}
 	var end [3]int64
 	for i, field := range []string{"VmHWM", "RssAnon", "RssFile"} {

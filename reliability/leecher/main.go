@@ -6,7 +6,8 @@
 // nothing else.
 //
 // It adds the torrent of -torrent, connects to the peer -peer, serves HTTP
-// on 127.0.0.1 and prints one line, "stream <url of file 0>". It runs until
+// on 127.0.0.1 and prints one line, "stream <url of file 0> peer <its
+// BitTorrent address>". It runs until
 // its standard input closes; then, with -heap-profile, it writes a heap
 // profile after a collection. It sets no memory limit unless -memlimit
 // says so (serve sets one; importers of the library decide for
@@ -88,6 +89,7 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	cfg := torrent.NewDefaultClientConfig()
 	settings.Loopback(cfg)
 	settings.Apply(cfg)
+	cfg.Seed = true // uploads, as memtorrent serve does by default
 	cfg.DataDir = dir
 	cfg.DefaultStorage = mem
 	cfg.Slogger = logger
@@ -127,7 +129,7 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	case <-time.After(30 * time.Second):
 		return errors.New("no info after 30 s")
 	}
-	fmt.Fprintf(stdout, "stream http://%s/stream/%s/0\n", ln.Addr(), t.InfoHash().HexString())
+	fmt.Fprintf(stdout, "stream http://%s/stream/%s/0 peer %s\n", ln.Addr(), t.InfoHash().HexString(), cl.ListenAddrs()[0])
 	if _, err := io.Copy(io.Discard, stdin); err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
 	}
