@@ -323,7 +323,8 @@ func (c *Client) Stats() Stats {
 }
 
 // Close closes every torrent, stops the completion worker and drops the
-// block pool. It is idempotent and always returns nil. Reads and writes in
+// block pool, unmapping its memory (see the package doc): a Client that is
+// never closed keeps its blocks mapped until the process exits. It is idempotent and always returns nil. Reads and writes in
 // flight end with ErrClosed or complete normally; none sees a buffer reused
 // elsewhere.
 func (c *Client) Close() error {
