@@ -54,6 +54,7 @@ type leecherRun struct {
 	heapProfile    string // leecher's -heap-profile; "" writes none
 	bin            string // leecher binary; "" builds ./leecher
 	downstream     int    // leechers in this process that download from the leecher
+	seeders        int    // seeders the leecher downloads from; 0 means 1
 }
 
 // TestLeecherPeakRSSTable measures the leecher's peak RSS at 32, 64 and
@@ -77,6 +78,16 @@ func TestLeecherPeakRSSTable(t *testing.T) {
 				t.Logf("VmHWM %.1f MiB = capacity + %.1f MiB", float64(hwm)/mib, float64(hwm-capacity)/mib)
 			})
 		}
+	}
+	for _, limit := range []int64{0, 64 * mib} {
+		t.Run(fmt.Sprintf("capacity=64MiB/seeders=8/memlimit=%dMiB", limit/mib), func(t *testing.T) {
+			r := leecherRun{capacity: 64 * mib, size: 512 * mib, seeks: 10, memLimit: limit, bin: os.Getenv("RSS_LEECHER"), seeders: 8}
+			if d := os.Getenv("RSS_PROFILE_DIR"); d != "" {
+				r.heapProfile = filepath.Join(d, fmt.Sprintf("heap-seeders-8-%d.pprof", limit/mib))
+			}
+			hwm := streamInChild(t, r)
+			t.Logf("VmHWM %.1f MiB = capacity + %.1f MiB", float64(hwm)/mib, float64(hwm-r.capacity)/mib)
+		})
 	}
 	for _, n := range []int{1, 8} {
 		for _, limit := range []int64{0, 64 * mib} {
@@ -110,18 +121,24 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 		}
 	}
 	spec := testutil.Spec{Name: "movie.mkv", Length: r.size, PieceLength: mib, Seed: 12}
-	s := newSeeder(t, spec, nil)
+	s := testutil.NewSeeder(t, spec)
 	tf := filepath.Join(dir, "movie.torrent")
 	f, err := os.Create(tf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.mi.Write(f); err != nil {
+	if err := s.MetaInfo.Write(f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 
-	args := []string{"-capacity", strconv.FormatInt(r.capacity, 10), "-torrent", tf, "-peer", s.addr().String(),
+	peers := []string{s.Client.ListenAddrs()[0].String()}
+	for range r.seeders - 1 {
+		// More seeders of the same files.
+		more := testutil.SeedDir(t, s.Dir, s.MetaInfo, nil)
+		peers = append(peers, more.Client.ListenAddrs()[0].String())
+	}
+	args := []string{"-capacity", strconv.FormatInt(r.capacity, 10), "-torrent", tf, "-peer", strings.Join(peers, ","),
 		"-memlimit", strconv.FormatInt(r.memLimit, 10)}
 	if r.heapProfile != "" {
 		args = append(args, "-heap-profile", r.heapProfile)
@@ -211,7 +228,7 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 		// Leechers of the leecher: they download the file from it, all at
 		// once, so that it uploads to all of them.
 		cl := testutil.NewLeecher(t, nil)
-		tor, err := cl.AddTorrent(s.mi)
+		tor, err := cl.AddTorrent(s.MetaInfo)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@
 // so that a test can measure the RSS of a process that streams and does
 // nothing else.
 //
-// It adds the torrent of -torrent, connects to the peer -peer, serves HTTP
+// It adds the torrent of -torrent, connects to the peers -peer, serves HTTP
 // on 127.0.0.1 and prints one line, "stream <url of file 0> peer <its
 // BitTorrent address>". It runs until
 // its standard input closes; then, with -heap-profile, it writes a heap
@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -41,7 +42,7 @@ func main() {
 	var opts options
 	flag.Int64Var(&opts.capacity, "capacity", 32<<20, "capacity of the memory storage in `bytes`")
 	flag.StringVar(&opts.torrent, "torrent", "", "`path` of the .torrent file")
-	flag.StringVar(&opts.peer, "peer", "", "`address` (host:port) of the seeder")
+	flag.StringVar(&opts.peer, "peer", "", "comma-separated `addresses` (host:port) of the seeders")
 	flag.Int64Var(&opts.memLimit, "memlimit", 0, "soft memory limit in `bytes` (debug.SetMemoryLimit); 0 sets none")
 	flag.StringVar(&opts.heapProfile, "heap-profile", "", "write a heap profile to `path` at exit")
 	flag.Parse()
@@ -71,9 +72,13 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", opts.torrent, err)
 	}
-	peer, err := net.ResolveTCPAddr("tcp", opts.peer)
-	if err != nil {
-		return fmt.Errorf("-peer %s: %w", opts.peer, err)
+	var peers []torrent.PeerInfo
+	for _, p := range strings.Split(opts.peer, ",") {
+		addr, err := net.ResolveTCPAddr("tcp", p)
+		if err != nil {
+			return fmt.Errorf("-peer %s: %w", p, err)
+		}
+		peers = append(peers, torrent.PeerInfo{Addr: addr, Trusted: true})
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	mem, err := memory.New(memory.Options{Capacity: opts.capacity, Logger: logger})
@@ -123,7 +128,7 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("adding the torrent: %w", err)
 	}
-	t.AddPeers([]torrent.PeerInfo{{Addr: peer, Trusted: true}})
+	t.AddPeers(peers)
 	select {
 	case <-t.GotInfo():
 	case <-time.After(30 * time.Second):
