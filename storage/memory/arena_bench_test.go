@@ -100,6 +100,33 @@ func BenchmarkBlocks(b *testing.B) {
 		b.ReportAllocs()
 		run(b, 64, write)
 	})
+	b.Run("Fill", func(b *testing.B) {
+		// A fresh Client filled with 16 MiB and closed: the cost of
+		// growth (mappings and page faults, or make and the collector).
+		// Biased against mmap: the heap kind reuses pages the Go heap
+		// faulted in during earlier iterations, while each Close unmaps.
+		var fill [2]func()
+		for k := range fill {
+			fill[k] = func() {
+				c, err := New(Options{Capacity: 16 * mib})
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.budget.arena.heapOnly = k == 1
+				tt, info := openTest(b, c, 1, mib, 16)
+				for i, p := range handles(tt, info) {
+					for off := int64(0); off < mib; off += chunk {
+						if _, err := p.WriteAt(buf, off); err != nil {
+							b.Fatalf("piece %d: %v", i, err)
+						}
+					}
+				}
+				c.Close()
+			}
+		}
+		b.ReportAllocs()
+		run(b, 16*mib/chunk, fill)
+	})
 	b.Run("WriteTo", func(b *testing.B) {
 		// A 1 MiB piece read through WriteTo, as the client hashes it.
 		cs := newPair(b, 64*mib)
