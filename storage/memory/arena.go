@@ -12,8 +12,8 @@ import (
 // chunkTarget is the size of one mapping of block memory. A mapping holds
 // chunkTarget/blockSize blocks (at least one), so a 4 GiB capacity needs
 // 4096 mappings, far below Linux's default vm.max_map_count of 65530, and a
-// mapping costs one mmap per 64 blocks of 16 KiB. Chunks are not 2 MiB
-// aligned, so transparent huge pages do not fault in more than a block.
+// mapping costs one mmap per 64 blocks of 16 KiB. Chunks use small pages
+// (see adviseNoHuge), so a block faults in no more than itself.
 const chunkTarget = 1 << 20
 
 // arena makes the blocks of a budget. Where the system has anonymous mmap

@@ -5,9 +5,14 @@ package memory
 import "golang.org/x/sys/unix"
 
 // sysMap maps n bytes of zeroed, private, anonymous memory outside the Go
-// heap.
+// heap, in small pages.
 func sysMap(n int) ([]byte, error) {
-	return unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, err
+	}
+	adviseNoHuge(b)
+	return b, nil
 }
 
 // sysUnmap unmaps memory from sysMap. It cannot fail for a whole mapping
