@@ -11,6 +11,12 @@ var (
 		"Bytes of piece data the memory storage may hold.", nil, nil)
 	descResident = prometheus.NewDesc("memtorrent_storage_resident_bytes",
 		"Bytes of piece data the memory storage holds.", nil, nil)
+	descProcessRSS = prometheus.NewDesc("memtorrent_process_resident_bytes",
+		"Resident set of the process (VmRSS); 0 where /proc/self/statm does not exist.", nil, nil)
+	descGoHeap = prometheus.NewDesc("memtorrent_go_heap_objects_bytes",
+		"Bytes of Go heap objects, live or not yet swept.", nil, nil)
+	descMapped = prometheus.NewDesc("memtorrent_storage_mapped_bytes",
+		"Address space the memory storage mapped outside the Go heap for its blocks.", nil, nil)
 	descSessions = prometheus.NewDesc("memtorrent_stream_sessions",
 		"Playback sessions alive.", nil, nil)
 	descReaders = prometheus.NewDesc("memtorrent_stream_readers_created_total",
@@ -51,7 +57,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 	} {
@@ -69,6 +75,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descCapacity, float64(s.Capacity))
 	gauge(descResident, float64(s.Resident))
+	gauge(descProcessRSS, float64(s.ProcessRSS))
+	gauge(descGoHeap, float64(s.GoHeap))
+	gauge(descMapped, float64(s.BlocksMapped))
 	gauge(descSessions, float64(s.Sessions))
 	counter(descReaders, float64(s.ReadersCreated))
 	counter(descStalls, float64(s.Stalls))

@@ -57,6 +57,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Out, cfg.Err = stdout, stderr
 	cfg.Terminal = isTerminal(stderr)
+	limitMemory(cfg, os.Getenv)
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "memtorrent: %v\n", err)
 		if errors.Is(err, errBadInput) {

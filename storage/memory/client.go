@@ -303,9 +303,15 @@ func (c *Client) roundUp(n int64) int64 {
 
 // Stats is a snapshot of a Client's counters.
 type Stats struct {
-	Capacity     int64 // bytes of piece data the Client may hold
-	Resident     int64 // bytes held for piece data now, in whole blocks; <= Capacity
-	Pooled       int64 // bytes of free blocks kept for reuse
+	Capacity int64 // bytes of piece data the Client may hold
+	Resident int64 // bytes held for piece data now, in whole blocks; <= Capacity
+	Pooled   int64 // bytes of free blocks kept for reuse
+	// Mapped is the address space mapped outside the Go heap for blocks
+	// (0 where blocks come from the Go heap, see the package doc). Blocks
+	// are carved from it as needed and returned to the OS when the capacity
+	// shrinks, so the RAM it uses is at most Resident + Pooled; the rest is
+	// never touched or was given back.
+	Mapped       int64
 	Torrents     int   // open torrents
 	Pieces       int64 // pieces with at least one resident block
 	Evictions    int64 // pieces evicted since New
@@ -330,6 +336,7 @@ func (c *Client) Stats() Stats {
 		Capacity:     capacity,
 		Resident:     used,
 		Pooled:       c.budget.pooled.Load() * c.blockSize,
+		Mapped:       c.budget.arena.mapped.Load(),
 		Evictions:    c.evictions.Load(),
 		EvictedBytes: c.evictedBytes.Load(),
 		WriteWaits:   c.waits.Load(),
@@ -345,7 +352,8 @@ func (c *Client) Stats() Stats {
 }
 
 // Close closes every torrent, stops the completion worker and drops the
-// block pool. It is idempotent and always returns nil. Reads and writes in
+// block pool, unmapping its memory (see the package doc): a Client that is
+// never closed keeps its blocks mapped until the process exits. It is idempotent and always returns nil. Reads and writes in
 // flight end with ErrClosed or complete normally; none sees a buffer reused
 // elsewhere.
 func (c *Client) Close() error {
