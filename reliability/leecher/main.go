@@ -1,7 +1,7 @@
 // Command leecher is the child process of reliability's RSS test: a
 // torrent client over memtorrent's memory storage with a stream.Handler in
 // front, as memtorrent serve runs them, but confined to loopback
-// (settings.Loopback: no DHT, trackers or other traffic off the machine),
+// (host.Loopback: no DHT, trackers or other traffic off the machine),
 // so that a test can measure the RSS of a process that streams and does
 // nothing else.
 //
@@ -33,7 +33,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/memtorrent/memtorrent/settings"
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -81,29 +81,23 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 		peers = append(peers, torrent.PeerInfo{Addr: addr, Trusted: true})
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mem, err := memory.New(memory.Options{Capacity: opts.capacity, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer mem.Close()
 	dir, err := os.MkdirTemp("", "leecher-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	cfg := torrent.NewDefaultClientConfig()
-	settings.Loopback(cfg)
-	settings.Apply(cfg)
+	host.Loopback(cfg)
+	host.Apply(cfg)
 	cfg.Seed = true // uploads, as memtorrent serve does by default
 	cfg.DataDir = dir
-	cfg.DefaultStorage = mem
 	cfg.Slogger = logger
-	cl, err := torrent.NewClient(cfg)
+	hc, err := host.New(cfg, memory.Options{Capacity: opts.capacity, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("creating the torrent client: %w", err)
+		return err
 	}
-	defer cl.Close()
-	mem.Bind(cl)
+	defer hc.Close()
+	cl, mem := hc.Torrent, hc.Storage
 	h, err := stream.New(cl, mem, stream.Options{Logger: logger})
 	if err != nil {
 		return err
