@@ -97,6 +97,7 @@ func (t *Torrent) slotLocked(p *piece) uint8 {
 // position in its heap when its last use changed. Callers call it after
 // every change to p's state or to what decides its slot. O(log resident).
 func (t *Torrent) reindexLocked(p *piece) {
+	t.countLookbehindLocked(p)
 	s := t.slotLocked(p)
 	e := &t.ev
 	if s == p.slot {
@@ -274,7 +275,7 @@ func (c *Client) evictOne() bool {
 	ts := *c.torrents.Load()
 	var lb int64
 	for _, t := range ts {
-		lb += t.lb.Stats().ResidentBytes
+		lb += t.lbBytes.Load()
 	}
 	lbOver := lb > c.lookbehindLimit()
 	for range 3 { // a candidate can be pinned between the look and the eviction

@@ -386,7 +386,7 @@ func TestEvictIndexMatchesScan(t *testing.T) {
 		tts, mts = append(tts, tt), append(mts, mt)
 	}
 	info := testInfo(pl, pieces, pl*pieces)
-	var windows []*Window
+	var windows []*Readahead
 	var pins []*Pin
 	var hashed []*piece
 	buf := make([]byte, pl)
@@ -434,7 +434,7 @@ func TestEvictIndexMatchesScan(t *testing.T) {
 			hashed = append(hashed, mp)
 		case 8, 9: // move a window, or open one
 			if len(windows) == 0 || rng.IntN(4) == 0 {
-				windows = append(windows, mt.NewWindow())
+				windows = append(windows, mt.NewReadahead())
 			}
 			w := windows[rng.IntN(len(windows))]
 			begin := rng.IntN(pieces)
