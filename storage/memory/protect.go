@@ -7,7 +7,7 @@ import (
 
 // This file holds what a playback session tells the storage about the
 // pieces it needs: the lookbehind set (pieces behind the playhead, kept for
-// backward seeks), reader windows (the playhead and the readahead in front
+// backward seeks), readaheads (the playhead and the pieces in front
 // of it) and pins (container indexes at a file's head and tail). They decide
 // the eviction order (see slotLocked) and the capacity reported to the
 // torrent client. Each change of them reindexes, under the torrent's lock,
@@ -15,7 +15,7 @@ import (
 
 // SetLookbehind makes pieces the torrent's lookbehind set, replacing the
 // previous one. When the pieces would hold more than the lookbehind budget
-// (Options.LookbehindShare of the capacity, less what reader windows need),
+// (Options.LookbehindShare of the capacity, less what readaheads need),
 // the highest indices are kept: for forward playback, the pieces nearest the
 // playhead. It returns an error naming the bad index, leaving the set
 // unchanged, if one is outside the torrent, and ErrClosed after Close.
@@ -336,7 +336,7 @@ func (p *Pin) Release() {
 
 // lookbehindLimit is the most bytes lookbehind pieces may hold across the
 // Client: Options.LookbehindShare of the capacity, less the bytes of every
-// reader window, so that readahead always fits.
+// readahead, so that readahead always fits.
 func (c *Client) lookbehindLimit() int64 {
 	capacity := c.budget.capacity.Load()
 	limit := int64(float64(capacity) * c.lookbehindShare)
@@ -349,7 +349,7 @@ func (c *Client) lookbehindLimit() int64 {
 
 // updateReported recomputes the capacity reported to the torrent client:
 // the capacity less what lookbehind and pins hold, never below half the
-// capacity (so requests never stop, and reader windows always fit).
+// capacity (so requests never stop, and readaheads always fit).
 func (c *Client) updateReported() {
 	capacity := c.budget.capacity.Load()
 	held := c.pinnedBytes.Load()
