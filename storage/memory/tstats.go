@@ -6,8 +6,8 @@ type TorrentStats struct {
 	PieceLength    int64           // bytes per piece (the last may be shorter)
 	ResidentPieces int64           // pieces holding at least one block
 	ResidentBytes  int64           // bytes of blocks held
-	Readaheads     int             // open reader windows
-	ReadaheadBytes int64           // bytes the windows cover
+	Readaheads     int             // open readaheads
+	ReadaheadBytes int64           // bytes the readaheads cover
 	Pins           int             // head/tail pins
 	Lookbehind     LookbehindStats // the lookbehind set's figures
 }
@@ -40,8 +40,8 @@ const (
 	PieceResident   PieceState = 1 << iota // holds at least one block
 	PieceComplete                          // verified and held whole
 	PieceLookbehind                        // in the lookbehind set
-	PieceReadahead                         // in a reader window
-	PiecePlayhead                          // the first piece of a reader window
+	PieceReadahead                         // in a readahead
+	PiecePlayhead                          // the first piece of a readahead
 	PiecePinned                            // in a head/tail pin
 )
 
