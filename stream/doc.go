@@ -76,7 +76,7 @@
 // A session belongs to a client, a torrent and a file. The client is the
 // value of the request's ?session= query parameter when present, otherwise
 // its remote IP and User-Agent. A session keeps one playhead, its piece
-// priorities, one memory.Window and its share of the torrent's lookbehind
+// priorities, one memory.Readahead and its share of the torrent's lookbehind
 // across the player's successive Range requests, so that a player sending
 // many short requests does not churn piece priorities. It ends after Options.IdleTimeout without a
 // request (an idle reaper goroutine checks about once a second), when the
@@ -104,11 +104,11 @@
 // PiecePriorityNow for the playhead's piece, PiecePriorityReadahead for the
 // rest; the highest over the torrent's sessions, PiecePriorityNone again once
 // no session wants a piece), and it is declared to the storage as the
-// session's memory.Window. The Handler owns the Piece.SetPriority of those
+// session's memory.Readahead. The Handler owns the Piece.SetPriority of those
 // pieces: a piece priority the application sets on them (or DownloadPieces)
 // is overwritten; file priorities are independent.
 // Whenever the playhead enters another piece the window moves and the
-// session's lookbehind, lookbehind.Window of Options.LookbehindBytes split
+// session's lookbehind, lookbehind.Pieces of Options.LookbehindBytes split
 // among the sessions, is recomputed; the Handler gives the storage the union
 // of the lookbehinds of every session on the torrent. The playhead is where
 // the session's last read ended: how far the player has fetched, a little

@@ -3,6 +3,8 @@ package stream
 import (
 	"context"
 	"errors"
+	"math"
+	"math/bits"
 	"net"
 	"net/http"
 	"slices"
@@ -66,13 +68,13 @@ type session struct {
 	geom lookbehind.File
 
 	// Owned by the request holding the session, then by close.
-	mt        *memory.Torrent // nil when the torrent's storage is not h.mem
-	win       *memory.Window  // nil with mt
-	pinned    bool            // holds a reference on the file's pins
-	pos       int64           // the playhead: where the last read ended, in the file
-	readahead int64           // bytes from the playhead on: prioritised and the window
-	budget    int64           // lookbehind bytes
-	piece     int             // playhead piece when the window was last set; -1 none
+	mt        *memory.Torrent   // nil when the torrent's storage is not h.mem
+	win       *memory.Readahead // nil with mt
+	pinned    bool              // holds a reference on the file's pins
+	pos       int64             // the playhead: where the last read ended, in the file
+	readahead int64             // bytes from the playhead on: prioritised and the window
+	budget    int64             // lookbehind bytes
+	piece     int               // playhead piece when the window was last set; -1 none
 
 	// Figures for the status, written by the owner.
 	position atomic.Int64 // the playhead
@@ -199,7 +201,7 @@ func (s *session) open() {
 	if !ok {
 		return
 	}
-	s.mt, s.win = mt, mt.NewWindow()
+	s.mt, s.win = mt, mt.NewReadahead()
 	errs := s.ts.pinFile(mt, s.key.file, s.geom, h.mem.Stats().Capacity)
 	s.pinned = true
 	for _, err := range errs {
@@ -296,7 +298,7 @@ func (s *session) moved() {
 	if err := s.win.Set(s.geom.Offset+s.pos, min(s.readahead, s.geom.Length-s.pos)); err != nil {
 		log.Debug("stream: moving storage window", "session", s.id, "err", err)
 	}
-	r, err := lookbehind.Window(s.geom, s.pos, s.budget)
+	r, err := lookbehind.Pieces(s.geom, s.pos, s.budget)
 	if err != nil {
 		log.Warn("stream: computing lookbehind", "session", s.id, "err", err)
 		return
@@ -324,11 +326,24 @@ func (s *session) wanted() pieceRange {
 func readahead(o Options, capacity, pieceLength int64, sessions int) int64 {
 	ra := min(o.ReadaheadCap, capacity/2/int64(max(sessions, 1)))
 	if o.Bitrate > 0 {
-		if b, err := lookbehind.Budget(readaheadMedia, o.Bitrate/8); err == nil {
-			ra = min(ra, b)
-		}
+		ra = min(ra, playbackBytes(readaheadMedia, o.Bitrate/8))
 	}
 	return max(ra, 2*pieceLength)
+}
+
+// playbackBytes returns the bytes that d of playback take at bytesPerSecond
+// (a bitrate in bits per second divided by 8), rounded down and saturating
+// at math.MaxInt64; 0 if either is negative.
+func playbackBytes(d time.Duration, bytesPerSecond int64) int64 {
+	if d < 0 || bytesPerSecond < 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(d), uint64(bytesPerSecond))
+	if hi >= uint64(time.Second) {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, uint64(time.Second))
+	return int64(min(q, math.MaxInt64))
 }
 
 // lookbehindBudget is a session's lookbehind budget: Options.LookbehindBytes

@@ -89,7 +89,7 @@ type PieceCounts struct {
 	Pinned     int `json:"pinned"`     // in a head/tail pin
 }
 
-// LookbehindStatus are the torrent's lookbehind figures (lookbehind.Stats).
+// LookbehindStatus are the torrent's lookbehind figures (memory.LookbehindStats).
 type LookbehindStatus struct {
 	Protected     int   `json:"protected"`
 	Resident      int   `json:"resident"`
@@ -169,7 +169,7 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 			ts.Pieces.Resident += bit(p, memory.PieceResident)
 			ts.Pieces.Complete += bit(p, memory.PieceComplete)
 			ts.Pieces.Lookbehind += bit(p, memory.PieceLookbehind)
-			ts.Pieces.Window += bit(p, memory.PieceWindow)
+			ts.Pieces.Window += bit(p, memory.PieceReadahead)
 			ts.Pieces.Pinned += bit(p, memory.PiecePinned)
 		}
 		mst := mt.Stats()

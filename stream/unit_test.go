@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"math"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/memtorrent/memtorrent/lookbehind"
 )
@@ -139,5 +141,31 @@ func TestNewRejects(t *testing.T) {
 		if _, err := o.withDefaults(); err == nil {
 			t.Errorf("options %+v: no error", o)
 		}
+	}
+}
+
+func TestPlaybackBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		d    time.Duration
+		rate int64
+		want int64
+	}{
+		{"ten seconds at 500 kB/s", 10 * time.Second, 500_000, 5_000_000},
+		{"rounds down", 1500 * time.Millisecond, 3, 4},
+		{"zero duration", 0, 1 << 30, 0},
+		{"zero rate", time.Hour, 0, 0},
+		{"product beyond 64 bits", math.MaxInt64, 4, 36_893_488_147},
+		{"saturates", math.MaxInt64, math.MaxInt64, math.MaxInt64},
+		{"saturates just past int64", time.Second, math.MaxInt64, math.MaxInt64},
+		{"negative duration", -time.Second, 1, 0},
+		{"negative rate", time.Second, -8, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := playbackBytes(tt.d, tt.rate); got != tt.want {
+				t.Errorf("playbackBytes(%v, %d): got %d; want %d", tt.d, tt.rate, got, tt.want)
+			}
+		})
 	}
 }

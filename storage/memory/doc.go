@@ -29,12 +29,12 @@
 // lock; hashes pin the piece). The order, first to last: complete pieces
 // nobody asked to keep, least recently used first; lookbehind pieces
 // ([Torrent.SetLookbehind]), furthest behind first; partial pieces; head and
-// tail pins ([Torrent.Pin]); pieces in reader windows ([Torrent.NewWindow]),
+// tail pins ([Torrent.Pin]); pieces in readaheads ([Torrent.NewReadahead]),
 // furthest ahead of the playhead first; and last of all pieces whose every
 // byte is written but not yet verified, because the client is about to hash
 // them and evicting one wastes a whole piece and fails its hash.
 // Lookbehind may hold Options.LookbehindShare of the capacity less what
-// reader windows cover; beyond that its pieces count as unprotected. The
+// readaheads cover; beyond that its pieces count as unprotected. The
 // capacity reported to the torrent client is the capacity less what
 // lookbehind and pins hold, never below half of it. An evicted
 // complete piece answers Completion{Ok: true, Complete: false}, reads of it
@@ -54,14 +54,14 @@
 // pieces in 4-ary min-heaps by last use; lookbehind pieces in a heap by last
 // use and a bitset by index with a summary bit per word (ranked by index while
 // lookbehind holds no more than its share, with the complete pieces by last
-// use when it holds more); reader-window pieces in a bitset by index, in
-// which the piece furthest ahead is the highest one below a window
+// use when it holds more); readahead pieces in a bitset by index, in
+// which the piece furthest ahead is the highest one below a readahead
 // boundary. A piece pinned by a hash is in no slot. Every change of a
-// piece's state (write, read, hash, completion) and every move of a window,
+// piece's state (write, read, hash, completion) and every move of a readahead,
 // pin or the lookbehind set moves the resident pieces it concerns to their
 // slot, O(log n) each. A victim is then the best of each torrent's slot
 // heads, taken one torrent lock at a time: O(torrents + log n) (plus
-// O(windows²) per torrent when only window pieces are left), never
+// O(readaheads²) per torrent when only readahead pieces are left), never
 // O(resident pieces) as the scan before it was. Tests check the index
 // against that scan after every one of thousands of random operations, and
 // count the heap entries and bitset words an eviction looks at: 64 times
@@ -100,9 +100,9 @@
 //	Client.capMu      capacity changes vs OpenTorrent's piece check and Close
 //	Client.mu         writers of the list of open torrents
 //	Torrent.lbMu      serialises changes of the torrent's lookbehind set
-//	Torrent.mu        one torrent's pieces, eviction index, windows and pins
-//	lookbehind.Set's  the set's writers (under lbMu or Torrent.mu); its
-//	mutex             readers take no lock
+//	Torrent.mu        one torrent's pieces, eviction index, readaheads, pins
+//	                  and lookbehind figures; the lookbehind.Set itself
+//	                  takes no lock (it is written under lbMu, read anywhere)
 //	budget.mu, spaceSignal.mu, notifier.mu   leaves: a slice push or pop
 //
 // A goroutine never holds two torrent locks, never calls the torrent client

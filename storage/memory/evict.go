@@ -13,7 +13,7 @@ const (
 	classLookbehind        // verified pieces behind a playhead: furthest behind first
 	classPartial           // pieces still missing bytes
 	classPinned            // a file's head or tail (container indexes)
-	classWindow            // in a reader window: furthest ahead of the playhead first
+	classWindow            // in a readahead: furthest ahead of the playhead first
 	classUnhashed          // every byte written, hash pending: evicting it wastes a whole piece and fails its hash
 )
 
@@ -49,7 +49,7 @@ const (
 
 // evictIndex holds a torrent's evictable pieces by slot, so that the best
 // candidate is found without looking at every resident piece: the head of
-// a heap, the lowest member of a set, or for reader windows the highest
+// a heap, the lowest member of a set, or for readaheads the highest
 // member of the set below each window boundary. Guarded by Torrent.mu.
 type evictIndex struct {
 	heaps    [numSlots]lruHeap // by slot; unused for slotNone and slotWindow
@@ -97,6 +97,7 @@ func (t *Torrent) slotLocked(p *piece) uint8 {
 // position in its heap when its last use changed. Callers call it after
 // every change to p's state or to what decides its slot. O(log resident).
 func (t *Torrent) reindexLocked(p *piece) {
+	t.countLookbehindLocked(p)
 	s := t.slotLocked(p)
 	e := &t.ev
 	if s == p.slot {
@@ -161,7 +162,7 @@ func (t *Torrent) reindexMovedLocked(a0, a1, b0, b1 int) {
 
 // candidate returns the torrent's best eviction candidate. It costs
 // O(log resident pieces) under the torrent's lock, plus O(windows²) when
-// only reader windows are left.
+// only readaheads are left.
 func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -274,7 +275,7 @@ func (c *Client) evictOne() bool {
 	ts := *c.torrents.Load()
 	var lb int64
 	for _, t := range ts {
-		lb += t.lb.Stats().ResidentBytes
+		lb += t.lbBytes.Load()
 	}
 	lbOver := lb > c.lookbehindLimit()
 	for range 3 { // a candidate can be pinned between the look and the eviction

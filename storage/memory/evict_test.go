@@ -286,15 +286,23 @@ func (p *piece) scanRankLocked(lbOver bool) (r rank, ok bool) {
 // checkIndex compares the torrent's eviction index with a scan of its
 // resident pieces: every piece in the slot its state says, heap keys equal
 // to last uses, heaps ordered, sets holding exactly their pieces, and the
-// index's candidate ranked as the scan's best, for both lookbehind budgets.
+// index's candidate ranked as the scan's best, for both lookbehind budgets;
+// and the lookbehind figures (lbHeld, lbBytes) equal to a count of the
+// complete resident pieces in the set.
 func checkIndex(t *testing.T, mt *Torrent) {
 	t.Helper()
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	e := &mt.ev
 	count := [numSlots]int{}
+	var lbHeld int
+	var lbBytes int64
 	for i := range mt.pieces {
 		p := &mt.pieces[i]
+		if held := p.pos >= 0 && p.complete && mt.lb.Contains(i); held {
+			lbHeld++
+			lbBytes += mt.c.blockSize * int64(p.numBlocks())
+		}
 		if want := mt.slotLocked(p); p.slot != want {
 			t.Fatalf("piece %d in slot %d; want %d", i, p.slot, want)
 		}
@@ -344,6 +352,9 @@ func checkIndex(t *testing.T, mt *Torrent) {
 			t.Fatalf("slot %d: set holds %d beyond its %d members", set.slot, i, count[set.slot])
 		}
 	}
+	if mt.lbHeld != lbHeld || mt.lbBytes.Load() != lbBytes {
+		t.Fatalf("lookbehind held: %d pieces, %d bytes; the scan counts %d, %d", mt.lbHeld, mt.lbBytes.Load(), lbHeld, lbBytes)
+	}
 	for _, lbOver := range []bool{false, true} {
 		var want rank
 		var found bool
@@ -386,7 +397,7 @@ func TestEvictIndexMatchesScan(t *testing.T) {
 		tts, mts = append(tts, tt), append(mts, mt)
 	}
 	info := testInfo(pl, pieces, pl*pieces)
-	var windows []*Window
+	var windows []*Readahead
 	var pins []*Pin
 	var hashed []*piece
 	buf := make([]byte, pl)
@@ -434,7 +445,7 @@ func TestEvictIndexMatchesScan(t *testing.T) {
 			hashed = append(hashed, mp)
 		case 8, 9: // move a window, or open one
 			if len(windows) == 0 || rng.IntN(4) == 0 {
-				windows = append(windows, mt.NewWindow())
+				windows = append(windows, mt.NewReadahead())
 			}
 			w := windows[rng.IntN(len(windows))]
 			begin := rng.IntN(pieces)

@@ -24,6 +24,7 @@ type piece struct {
 	full     int32   // blocks written from their first to their last byte
 	hpos     int32   // position in its slot's heap (see evictIndex)
 	slot     uint8   // where the piece is indexed for eviction (see slotLocked)
+	lbHeld   bool    // counted in Torrent.lbHeld and lbBytes
 }
 
 // block is one buffer of a piece. Bytes [0, n) of it hold written data and
@@ -385,7 +386,6 @@ func (p *piece) MarkComplete() error {
 	p.complete = whole
 	if whole {
 		p.touchLocked()
-		t.lb.MarkResident(p.index, t.c.blockSize*int64(p.numBlocks()))
 	}
 	t.reindexLocked(p)
 	t.mu.Unlock()
