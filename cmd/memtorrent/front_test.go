@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memtorrent/memtorrent/internal/swarm"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
@@ -31,7 +32,7 @@ func TestFrontPageChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
-	mi, err := makeTorrent(mp4, "clip.mp4", 64<<10)
+	mi, err := swarm.FileMetaInfo(mp4, "clip.mp4", 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memtorrent/memtorrent/internal/swarm"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
@@ -32,7 +33,7 @@ func TestOneRequestPlayFFmpeg(t *testing.T) {
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc=duration=%v:size=320x240:rate=25,noise=alls=30:allf=t", duration),
 		"-f", "lavfi", "-i", "sine", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1200k",
 		"-c:a", "aac", "-shortest", path)
-	mi, err := makeTorrent(path, "clip.mp4", 64<<10)
+	mi, err := swarm.FileMetaInfo(path, "clip.mp4", 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
