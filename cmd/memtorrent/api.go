@@ -335,7 +335,7 @@ func (a *app) serveStreamRoute(w http.ResponseWriter, r *http.Request) {
 	a.h.ServeHTTP(w, r)
 }
 
-// servePlaylist serves /playlist/{infohash}.m3u: the torrent's media files,
+// servePlaylist serves /playlist/{infohash}.m3u: the torrent's playFiles,
 // each an absolute stream URL with the token.
 func (a *app) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	hex, ok := strings.CutSuffix(r.PathValue("name"), ".m3u")
@@ -357,10 +357,9 @@ func (a *app) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	base, tok := baseOf(r), "?"+tokenParam+"="+url.QueryEscape(a.token)
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n")
-	for i, f := range t.Files() {
-		if !isMedia(f.DisplayPath()) {
-			continue
-		}
+	files := t.Files()
+	for _, i := range playFiles(t) {
+		f := files[i]
 		b.WriteString("#EXTINF:-1," + oneLine(f.DisplayPath()) + "\n")
 		b.WriteString(base + streamPath(t, i) + tok + "\n")
 	}

@@ -467,17 +467,14 @@ func (a *app) tsPlaylist(w http.ResponseWriter, r *http.Request) {
 	a.writeM3U(w, r, t)
 }
 
-// writeM3U writes the M3U of t's media files (every file when none is
-// media) as TorrServer's stream URLs.
+// writeM3U writes the M3U of t's playFiles as TorrServer's stream URLs.
 func (a *app) writeM3U(w http.ResponseWriter, r *http.Request, t *torrent.Torrent) {
-	anyMedia := slices.ContainsFunc(t.Files(), func(f *torrent.File) bool { return isMedia(f.DisplayPath()) })
 	base, ih := baseOf(r), t.InfoHash().HexString()
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n")
-	for i, f := range t.Files() {
-		if anyMedia && !isMedia(f.DisplayPath()) {
-			continue
-		}
+	files := t.Files()
+	for _, i := range playFiles(t) {
+		f := files[i]
 		name := path.Base(f.DisplayPath())
 		b.WriteString("#EXTINF:0," + oneLine(name) + "\n")
 		b.WriteString(base + "/stream/" + url.PathEscape(name) + "?link=" + ih + "&index=" + strconv.Itoa(i+1) +
