@@ -410,16 +410,11 @@ func (a *app) tsStream(w http.ResponseWriter, r *http.Request) {
 		title = strings.TrimPrefix(r.URL.Path, "/stream")
 		title = strings.TrimPrefix(title, "/")
 	}
-	t, err := a.open(spec, nil, meta{title: title, poster: q.Get("poster")}, false)
-	if err != nil {
-		a.failOpen(w, err)
+	t, ok := a.openPlay(w, r, spec, meta{title: title, poster: q.Get("poster")})
+	if !ok {
 		return
 	}
 	defer a.release(t)
-	if err := a.waitInfo(r.Context(), t); err != nil {
-		a.failOpen(w, err)
-		return
-	}
 	index := -1
 	if len(t.Files()) == 1 {
 		index = 1
