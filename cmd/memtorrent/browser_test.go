@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
 // TestStatusPageChromium opens the status page of `memtorrent demo -file
@@ -28,16 +30,9 @@ import (
 // $MEMTORRENT_SCREENSHOT when set (docs/status.png is made that way).
 // SIGTERM must then end the server with status 0.
 func TestStatusPageChromium(t *testing.T) {
-	chromium := requireProgram(t, "chromium", "chromium")
-	ffmpeg := requireProgram(t, "ffmpeg", "ffmpeg")
-	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "demo.mp4")
-	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi",
-		"-i", "testsrc=duration=10:size=320x240:rate=25,noise=alls=10:allf=t", "-c:v", "libx264", "-b:v", "1500k",
-		"-pix_fmt", "yuv420p", "-movflags", "+faststart", mp4).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
+	mp4 := newClip(t, "demo.mp4")
+	dir := filepath.Dir(mp4)
 	s, _ := startServer(t, "demo", "-file", mp4, "-listen", "127.0.0.1:0", "-capacity", "1MiB")
 	page := s.waitLine(t, statusLine)
 
@@ -138,7 +133,7 @@ func startChromium(t *testing.T, ctx context.Context, path string) *browser {
 		"--disable-extensions", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
 		"--window-size=1200,1000", "--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr := &syncBuffer{}
+	stderr := &testutil.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting chromium: %v", err)

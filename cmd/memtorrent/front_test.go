@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/memtorrent/memtorrent/internal/swarm"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
@@ -22,27 +19,12 @@ import (
 // and submitted opens it too, and its player plays the MP4 from a
 // loopback seeder and seeks.
 func TestFrontPageChromium(t *testing.T) {
-	chromium := requireProgram(t, "chromium", "chromium")
-	ffmpeg := requireProgram(t, "ffmpeg", "ffmpeg")
-	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "clip.mp4")
-	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi",
-		"-i", "testsrc=duration=10:size=320x240:rate=25,noise=alls=10:allf=t", "-c:v", "libx264", "-b:v", "1500k",
-		"-pix_fmt", "yuv420p", "-movflags", "+faststart", mp4).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	mi, err := swarm.FileMetaInfo(mp4, "clip.mp4", 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := testutil.SeedDir(t, dir, mi, nil)
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
+	mp4 := newClip(t, "clip.mp4")
+	dir := filepath.Dir(mp4)
+	seeder, magnet := seedFile(t, mp4, "clip.mp4")
+	mi := seeder.MetaInfo
 	ih := mi.HashInfoBytes().HexString()
-	magnet := mi.Magnet(nil, &info).String() + "&x.pe=" + url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
 	var torrentFile strings.Builder
 	if err := mi.Write(&torrentFile); err != nil {
 		t.Fatal(err)
@@ -141,7 +123,7 @@ func TestFrontPageChromium(t *testing.T) {
 // TestDemoPlaysChromium runs `memtorrent demo` without -file: the status
 // page's player plays the generated video and seeks in it.
 func TestDemoPlaysChromium(t *testing.T) {
-	chromium := requireProgram(t, "chromium", "chromium")
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
 	s, _ := startServer(t, "demo", "-listen", "127.0.0.1:0", "-capacity", "4MiB", "-size", "24MiB")
 	page := s.waitLine(t, statusLine)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
