@@ -36,11 +36,7 @@ func TestStatusPageChromium(t *testing.T) {
 	s, _ := startServer(t, "demo", "-file", mp4, "-listen", "127.0.0.1:0", "-capacity", "1MiB")
 	page := s.waitLine(t, statusLine)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	b := startChromium(t, ctx, chromium)
-	c := b.newPage(t, ctx, page)
-	defer c.close()
+	c, ctx := openPage(t, chromium, page)
 
 	var res struct {
 		Pieces   int     `json:"pieces"`
@@ -203,15 +199,37 @@ func (b *browser) newPage(t *testing.T, ctx context.Context, url string) *cdp {
 	c := &cdp{conn: conn}
 	// The tab starts on about:blank; an expression evaluated before the
 	// page has loaded would see its context destroyed.
+	if err := c.waitLoaded(ctx, url); err != nil {
+		c.close()
+		t.Fatal(err)
+	}
+	return c
+}
+
+// openPage starts Chromium at path and opens url in it, both closed at
+// the end of the test; the context, which ends 2 minutes later, bounds
+// what the test asks of the page.
+func openPage(t *testing.T, path, url string) (*cdp, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	c := startChromium(t, ctx, path).newPage(t, ctx, url)
+	t.Cleanup(c.close)
+	return c, ctx
+}
+
+// waitLoaded waits until the page has loaded url. If ctx ends first it
+// returns an error with the page's last location and evaluation error.
+func (c *cdp) waitLoaded(ctx context.Context, url string) error {
 	for {
 		var href string
 		err := c.evaluate(ctx, `document.readyState === "complete" ? location.href : ""`, &href)
 		if err == nil && href == url {
-			return c
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("waiting for %s to load: %v (last error %v)", url, ctx.Err(), err)
+			return fmt.Errorf("waiting for %s to load: %w (at %q, last error %v)", url, ctx.Err(), href, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -31,26 +31,12 @@ func TestFrontPageChromium(t *testing.T) {
 	}
 	s, base := startAPIServer(t)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	b := startChromium(t, ctx, chromium)
-	c := b.newPage(t, ctx, base+"/")
-	defer c.close()
+	c, ctx := openPage(t, chromium, base+"/")
 	waitPage := func(what string) {
 		t.Helper()
-		want := base + "/ui/" + ih
-		for {
-			var href string
-			err := c.evaluate(ctx, `document.readyState === "complete" ? location.href : ""`, &href)
-			if err == nil && href == want {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				c.screenshot(t, context.Background(), filepath.Join(dir, "failed.png"))
-				t.Fatalf("%s: waiting for %s: %v (at %q, last error %v)", what, want, ctx.Err(), href, err)
-			case <-time.After(50 * time.Millisecond):
-			}
+		if err := c.waitLoaded(ctx, base+"/ui/"+ih); err != nil {
+			c.screenshot(t, context.Background(), filepath.Join(dir, "failed.png"))
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 
@@ -126,11 +112,7 @@ func TestDemoPlaysChromium(t *testing.T) {
 	chromium := testutil.RequireProgram(t, "chromium", "chromium")
 	s, _ := startServer(t, "demo", "-listen", "127.0.0.1:0", "-capacity", "4MiB", "-size", "24MiB")
 	page := s.waitLine(t, statusLine)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	b := startChromium(t, ctx, chromium)
-	c := b.newPage(t, ctx, page)
-	defer c.close()
+	c, ctx := openPage(t, chromium, page)
 	var res struct {
 		Before   float64 `json:"before"`
 		Seeked   float64 `json:"seeked"`
