@@ -38,31 +38,7 @@ func TestStatusPageChromium(t *testing.T) {
 
 	c, ctx := openPage(t, chromium, page)
 
-	var res struct {
-		Pieces   int     `json:"pieces"`
-		Before   float64 `json:"before"`
-		Target   float64 `json:"target"`
-		Seeked   float64 `json:"seeked"`
-		After    float64 `json:"after"`
-		Duration float64 `json:"duration"`
-	}
-	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
-		c.screenshot(t, ctx, filepath.Join(dir, "failed.png"))
-		t.Fatalf("playing in the status page: %v", err)
-	}
-	t.Logf("page: %+v", res)
-	if res.Pieces == 0 {
-		t.Errorf("piece map drew %d pieces; want more than 0", res.Pieces)
-	}
-	if res.Before <= 0 {
-		t.Errorf("currentTime before the seek %v; want > 0", res.Before)
-	}
-	if res.Seeked < res.Target-0.5 {
-		t.Errorf("currentTime at seeked %v; want about %v", res.Seeked, res.Target)
-	}
-	if res.After <= res.Seeked {
-		t.Errorf("currentTime %v after playing on from %v; want more", res.After, res.Seeked)
-	}
+	c.play(t, ctx, "the status page", dir)
 	// Let the page draw the sessions and windows the playback made.
 	if err := c.evaluate(ctx, `new Promise(r => setTimeout(() => r(1), 1200))`, nil); err != nil {
 		t.Fatal(err)
@@ -110,6 +86,44 @@ const playAndSeek = `(async () => {
   await wait("playback after the seek" + state(), () => v.currentTime > at + 0.3, 20000);
   return { pieces: Number(document.body.dataset.pieces), before, target, seeked: at, after: v.currentTime, duration: v.duration };
 })()`
+
+// played is what playAndSeek resolves to: the pieces the piece map drew
+// and the video's times, in seconds.
+type played struct {
+	Pieces   int     `json:"pieces"`
+	Before   float64 `json:"before"`
+	Target   float64 `json:"target"`
+	Seeked   float64 `json:"seeked"`
+	After    float64 `json:"after"`
+	Duration float64 `json:"duration"`
+}
+
+// play runs playAndSeek in the page (what names it in messages) and checks
+// that the piece map drew and that the video played, seeked to about the
+// target and played on. If the script fails it saves a screenshot as
+// dir/failed.png and fails the test.
+func (c *cdp) play(t *testing.T, ctx context.Context, what, dir string) played {
+	t.Helper()
+	var res played
+	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
+		c.screenshot(t, ctx, filepath.Join(dir, "failed.png"))
+		t.Fatalf("playing in %s: %v", what, err)
+	}
+	t.Logf("%s: %+v", what, res)
+	if res.Pieces == 0 {
+		t.Errorf("piece map drew %d pieces; want more than 0", res.Pieces)
+	}
+	if res.Before <= 0 {
+		t.Errorf("currentTime before the seek %v; want > 0", res.Before)
+	}
+	if res.Seeked < res.Target-0.5 {
+		t.Errorf("currentTime at seeked %v; want about %v", res.Seeked, res.Target)
+	}
+	if res.After <= res.Seeked {
+		t.Errorf("currentTime %v after playing on from %v; want more", res.After, res.Seeked)
+	}
+	return res
+}
 
 var statusLine = regexp.MustCompile(`^  status: +(http://\S+)$`)
 

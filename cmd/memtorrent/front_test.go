@@ -81,21 +81,7 @@ func TestFrontPageChromium(t *testing.T) {
 		}
 	}
 	waitPage("after pasting the magnet")
-	var res struct {
-		Pieces int     `json:"pieces"`
-		Before float64 `json:"before"`
-		After  float64 `json:"after"`
-		Seeked float64 `json:"seeked"`
-		Target float64 `json:"target"`
-	}
-	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
-		c.screenshot(t, ctx, filepath.Join(dir, "failed.png"))
-		t.Fatalf("playing in the page the front page opened: %v", err)
-	}
-	t.Logf("page: %+v", res)
-	if res.Seeked < res.Target-0.5 {
-		t.Errorf("currentTime at seeked %v; want about %v", res.Seeked, res.Target)
-	}
+	c.play(t, ctx, "the page the front page opened", dir)
 	png := filepath.Join(dir, "front.png")
 	c.screenshot(t, ctx, png)
 	if dst := os.Getenv("MEMTORRENT_FRONT_SCREENSHOT"); dst != "" {
@@ -113,20 +99,8 @@ func TestDemoPlaysChromium(t *testing.T) {
 	s, _ := startServer(t, "demo", "-listen", "127.0.0.1:0", "-capacity", "4MiB", "-size", "24MiB")
 	page := s.waitLine(t, statusLine)
 	c, ctx := openPage(t, chromium, page)
-	var res struct {
-		Before   float64 `json:"before"`
-		Seeked   float64 `json:"seeked"`
-		Target   float64 `json:"target"`
-		After    float64 `json:"after"`
-		Duration float64 `json:"duration"`
-	}
-	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
-		c.screenshot(t, ctx, filepath.Join(t.TempDir(), "failed.png"))
-		t.Fatalf("playing the demo video: %v", err)
-	}
-	t.Logf("page: %+v", res)
-	if res.Seeked < res.Target-0.5 || res.After <= res.Seeked || res.Duration < 10 {
-		t.Errorf("played %+v; want a seek to about %v, playback after it, a duration over 10 s", res, res.Target)
+	if res := c.play(t, ctx, "the demo's status page", t.TempDir()); res.Duration < 10 {
+		t.Errorf("video duration %v s; want over 10 s", res.Duration)
 	}
 	s.stop(t, syscall.SIGTERM, 10*time.Second)
 }
