@@ -28,9 +28,10 @@
 // Stream responses come from http.ServeContent over an io.ReadSeeker on the
 // file, so Range (single and multiple ranges), If-Range, conditional
 // requests, HEAD and Accept-Ranges are the standard library's. The Handler
-// sets Content-Type from the file's extension itself (a table of media types,
-// then mime.TypeByExtension, then application/octet-stream), so ServeContent
-// never sniffs and never reads the file's head for a request elsewhere.
+// sets Content-Type from the file's extension itself ([MediaType]: a table
+// of media types, then mime.TypeByExtension, then
+// application/octet-stream), so ServeContent never sniffs and never reads
+// the file's head for a request elsewhere.
 // The ETag is the info hash and file index: torrent content never changes.
 // Seeks by ServeContent only move a cursor; the session's playhead is moved
 // when a read actually needs another position, so the size probe

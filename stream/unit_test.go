@@ -103,23 +103,6 @@ func TestValidPath(t *testing.T) {
 	}
 }
 
-func TestContentType(t *testing.T) {
-	for name, want := range map[string]string{
-		"a.mkv": "video/x-matroska", "dir/B.MP4": "video/mp4", "c.mp3": "audio/mpeg",
-		"d.srt": "application/x-subrip", "e.bin": "application/octet-stream", "noext": "application/octet-stream",
-		"f.json": "application/json",
-	} {
-		if got := contentType(name); got != want {
-			t.Errorf("contentType(%q): got %q; want %q", name, got, want)
-		}
-	}
-	for name, want := range map[string]bool{"a.mkv": true, "b.FLAC": true, "c.srt": false, "d.txt": false} {
-		if got := playable(name); got != want {
-			t.Errorf("playable(%q): got %v; want %v", name, got, want)
-		}
-	}
-}
-
 func TestClientID(t *testing.T) {
 	r := httptest.NewRequest("GET", "/stream/x/0", nil)
 	r.RemoteAddr = "192.0.2.7:5555"

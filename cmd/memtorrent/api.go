@@ -258,6 +258,23 @@ func (a *app) apiDrop(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// openPlay opens spec for a play request (unpinned, with m) and waits for
+// its info. If either fails it answers w (failOpen), releases what it
+// opened and returns false; otherwise the caller releases t.
+func (a *app) openPlay(w http.ResponseWriter, r *http.Request, spec *torrent.TorrentSpec, m meta) (*torrent.Torrent, bool) {
+	t, err := a.open(spec, nil, m, false)
+	if err != nil {
+		a.failOpen(w, err)
+		return nil, false
+	}
+	if err := a.waitInfo(r.Context(), t); err != nil {
+		a.failOpen(w, err)
+		a.release(t)
+		return nil, false
+	}
+	return t, true
+}
+
 // servePlay serves /play?link=&index=: one-request play.
 func (a *app) servePlay(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -270,16 +287,11 @@ func (a *app) servePlay(w http.ResponseWriter, r *http.Request) {
 		a.failOpen(w, err)
 		return
 	}
-	t, err := a.open(spec, nil, meta{}, false)
-	if err != nil {
-		a.failOpen(w, err)
+	t, ok := a.openPlay(w, r, spec, meta{})
+	if !ok {
 		return
 	}
 	defer a.release(t)
-	if err := a.waitInfo(r.Context(), t); err != nil {
-		a.failOpen(w, err)
-		return
-	}
 	i := -1
 	if s := q.Get("index"); s != "" && s != "-1" {
 		n, err := strconv.Atoi(s)
@@ -335,7 +347,7 @@ func (a *app) serveStreamRoute(w http.ResponseWriter, r *http.Request) {
 	a.h.ServeHTTP(w, r)
 }
 
-// servePlaylist serves /playlist/{infohash}.m3u: the torrent's media files,
+// servePlaylist serves /playlist/{infohash}.m3u: the torrent's playFiles,
 // each an absolute stream URL with the token.
 func (a *app) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	hex, ok := strings.CutSuffix(r.PathValue("name"), ".m3u")
@@ -357,10 +369,9 @@ func (a *app) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	base, tok := baseOf(r), "?"+tokenParam+"="+url.QueryEscape(a.token)
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n")
-	for i, f := range t.Files() {
-		if !isMedia(f.DisplayPath()) {
-			continue
-		}
+	files := t.Files()
+	for _, i := range playFiles(t) {
+		f := files[i]
 		b.WriteString("#EXTINF:-1," + oneLine(f.DisplayPath()) + "\n")
 		b.WriteString(base + streamPath(t, i) + tok + "\n")
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"mime/multipart"
 	"net/url"
 	"strings"
 	"syscall"
@@ -19,11 +18,9 @@ import (
 // magnet, by info hash, by .torrent upload) and plays a file in one
 // request through /play.
 func TestAPI(t *testing.T) {
-	spec, ih, magnet := seedClip(t)
-	s, base := startAPIServer(t, "-metadata-timeout", "2s")
-	c := apiClient{base: base}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	x := startAPI(t, false, "-metadata-timeout", "2s")
+	spec, ih, magnet, s, c, ctx := x.spec, x.ih, x.magnet, x.s, x.c, x.ctx
+	base := c.base
 
 	// One request: add, wait for the metadata, stream (index 1: clip.mp4).
 	code, body, hdr := c.do(t, ctx, "GET", "/play?link="+url.QueryEscape(magnet)+"&index=1", nil, "Range", "bytes=100-")
@@ -54,16 +51,7 @@ func TestAPI(t *testing.T) {
 	}
 
 	// Upload of the .torrent: the info is there at once.
-	mi, err := spec.MetaInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormFile("file", "show.torrent")
-	mi.Write(fw)
-	mw.Close()
-	code, body, _ = c.do(t, ctx, "POST", "/api/torrents", &buf, "Content-Type", mw.FormDataContentType())
+	code, body = c.upload(t, ctx, "/api/torrents", spec)
 	if code != 200 || json.Unmarshal(body, &at) != nil || !at.GotInfo || len(at.Files) != 2 {
 		t.Errorf("upload: %d %s; want 200 and the files", code, body)
 	}
@@ -96,11 +84,8 @@ func TestAPI(t *testing.T) {
 // -idle it is dropped and the storage holds nothing; a new request adds it
 // again.
 func TestIdleDrop(t *testing.T) {
-	spec, ih, magnet := seedClip(t)
-	s, base := startAPIServer(t, "-idle", "300ms")
-	c := apiClient{base: base}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	x := startAPI(t, false, "-idle", "300ms")
+	spec, ih, magnet, s, c, ctx := x.spec, x.ih, x.magnet, x.s, x.c, x.ctx
 	status := func() stream.Status {
 		t.Helper()
 		var st stream.Status
@@ -131,13 +116,7 @@ func TestIdleDrop(t *testing.T) {
 // metadata timeout, and the torrent goes.
 func TestPlayPieceTooLarge(t *testing.T) {
 	spec := testutil.Spec{Name: "big.mkv", Length: 8 << 20, PieceLength: 4 << 20, Seed: 4}
-	seeder := testutil.NewSeeder(t, spec)
-	info, err := seeder.MetaInfo.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	magnet := seeder.MetaInfo.Magnet(nil, &info).String() + "&x.pe=" +
-		url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
+	_, magnet := seedSpec(t, spec)
 	s, base := startAPIServer(t, "-metadata-timeout", "1m")
 	c := apiClient{base: base}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
 // TestBadInput runs the binary on bad input: each run must exit with status
@@ -94,18 +96,8 @@ func writeTorrentFile(t *testing.T, dir string, pieceLength int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi := metainfo.MetaInfo{InfoBytes: b}
 	path := filepath.Join(dir, "big.torrent")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteTorrentFile(t, path, &metainfo.MetaInfo{InfoBytes: b})
 	return path
 }
 

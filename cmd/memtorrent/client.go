@@ -7,6 +7,7 @@ import (
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/memtorrent/memtorrent/host"
+	"github.com/memtorrent/memtorrent/internal/swarm"
 )
 
 // This file builds the torrent clients' configurations. Every client, the
@@ -35,13 +36,12 @@ func serveClientConfig(cfg config, st storage.ClientImpl, logger *slog.Logger) *
 }
 
 // loopbackClientConfig returns the configuration of demo's clients:
-// 127.0.0.1 on a kernel-chosen port, no DHT, trackers, PEX, uTP, IPv6,
-// UPnP, webtorrent or webseeds, plaintext, storing in st.
+// swarm.Config's loopback-only client (127.0.0.1 on a kernel-chosen port, no
+// DHT, trackers, PEX, uTP, IPv6, UPnP, webtorrent or webseeds, plaintext,
+// host.Apply), storing in st and logging to logger as serve's client does.
 func loopbackClientConfig(st storage.ClientImpl, logger *slog.Logger) *torrent.ClientConfig {
-	c := torrent.NewDefaultClientConfig()
-	host.Loopback(c)
-	c.DefaultStorage = st
+	c := swarm.Config("", logger)
 	host.UseLogger(c, logger)
-	host.Apply(c)
+	c.DefaultStorage = st
 	return c
 }

@@ -4,27 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/bits"
 	"os"
 	"path/filepath"
 	"time"
 
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/dustin/go-humanize"
+
+	"github.com/memtorrent/memtorrent/internal/swarm"
 )
 
 // This file is the demo: a torrent of a file (or of generated data) seeded
 // by an in-process seeder on loopback and streamed by serve's machinery,
 // so that it needs no network.
-
-// seedTimeout bounds the seeder's start, which hashes nothing.
-const seedTimeout = 30 * time.Second
 
 // demoName is the file name of the generated demo video (media.go).
 const demoName = "memtorrent-demo.mp4"
@@ -66,15 +61,19 @@ func runDemo(ctx context.Context, cfg config) (err error) {
 	}
 	fmt.Fprintf(cfg.Err, "demo: seeding %s (%s) from an in-process seeder on loopback\n",
 		name, humanize.IBytes(uint64(size)))
-	mi, err := makeTorrent(src, name, pieceLength)
+	mi, err := swarm.FileMetaInfo(src, name, pieceLength)
 	if err != nil {
-		return err
+		return fmt.Errorf("making the demo torrent: %w", err)
 	}
-	s, err := startSeeder(ctx, dir, mi, logger)
+	mi.CreatedBy, mi.CreationDate = "memtorrent demo", time.Now().Unix()
+	// The seeder serves the file in dir over the file storage with part
+	// files, which infers completion from the full-size file: it starts
+	// complete without hashing anything.
+	s, err := swarm.SeedDir(ctx, loopbackClientConfig(nil, logger), dir, mi, nil)
 	if err != nil {
 		return ignoreCanceled(ctx, err)
 	}
-	defer func() { err = errors.Join(err, s.close()) }()
+	defer func() { err = errors.Join(err, s.Close()) }()
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 	if err != nil {
 		return fmt.Errorf("making the demo torrent: %w", err)
@@ -84,7 +83,7 @@ func runDemo(ctx context.Context, cfg config) (err error) {
 	return serve(ctx, cfg, l, logger, func(st storage.ClientImpl) *torrent.ClientConfig {
 		return loopbackClientConfig(st, logger)
 	}, []*torrent.TorrentSpec{spec}, func(t *torrent.Torrent) {
-		t.AddClientPeer(s.client)
+		t.AddClientPeer(s.Client)
 	})
 }
 
@@ -151,76 +150,4 @@ func demoPieceLength(size, capacity int64) int64 {
 		pl /= 2
 	}
 	return pl
-}
-
-// makeTorrent returns the metainfo of a single-file torrent called name
-// with the content of src and pieces of pieceLength bytes.
-func makeTorrent(src, name string, pieceLength int64) (*metainfo.MetaInfo, error) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return nil, fmt.Errorf("making the demo torrent: %w", err)
-	}
-	info := metainfo.Info{
-		Name:        name,
-		Length:      fi.Size(),
-		PieceLength: pieceLength,
-	}
-	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return os.Open(src)
-	}); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", src, err)
-	}
-	mi := &metainfo.MetaInfo{CreatedBy: "memtorrent demo", CreationDate: time.Now().Unix()}
-	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
-		return nil, fmt.Errorf("making the demo torrent: %w", err)
-	}
-	return mi, nil
-}
-
-// seeder is a client seeding one complete torrent from a directory.
-type seeder struct {
-	client *torrent.Client          // never changes
-	st     storage.ClientImplCloser // never changes
-}
-
-// startSeeder seeds mi from dir over the anacrolix file storage with part
-// files, which infers completion from the full-size file: the seeder
-// starts complete without hashing anything. It waits until the torrent is
-// complete.
-func startSeeder(ctx context.Context, dir string, mi *metainfo.MetaInfo, logger *slog.Logger) (*seeder, error) {
-	st := storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir: dir,
-		UsePartFiles:  g.Some(true),
-		Logger:        logger,
-	})
-	cfg := loopbackClientConfig(st, logger)
-	cfg.Seed = true
-	cl, err := torrent.NewClient(cfg)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("creating the seeder: %w", err)
-	}
-	s := &seeder{client: cl, st: st}
-	t, err := cl.AddTorrent(mi)
-	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("seeder: adding the torrent: %w", err)
-	}
-	timer := time.NewTimer(seedTimeout)
-	defer timer.Stop()
-	select {
-	case <-t.Complete().On():
-		return s, nil
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-timer.C:
-		err = fmt.Errorf("seeder: torrent not complete after %v", seedTimeout)
-	}
-	s.close()
-	return nil, err
-}
-
-// close stops the seeder.
-func (s *seeder) close() error {
-	return errors.Join(append(s.client.Close(), s.st.Close())...)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -21,53 +19,24 @@ import (
 // and submitted opens it too, and its player plays the MP4 from a
 // loopback seeder and seeks.
 func TestFrontPageChromium(t *testing.T) {
-	chromium := requireProgram(t, "chromium", "chromium")
-	ffmpeg := requireProgram(t, "ffmpeg", "ffmpeg")
-	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "clip.mp4")
-	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi",
-		"-i", "testsrc=duration=10:size=320x240:rate=25,noise=alls=10:allf=t", "-c:v", "libx264", "-b:v", "1500k",
-		"-pix_fmt", "yuv420p", "-movflags", "+faststart", mp4).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	mi, err := makeTorrent(mp4, "clip.mp4", 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := testutil.SeedDir(t, dir, mi, nil)
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
+	mp4 := newClip(t, "clip.mp4")
+	dir := filepath.Dir(mp4)
+	seeder, magnet := seedFile(t, mp4, "clip.mp4")
+	mi := seeder.MetaInfo
 	ih := mi.HashInfoBytes().HexString()
-	magnet := mi.Magnet(nil, &info).String() + "&x.pe=" + url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
 	var torrentFile strings.Builder
 	if err := mi.Write(&torrentFile); err != nil {
 		t.Fatal(err)
 	}
 	s, base := startAPIServer(t)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	b := startChromium(t, ctx, chromium)
-	c := b.newPage(t, ctx, base+"/")
-	defer c.close()
+	c, ctx := openPage(t, chromium, base+"/")
 	waitPage := func(what string) {
 		t.Helper()
-		want := base + "/ui/" + ih
-		for {
-			var href string
-			err := c.evaluate(ctx, `document.readyState === "complete" ? location.href : ""`, &href)
-			if err == nil && href == want {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				c.screenshot(t, context.Background(), filepath.Join(dir, "failed.png"))
-				t.Fatalf("%s: waiting for %s: %v (at %q, last error %v)", what, want, ctx.Err(), href, err)
-			case <-time.After(50 * time.Millisecond):
-			}
+		if err := c.waitLoaded(ctx, base+"/ui/"+ih); err != nil {
+			c.screenshot(t, context.Background(), filepath.Join(dir, "failed.png"))
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 
@@ -112,21 +81,7 @@ func TestFrontPageChromium(t *testing.T) {
 		}
 	}
 	waitPage("after pasting the magnet")
-	var res struct {
-		Pieces int     `json:"pieces"`
-		Before float64 `json:"before"`
-		After  float64 `json:"after"`
-		Seeked float64 `json:"seeked"`
-		Target float64 `json:"target"`
-	}
-	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
-		c.screenshot(t, ctx, filepath.Join(dir, "failed.png"))
-		t.Fatalf("playing in the page the front page opened: %v", err)
-	}
-	t.Logf("page: %+v", res)
-	if res.Seeked < res.Target-0.5 {
-		t.Errorf("currentTime at seeked %v; want about %v", res.Seeked, res.Target)
-	}
+	c.play(t, ctx, "the page the front page opened", dir)
 	png := filepath.Join(dir, "front.png")
 	c.screenshot(t, ctx, png)
 	if dst := os.Getenv("MEMTORRENT_FRONT_SCREENSHOT"); dst != "" {
@@ -140,28 +95,12 @@ func TestFrontPageChromium(t *testing.T) {
 // TestDemoPlaysChromium runs `memtorrent demo` without -file: the status
 // page's player plays the generated video and seeks in it.
 func TestDemoPlaysChromium(t *testing.T) {
-	chromium := requireProgram(t, "chromium", "chromium")
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
 	s, _ := startServer(t, "demo", "-listen", "127.0.0.1:0", "-capacity", "4MiB", "-size", "24MiB")
 	page := s.waitLine(t, statusLine)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	b := startChromium(t, ctx, chromium)
-	c := b.newPage(t, ctx, page)
-	defer c.close()
-	var res struct {
-		Before   float64 `json:"before"`
-		Seeked   float64 `json:"seeked"`
-		Target   float64 `json:"target"`
-		After    float64 `json:"after"`
-		Duration float64 `json:"duration"`
-	}
-	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
-		c.screenshot(t, ctx, filepath.Join(t.TempDir(), "failed.png"))
-		t.Fatalf("playing the demo video: %v", err)
-	}
-	t.Logf("page: %+v", res)
-	if res.Seeked < res.Target-0.5 || res.After <= res.Seeked || res.Duration < 10 {
-		t.Errorf("played %+v; want a seek to about %v, playback after it, a duration over 10 s", res, res.Target)
+	c, ctx := openPage(t, chromium, page)
+	if res := c.play(t, ctx, "the demo's status page", t.TempDir()); res.Duration < 10 {
+		t.Errorf("video duration %v s; want over 10 s", res.Duration)
 	}
 	s.stop(t, syscall.SIGTERM, 10*time.Second)
 }

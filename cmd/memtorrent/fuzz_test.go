@@ -1,15 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
 // FuzzLink sends fuzzed link parameters to every route that takes one,
@@ -25,34 +25,12 @@ func FuzzLink(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lineWriter{lines: make(chan string, 100)}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, config{
-			Command: "serve", Capacity: 1 << 20, Listen: "127.0.0.1:0", Readahead: 256 << 10,
-			LogLevel: 100, PeerPort: 0, loopback: true, Idle: time.Minute, InfoTimeout: time.Millisecond,
-			Out: out, Err: &syncBuffer{},
-		})
-	}()
-	f.Cleanup(func() {
-		cancel()
-		<-done
+	p := startInProcess(f, config{
+		Command: "serve", Capacity: 1 << 20, Listen: "127.0.0.1:0", Readahead: 256 << 10,
+		LogLevel: 100, PeerPort: 0, loopback: true, Idle: time.Minute, InfoTimeout: time.Millisecond,
+		Err: &testutil.Buffer{},
 	})
-	re := regexp.MustCompile(`^listening on (http://\S+)$`)
-	var base string
-	for base == "" {
-		select {
-		case line := <-out.lines:
-			if m := re.FindStringSubmatch(line); m != nil {
-				base = m[1]
-			}
-		case err := <-done:
-			f.Fatalf("run: %v", err)
-		case <-time.After(time.Minute):
-			f.Fatal("no listening line")
-		}
-	}
+	base := p.waitLine(f, listenLine)[1]
 	send := func(t *testing.T, method, path, body string) []byte {
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		if err != nil {

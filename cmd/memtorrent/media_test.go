@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,50 +20,25 @@ import (
 // waits for its metadata and streams, under a capacity smaller than the
 // file.
 func TestOneRequestPlayFFmpeg(t *testing.T) {
-	ffmpeg := requireProgram(t, "ffmpeg", "ffmpeg")
-	ffprobe := requireProgram(t, "ffprobe", "ffmpeg")
+	ffmpeg := testutil.RequireProgram(t, "ffmpeg", "ffmpeg")
+	ffprobe := testutil.RequireProgram(t, "ffprobe", "ffmpeg")
 	const duration = 20.0
 	dir := t.TempDir()
 	path := filepath.Join(dir, "clip.mp4")
-	mustRun(t, ffmpeg, "-v", "error", "-threads", "1",
+	testutil.Run(t, ffmpeg, "-v", "error", "-threads", "1",
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc=duration=%v:size=320x240:rate=25,noise=alls=30:allf=t", duration),
 		"-f", "lavfi", "-i", "sine", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1200k",
 		"-c:a", "aac", "-shortest", path)
-	mi, err := makeTorrent(path, "clip.mp4", 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := testutil.SeedDir(t, dir, mi, nil)
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	magnet := mi.Magnet(nil, &info).String() + "&x.pe=" + url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
+	_, magnet := seedFile(t, path, "clip.mp4")
 	s, base := startAPIServer(t) // 2 MiB of memory for a file of about 3 MiB
 	u := base + "/stream?link=" + url.QueryEscape(magnet) + "&index=1&play"
 
-	out := mustRun(t, ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", u)
+	out := testutil.Run(t, ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", u)
 	if d, err := strconv.ParseFloat(strings.TrimSpace(out), 64); err != nil || math.Abs(d-duration) > 0.5 {
 		t.Errorf("ffprobe duration %q (%v); want about %v", out, err, duration)
 	}
 	for _, ss := range []float64{17, 0.5, 12, 3, 19, 8, 15.5, 1, 10, 5} {
-		mustRun(t, ffmpeg, "-v", "error", "-threads", "1", "-ss", fmt.Sprint(ss), "-i", u, "-t", "1", "-f", "null", "-")
+		testutil.Run(t, ffmpeg, "-v", "error", "-threads", "1", "-ss", fmt.Sprint(ss), "-i", u, "-t", "1", "-f", "null", "-")
 	}
 	s.stop(t, syscall.SIGTERM, 10*time.Second)
-}
-
-// mustRun runs a program and returns its standard output; it fails the
-// test if the program fails, takes over a minute or writes to standard
-// error (every run asks for -v error).
-func mustRun(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String()
 }

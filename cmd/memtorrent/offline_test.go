@@ -32,8 +32,8 @@ const (
 // all. It needs root (unshare -n) and ip; it skips without them, and fails
 // under CI=true.
 func TestServeOfflineIdles(t *testing.T) {
-	unshare := requireProgram(t, "unshare", "util-linux")
-	requireProgram(t, "ip", "iproute2")
+	unshare := testutil.RequireProgram(t, "unshare", "util-linux")
+	testutil.RequireProgram(t, "ip", "iproute2")
 	if out, err := exec.Command(unshare, "-n", "sh", "-c", "ip link set lo up").CombinedOutput(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("unshare -n (needs root): %v: %s", err, out)

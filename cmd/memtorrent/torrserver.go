@@ -410,16 +410,11 @@ func (a *app) tsStream(w http.ResponseWriter, r *http.Request) {
 		title = strings.TrimPrefix(r.URL.Path, "/stream")
 		title = strings.TrimPrefix(title, "/")
 	}
-	t, err := a.open(spec, nil, meta{title: title, poster: q.Get("poster")}, false)
-	if err != nil {
-		a.failOpen(w, err)
+	t, ok := a.openPlay(w, r, spec, meta{title: title, poster: q.Get("poster")})
+	if !ok {
 		return
 	}
 	defer a.release(t)
-	if err := a.waitInfo(r.Context(), t); err != nil {
-		a.failOpen(w, err)
-		return
-	}
 	index := -1
 	if len(t.Files()) == 1 {
 		index = 1
@@ -467,17 +462,14 @@ func (a *app) tsPlaylist(w http.ResponseWriter, r *http.Request) {
 	a.writeM3U(w, r, t)
 }
 
-// writeM3U writes the M3U of t's media files (every file when none is
-// media) as TorrServer's stream URLs.
+// writeM3U writes the M3U of t's playFiles as TorrServer's stream URLs.
 func (a *app) writeM3U(w http.ResponseWriter, r *http.Request, t *torrent.Torrent) {
-	anyMedia := slices.ContainsFunc(t.Files(), func(f *torrent.File) bool { return isMedia(f.DisplayPath()) })
 	base, ih := baseOf(r), t.InfoHash().HexString()
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n")
-	for i, f := range t.Files() {
-		if anyMedia && !isMedia(f.DisplayPath()) {
-			continue
-		}
+	files := t.Files()
+	for _, i := range playFiles(t) {
+		f := files[i]
 		name := path.Base(f.DisplayPath())
 		b.WriteString("#EXTINF:0," + oneLine(name) + "\n")
 		b.WriteString(base + "/stream/" + url.PathEscape(name) + "?link=" + ih + "&index=" + strconv.Itoa(i+1) +

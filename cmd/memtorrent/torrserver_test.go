@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,26 +28,42 @@ type apiClient struct {
 // a *multipart.Writer's buffer) and returns the status and body.
 func (c apiClient) do(t *testing.T, ctx context.Context, method, path string, body io.Reader, header ...string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if c.user != "" {
+		header = append(header, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.user+":"+c.pass)))
+	}
+	resp, b, err := testutil.Fetch(ctx, httpClient, method, c.base+path, body, header...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.pass)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
 	return resp.StatusCode, b, resp.Header
+}
+
+// upload posts spec's .torrent to path as the multipart form file "file",
+// with form fields given as name, value pairs, and returns the status and
+// body.
+func (c apiClient) upload(t *testing.T, ctx context.Context, path string, spec testutil.Spec, fields ...string) (int, []byte) {
+	t.Helper()
+	mi, err := spec.MetaInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("file", spec.Name+".torrent")
+	if err == nil {
+		err = mi.Write(fw)
+	}
+	for i := 0; err == nil && i+1 < len(fields); i += 2 {
+		err = mw.WriteField(fields[i], fields[i+1])
+	}
+	if err == nil {
+		err = mw.Close()
+	}
+	if err != nil {
+		t.Fatalf("writing the form: %v", err)
+	}
+	code, body, _ := c.do(t, ctx, http.MethodPost, path, &buf, "Content-Type", mw.FormDataContentType())
+	return code, body
 }
 
 // post sends a TorrServer JSON request and decodes a 200 answer into v
@@ -87,13 +104,7 @@ type tsStatusJSON struct {
 func seedClip(t *testing.T) (testutil.Spec, string, string) {
 	t.Helper()
 	spec := testutil.Spec{Name: "show", Files: []testutil.File{{Path: "notes.txt", Length: 1000}, {Path: "clip.mp4", Length: 3<<20 + 777}}, PieceLength: 64 << 10, Seed: 7}
-	seeder := testutil.NewSeeder(t, spec)
-	info, err := seeder.MetaInfo.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	magnet := seeder.MetaInfo.Magnet(nil, &info).String() + "&x.pe=" +
-		url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
+	seeder, magnet := seedSpec(t, spec)
 	return spec, seeder.Torrent.InfoHash().HexString(), magnet
 }
 
@@ -105,6 +116,34 @@ func startAPIServer(t *testing.T, args ...string) (*server, string) {
 		"-capacity", "2MiB", "-readahead", "256KiB"}, args...)...)
 }
 
+// apiSetup is what the API tests start from: seedClip's torrent, a
+// memtorrent serve process (startAPIServer) and a client of its API.
+type apiSetup struct {
+	spec       testutil.Spec
+	ih, magnet string
+	s          *server
+	c          apiClient
+	ctx        context.Context // ends 2 minutes after startAPI, or with the test
+}
+
+// startAPI seeds seedClip's torrent and runs startAPIServer with args; with
+// auth, the server asks for the Basic credentials kodi:s3cret and the
+// client sends them.
+func startAPI(t *testing.T, auth bool, args ...string) apiSetup {
+	t.Helper()
+	var x apiSetup
+	x.spec, x.ih, x.magnet = seedClip(t)
+	if auth {
+		args = append(args, "-auth", "kodi:s3cret")
+		x.c.user, x.c.pass = "kodi", "s3cret"
+	}
+	x.s, x.c.base = startAPIServer(t, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	x.ctx = ctx
+	return x
+}
+
 // TestLampa replays Lampa's calls (src/interaction/torserver.js): settings
 // get (CacheSize), torrents add, torrents get polled until file_stats,
 // cache get, the stream URL with a Range, drop; with and without Basic
@@ -112,19 +151,10 @@ func startAPIServer(t *testing.T, args ...string) (*server, string) {
 func TestLampa(t *testing.T) {
 	for _, auth := range []bool{false, true} {
 		t.Run(fmt.Sprintf("auth=%v", auth), func(t *testing.T) {
-			spec, ih, magnet := seedClip(t)
-			var args []string
-			c := apiClient{}
+			x := startAPI(t, auth)
+			spec, ih, magnet, s, c, ctx := x.spec, x.ih, x.magnet, x.s, x.c, x.ctx
 			if auth {
-				args = []string{"-auth", "kodi:s3cret"}
-				c.user, c.pass = "kodi", "s3cret"
-			}
-			s, base := startAPIServer(t, args...)
-			c.base = base
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-			defer cancel()
-			if auth {
-				if code := (apiClient{base: base}).post(t, ctx, "/settings", map[string]string{"action": "get"}, nil); code != http.StatusUnauthorized {
+				if code := (apiClient{base: c.base}).post(t, ctx, "/settings", map[string]string{"action": "get"}, nil); code != http.StatusUnauthorized {
 					t.Errorf("settings without credentials: status %d; want 401", code)
 				}
 			}
@@ -205,24 +235,15 @@ func TestLampa(t *testing.T) {
 func TestJacktorr(t *testing.T) {
 	for _, auth := range []bool{false, true} {
 		t.Run(fmt.Sprintf("auth=%v", auth), func(t *testing.T) {
-			spec, ih, magnet := seedClip(t)
-			var args []string
-			c := apiClient{}
-			if auth {
-				args = []string{"-auth", "kodi:s3cret"}
-				c.user, c.pass = "kodi", "s3cret"
-			}
-			s, base := startAPIServer(t, args...)
-			c.base = base
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-			defer cancel()
+			x := startAPI(t, auth)
+			spec, ih, magnet, s, c, ctx := x.spec, x.ih, x.magnet, x.s, x.c, x.ctx
 
 			code, body, _ := c.do(t, ctx, http.MethodGet, "/echo", nil)
 			if code != 200 || !strings.HasPrefix(string(body), "MatriX") {
 				t.Errorf("echo: %d %q; want 200 MatriX...", code, body)
 			}
 			if auth {
-				if code, _, hdr := (apiClient{base: base}).do(t, ctx, http.MethodGet, "/echo", nil); code != 401 || hdr.Get("WWW-Authenticate") == "" {
+				if code, _, hdr := (apiClient{base: c.base}).do(t, ctx, http.MethodGet, "/echo", nil); code != 401 || hdr.Get("WWW-Authenticate") == "" {
 					t.Errorf("echo without credentials: %d; want 401 with WWW-Authenticate", code)
 				}
 			}
@@ -257,18 +278,7 @@ func TestJacktorr(t *testing.T) {
 			}
 
 			// add_torrent: multipart upload of the .torrent file.
-			mi, err := spec.MetaInfo()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			mw := multipart.NewWriter(&buf)
-			fw, _ := mw.CreateFormFile("file", "show.torrent")
-			mi.Write(fw)
-			mw.WriteField("save", "true")
-			mw.WriteField("title", "Uploaded")
-			mw.Close()
-			code, body, _ = c.do(t, ctx, http.MethodPost, "/torrent/upload", &buf, "Content-Type", mw.FormDataContentType())
+			code, body = c.upload(t, ctx, "/torrent/upload", spec, "save", "true", "title", "Uploaded")
 			var up tsStatusJSON
 			if code != 200 || json.Unmarshal(body, &up) != nil || up.Hash != ih || up.Title != "Uploaded" || len(up.FileStats) != 2 {
 				t.Errorf("upload: %d %s; want 200, hash %s, title Uploaded, 2 files", code, body, ih)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
@@ -69,6 +70,17 @@ func SeedSource(ctx context.Context, cfg *torrent.ClientConfig, spec Spec) (*See
 		return nil, err
 	}
 	return Seed(ctx, cfg, SourceStorage(spec.Source()), mi)
+}
+
+// Magnet returns a magnet URI of the seeder's torrent whose x.pe names the
+// seeder's listening address, so that a client with no DHT or tracker finds
+// it. It returns an error if the metainfo's info does not decode.
+func (s *Seeder) Magnet() (string, error) {
+	info, err := s.MetaInfo.UnmarshalInfo()
+	if err != nil {
+		return "", fmt.Errorf("magnet of the seeder's torrent: %w", err)
+	}
+	return s.MetaInfo.Magnet(nil, &info).String() + "&x.pe=" + url.QueryEscape(s.Client.ListenAddrs()[0].String()), nil
 }
 
 // Close stops the seeder's client, then closes its storage. It returns the

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/internal/swarm"
 	"github.com/memtorrent/memtorrent/internal/testutil"
@@ -28,6 +29,17 @@ func TestSeedSource(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	magnet, err := s.Magnet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metainfo.ParseMagnetUri(magnet)
+	if err != nil {
+		t.Fatalf("parsing the seeder's magnet %q: %v", magnet, err)
+	}
+	if got, want := m.Params.Get("x.pe"), s.Client.ListenAddrs()[0].String(); m.InfoHash != s.MetaInfo.HashInfoBytes() || got != want {
+		t.Errorf("magnet %q: info hash %s, x.pe %q; want %s, %q", magnet, m.InfoHash, got, s.MetaInfo.HashInfoBytes(), want)
+	}
 	cl, err := torrent.NewClient(swarm.Config(t.TempDir(), nil))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -74,6 +75,23 @@ func MakeTorrent(tb testing.TB, dir string, spec Spec) *metainfo.MetaInfo {
 		tb.Fatalf("making torrent: %v", err)
 	}
 	return mi
+}
+
+// WriteTorrentFile writes mi to a new .torrent file at path. It fails the
+// test if the file cannot be written. Call it from the test goroutine.
+func WriteTorrentFile(tb testing.TB, path string, mi *metainfo.MetaInfo) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatalf("writing the torrent file: %v", err)
+	}
+	err = mi.Write(f)
+	if e := f.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		tb.Fatalf("writing the torrent file %s: %v", path, err)
+	}
 }
 
 // Equal reports through tb.Errorf whether got and want differ, naming the

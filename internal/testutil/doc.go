@@ -1,7 +1,10 @@
 // Package testutil wraps the loopback swarm of package swarm for tests:
 // its helpers fail a testing.TB instead of returning errors and register
-// their clean-up with it. It adds leechers with any storage, condition
-// waits, byte comparisons and leak checks.
+// their clean-up with it. It adds leechers with any storage, an HTTP
+// handler served over a memory leecher (Serve, shared by the tests of
+// stream and reliability), HTTP requests (NewRequest, Fetch), external
+// programs (RequireProgram, Run), condition waits, byte comparisons and
+// leak checks.
 //
 // A typical test:
 //
