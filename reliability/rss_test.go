@@ -144,7 +144,7 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 		args = append(args, "-heap-profile", r.heapProfile)
 	}
 	cmd := exec.Command(bin, args...)
-	stderr := &lockedBuffer{}
+	stderr := &testutil.Buffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
