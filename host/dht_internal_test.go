@@ -4,14 +4,13 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/log"
-
+	"go.uber.org/atomic"
 	"go.uber.org/goleak"
 )
 

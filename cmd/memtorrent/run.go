@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/dustin/go-humanize"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"

@@ -9,10 +9,10 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+	"go.uber.org/atomic"
 )
 
 // DefaultPieceLength is the piece length of a Spec that leaves it zero.
