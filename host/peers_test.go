@@ -1,0 +1,164 @@
+package host_test
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/memtorrent/memtorrent/host"
+	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/storage/memory"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+
+// dontHaveLog records the lt_donthave messages a seeder receives.
+type dontHaveLog struct {
+	mu     sync.Mutex // guards the field below
+	pieces []int
+}
+
+func (l *dontHaveLog) got() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.pieces)
+}
+
+// advertiseDontHave makes an anacrolix client advertise lt_donthave in its
+// extended handshakes (as libtorrent does) and record in l each message of
+// it that arrives.
+func advertiseDontHave(l *dontHaveLog) func(*torrent.ClientConfig) {
+	return func(cfg *torrent.ClientConfig) {
+		cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, func(pc *torrent.PeerConn) {
+			m := *pc.LocalLtepProtocolMap
+			m.Index = slices.Clone(m.Index)
+			m.AddUserProtocol(host.ExtensionDontHave)
+			pc.LocalLtepProtocolMap = &m
+		})
+		cfg.Callbacks.PeerConnReadExtensionMessage = append(cfg.Callbacks.PeerConnReadExtensionMessage, func(ev torrent.PeerConnReadExtensionMessageEvent) {
+			name, _, err := ev.PeerConn.LocalLtepProtocolMap.LookupId(ev.ExtensionNumber)
+			if err != nil || name != host.ExtensionDontHave || len(ev.Payload) != 4 {
+				return
+			}
+			l.mu.Lock()
+			l.pieces = append(l.pieces, int(binary.BigEndian.Uint32(ev.Payload)))
+			l.mu.Unlock()
+		})
+	}
+}
+
+// readAt reads len(want) bytes at off through a new reader of t and
+// compares them with want, failing the test after timeout.
+func readAt(t *testing.T, tor *torrent.Torrent, off int64, want []byte, timeout time.Duration) time.Duration {
+	t.Helper()
+	r := tor.NewReader()
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	r.SetContext(ctx)
+	start := time.Now()
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if n, err := io.ReadFull(r, got); err != nil {
+		t.Fatalf("reading %d bytes at %d: %v after %d bytes and %v; leecher's peers: %d", len(want), off, err, n,
+			time.Since(start).Round(time.Millisecond), len(tor.PeerConns()))
+	}
+	if !testutil.Equal(t, got, want) {
+		t.Fatalf("bytes at %d differ", off)
+	}
+	return time.Since(start)
+}
+
+// TestDontHave streams a torrent through a cache of a quarter of it from a
+// seeder that advertises lt_donthave, and checks that the seeder is told of
+// evicted pieces, that each piece it was told of is indeed gone, and that a
+// seeder without the extension is told nothing.
+func TestDontHave(t *testing.T) {
+	spec := testutil.Spec{Name: "donthave.bin", Length: 8 << 20, PieceLength: 256 << 10, Seed: 54}
+	for _, advertise := range []bool{true, false} {
+		name := map[bool]string{true: "advertised", false: "not advertised"}[advertise]
+		t.Run(name, func(t *testing.T) {
+			var l dontHaveLog
+			var opts []func(*torrent.ClientConfig)
+			if advertise {
+				opts = append(opts, advertiseDontHave(&l))
+			}
+			seeder := testutil.NewSeeder(t, spec, opts...)
+			hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)})
+			tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
+			readAt(t, tor, 0, testutil.Content(spec), time.Minute)
+			if !advertise {
+				// Evictions are reported asynchronously: wait for some
+				// before checking that nothing was sent.
+				testutil.WaitFor(t, 10*time.Second, "evicted pieces to be reported", func() bool {
+					return !tor.Piece(0).State().Complete
+				})
+				if got := hc.PeerStats().DontHaveSent; got != 0 {
+					t.Errorf("DontHaveSent: got %d; want 0 to a peer without the extension", got)
+				}
+				return
+			}
+			testutil.WaitFor(t, 10*time.Second, "the seeder to be told of evicted pieces", func() bool {
+				return len(l.got()) > 0 && int64(len(l.got())) == hc.PeerStats().DontHaveSent
+			})
+			got := l.got()
+			for _, i := range got {
+				if tor.Piece(i).State().Complete {
+					t.Errorf("seeder was told piece %d is gone; the leecher has it", i)
+				}
+			}
+			if n := tor.NumPieces(); len(got) < n/2 {
+				t.Errorf("seeder told of %d evicted pieces; want at least %d of %d (the cache holds a quarter)", len(got), n/2, n)
+			}
+			t.Logf("%d lt_donthave messages for %d pieces", len(got), tor.NumPieces())
+		})
+	}
+}
+
+// TestRedialAfterPeerCloses reads a whole torrent through a cache of a
+// quarter of it, has the only seeder close its connection (as real seeders
+// do once the leecher has announced every piece), and checks that reads of
+// evicted pieces get their bytes: the client dials the seeder again.
+func TestRedialAfterPeerCloses(t *testing.T) {
+	spec := testutil.Spec{Name: "redial.bin", Length: 8 << 20, PieceLength: 256 << 10, Seed: 55}
+	seeder := testutil.NewSeeder(t, spec)
+	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)})
+	tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
+	content := testutil.Content(spec)
+	readAt(t, tor, 0, content, time.Minute)
+
+	// An anacrolix seeder drops a peer that announced every piece
+	// (DropMutuallyCompletePeers); close what is left, to be sure.
+	for _, pc := range seeder.Torrent.PeerConns() {
+		pc.Close()
+	}
+	testutil.WaitFor(t, 10*time.Second, "the leecher to have no peer", func() bool { return len(tor.PeerConns()) == 0 })
+	testutil.WaitFor(t, 10*time.Second, "piece 1 to be evicted", func() bool { return !tor.Piece(1).State().Complete })
+
+	for _, off := range []int64{int64(spec.PieceLength), spec.Length / 4, spec.Length / 2} {
+		d := readAt(t, tor, off, content[off:off+int64(spec.PieceLength)], 30*time.Second)
+		t.Logf("read at %d after the seeder closed: %v", off, d.Round(time.Millisecond))
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	hc, err := host.New(testutil.Config(t), memory.Options{Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hc.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
