@@ -6,6 +6,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 
@@ -31,6 +32,7 @@ type Client struct {
 
 	bound  atomic.Pointer[torrent.Client] // Torrent, once it exists
 	redial *redialer                      // set by New, never changes
+	guard  *seedGuard                     // set by New, never changes
 
 	dontHaveSent atomic.Int64 // lt_donthave messages queued
 }
@@ -78,14 +80,23 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 // from the memory storage (to check or count what the client opens, say).
 // A nil wrap is New.
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
-	c := &Client{redial: newRedialer()}
+	c := &Client{redial: newRedialer(), guard: newSeedGuard()}
 	prevClosed := cfg.Callbacks.PeerConnClosed
 	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
 		if prevClosed != nil {
 			prevClosed(pc)
 		}
+		c.guard.connClosed(pc)
 		c.redial.peerConnClosed(pc)
 	}
+	prevHandshake := cfg.Callbacks.ReadExtendedHandshake
+	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
+		if prevHandshake != nil {
+			prevHandshake(pc, msg)
+		}
+		c.guard.extendedHandshake(pc, msg)
+	}
+	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, c.guard.connAdded)
 	next := opts.OnEvict
 	opts.OnEvict = func(ih metainfo.Hash, pieces []int) {
 		c.evicted(ih, pieces)
@@ -97,10 +108,11 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	if err != nil {
 		return nil, fmt.Errorf("host: making memory storage: %w", err)
 	}
-	cfg.DefaultStorage = mem
+	var st storage.ClientImpl = mem
 	if wrap != nil {
-		cfg.DefaultStorage = wrap(mem)
+		st = wrap(mem)
 	}
+	cfg.DefaultStorage = c.guard.wrap(st)
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
 		mem.Close()
@@ -127,6 +139,7 @@ func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 	for _, i := range pieces {
 		t.Piece(i).UpdateCompletion()
 	}
+	c.guard.evicted(ih, pieces)
 	c.dontHaveSent.Add(int64(tellGone(t, pieces)))
 }
 
