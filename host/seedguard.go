@@ -27,8 +27,9 @@ import (
 // announced on it (those complete when it opened, as its bitfield, and
 // each piece completed since). When a piece is about to be marked complete
 // (the storage's MarkComplete, which the client calls without its lock,
-// before it sends HAVE) and that HAVE would complete the peer's view of us
-// while we are not in fact complete, it closes the connection first. The
+// before it sends HAVE) and that HAVE would bring the peer's view of us
+// within guardMargin pieces of a seed while a new connection would start
+// well below it, it closes the connection first. The
 // peer never sees a seed; the redialer then connects again, and the new
 // connection carries the true bitfield. The count over-estimates (a piece
 // counts from the moment we mark it until the client has been told it was
@@ -178,6 +179,15 @@ func (g *seedGuard) evicted(ih metainfo.Hash, pieces []int) {
 	}
 }
 
+// guardMargin is how many pieces short of a seed a peer's view of us may
+// come before the guard closes the connection: n/16, at least 2. Closing
+// before the very last piece leaves pieces for a sequential reader to want,
+// so the client dials the peer again at once (it dials only while it needs
+// data) and the new connection is established, and unchoked, before a seek
+// needs it: a Transmission seeder unchokes a new peer only at its next
+// rechoke, up to 10 s later.
+func guardMargin(n uint) uint { return max(2, n/16) }
+
 // completing is called before piece i of ih is marked complete, without
 // the client's lock: it closes each connection whose peer would otherwise
 // see every piece announced while we lack some.
@@ -190,12 +200,14 @@ func (g *seedGuard) completing(ih metainfo.Hash, i int) {
 		return
 	}
 	gt.complete.Set(uint(i))
-	seed := gt.complete.Count() >= gt.n
+	m := guardMargin(gt.n)
+	// A new connection's bitfield would leave room for m more pieces.
+	worth := gt.complete.Count()+2*m < gt.n
 	for pc, v := range gt.conns {
 		if v.toldGone || v.announced.Test(uint(i)) {
 			continue
 		}
-		if !seed && v.announced.Count()+1 >= gt.n {
+		if worth && v.announced.Count()+1+m >= gt.n {
 			closing = append(closing, pc)
 			delete(gt.conns, pc)
 			continue
