@@ -48,7 +48,7 @@ Session\MultiConnectionsPerIp=true
 Session\BTProtocol=TCP
 Session\Encryption=0
 Session\DefaultSavePath=%[3]s
-
+%[4]s
 [Network]
 PortForwardingEnabled=false
 
@@ -62,32 +62,15 @@ WebUI\UseUPnP=false
 General\Locale=en
 `
 
-// startQBittorrent starts qbittorrent-nox with its own profile, adds the
-// torrents on its command line with their data in dataDir (hash check
-// skipped: the data was just written) and waits, through its WebAPI, until
-// it seeds them all.
+// startQBittorrent starts qbittorrent-nox seeding the torrents (added on
+// its command line, hash check skipped: the data in dataDir was just
+// written) and waits, through its WebAPI, until it seeds them all.
 func startQBittorrent(t *testing.T, dataDir string, torrents ...string) *net.TCPAddr {
 	t.Helper()
-	profile := t.TempDir()
-	peerPort, webPort := freePort(t), freePort(t)
-	cfgDir := filepath.Join(profile, "qBittorrent", "config")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(qbittorrentConfig, peerPort, webPort, dataDir)
-	if err := os.WriteFile(filepath.Join(cfgDir, "qBittorrent.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--profile=" + profile, "--webui-port=" + itoa(webPort), "--torrenting-port=" + itoa(peerPort),
-		"--save-path=" + dataDir, "--skip-hash-check", "--add-paused=false"}, torrents...)
-	p := startProcess(t, "qbittorrent-nox", exec.Command("qbittorrent-nox", args...))
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v2/", webPort)
-	p.waitFor(t, testutil.SetupTimeout, "qBittorrent to seed every torrent", func() bool {
-		var list []struct {
-			Progress float64 `json:"progress"`
-			State    string  `json:"state"`
-		}
-		if err := getJSON(api+"torrents/info", &list); err != nil || len(list) != len(torrents) {
+	q := runQBittorrent(t, dataDir, true, "", torrents...)
+	q.p.waitFor(t, testutil.SetupTimeout, "qBittorrent to seed every torrent", func() bool {
+		list, err := q.torrents()
+		if err != nil || len(list) != len(torrents) {
 			return false
 		}
 		for _, tor := range list {
@@ -95,9 +78,63 @@ func startQBittorrent(t *testing.T, dataDir string, torrents ...string) *net.TCP
 				return false
 			}
 		}
-		return listening(net.JoinHostPort("127.0.0.1", itoa(peerPort)))
+		return listening(q.addr.String())
 	})
-	return loopbackAddr(peerPort)
+	return q.addr
+}
+
+// qbittorrent is a running qbittorrent-nox.
+type qbittorrent struct {
+	p    *process
+	addr *net.TCPAddr // where it takes peers
+	api  string       // WebAPI base URL, ending in /api/v2/
+}
+
+// qbtTorrent is what the WebAPI's torrents/info says of a torrent.
+type qbtTorrent struct {
+	Hash     string  `json:"hash"`
+	Progress float64 `json:"progress"`
+	State    string  `json:"state"`
+}
+
+// torrents lists q's torrents.
+func (q *qbittorrent) torrents() ([]qbtTorrent, error) {
+	var list []qbtTorrent
+	err := getJSON(q.api+"torrents/info", &list)
+	return list, err
+}
+
+// runQBittorrent starts qbittorrent-nox with its own profile
+// (qbittorrentConfig) and the torrents on its command line, their data in
+// dataDir (checked unless skipCheck), and waits for its WebAPI. extra
+// holds more lines for the [BitTorrent] section of its configuration.
+func runQBittorrent(t *testing.T, dataDir string, skipCheck bool, extra string, torrents ...string) *qbittorrent {
+	t.Helper()
+	profile := t.TempDir()
+	peerPort, webPort := freePort(t), freePort(t)
+	cfgDir := filepath.Join(profile, "qBittorrent", "config")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(qbittorrentConfig, peerPort, webPort, dataDir, extra)
+	if err := os.WriteFile(filepath.Join(cfgDir, "qBittorrent.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--profile=" + profile, "--webui-port=" + itoa(webPort), "--torrenting-port=" + itoa(peerPort),
+		"--save-path=" + dataDir, "--add-paused=false"}
+	if skipCheck {
+		args = append(args, "--skip-hash-check")
+	}
+	q := &qbittorrent{
+		p:    startProcess(t, "qbittorrent-nox", exec.Command("qbittorrent-nox", append(args, torrents...)...)),
+		addr: loopbackAddr(peerPort),
+		api:  fmt.Sprintf("http://127.0.0.1:%d/api/v2/", webPort),
+	}
+	q.p.waitFor(t, testutil.SetupTimeout, "qBittorrent's WebAPI", func() bool {
+		_, err := q.torrents()
+		return err == nil
+	})
+	return q
 }
 
 // getJSON GETs url (on loopback) and decodes its JSON body into v.
