@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
@@ -161,4 +162,58 @@ func TestCloseTwice(t *testing.T) {
 	if err := hc.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// TestSeedGuard streams a torrent through a cache of a quarter of it from
+// an anacrolix seeder, which does not advertise lt_donthave, and checks
+// from the seeder's side that the leecher never looked like a seed on any
+// connection (the seeder would drop it: DropMutuallyCompletePeers), and
+// that it is connected again after the full pass.
+func TestSeedGuard(t *testing.T) {
+	spec := testutil.Spec{Name: "guard.bin", Length: 8 << 20, PieceLength: 256 << 10, Seed: 56}
+	var mu sync.Mutex
+	views := make(map[*torrent.PeerConn]map[int]bool) // what the seeder saw announced, per connection
+	most := 0
+	seeder := testutil.NewSeeder(t, spec, func(cfg *torrent.ClientConfig) {
+		cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
+			mu.Lock()
+			defer mu.Unlock()
+			v := views[pc]
+			if v == nil {
+				v = make(map[int]bool)
+				views[pc] = v
+			}
+			switch msg.Type {
+			case pp.Bitfield:
+				for i, b := range msg.Bitfield {
+					if b {
+						v[i] = true
+					}
+				}
+			case pp.Have:
+				v[int(msg.Index)] = true
+			case pp.HaveAll:
+				v[-1] = true
+				most = 1 << 30
+			}
+			most = max(most, len(v))
+		}
+	})
+	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)})
+	tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
+	content := testutil.Content(spec)
+	readAt(t, tor, 0, content, time.Minute)
+	testutil.WaitFor(t, 10*time.Second, "a connection to the seeder", func() bool { return len(tor.PeerConns()) > 0 })
+	mu.Lock()
+	got, conns := most, len(views)
+	mu.Unlock()
+	if n := tor.NumPieces(); got >= n {
+		t.Errorf("the seeder saw %d pieces announced on one connection; want fewer than %d", got, n)
+	}
+	if conns < 2 {
+		t.Errorf("the seeder saw %d connections; want at least 2 (the guard closes one before it looks like a seed)", conns)
+	}
+	t.Logf("most pieces announced on one connection: %d of %d; connections: %d", got, tor.NumPieces(), conns)
+	off := int64(spec.PieceLength)
+	readAt(t, tor, off, content[off:off+int64(spec.PieceLength)], 30*time.Second)
 }

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"golang.org/x/time/rate"
 
 	"github.com/memtorrent/memtorrent/host"
@@ -94,14 +96,44 @@ func swarmRun(t *testing.T, after bool) (refused, uploaded, told int64) {
 	addPeers(otherTor, seeder.addr(), q.addr)
 	otherTor.DownloadAll()
 
-	opts := memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)}
+	// The reader moves forward only, so an evicted piece stays missing:
+	// each request for one is refused (v1.59.1 closes the connection at
+	// the first). Count them per client, as the leecher reads them.
+	var evicted sync.Map // piece index -> true
+	var mu sync.Mutex
+	perClient := make(map[string]int)
+	opts := memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn),
+		OnEvict: func(_ metainfo.Hash, pieces []int) {
+			for _, i := range pieces {
+				evicted.Store(i, true)
+			}
+		}}
+	countRequests := func(cfg *torrent.ClientConfig) {
+		cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
+			if msg.Type != pp.Request {
+				return
+			}
+			if _, ok := evicted.Load(int(msg.Index)); !ok {
+				return
+			}
+			name, _ := pc.PeerClientName.Load().(string)
+			mu.Lock()
+			perClient[name]++
+			mu.Unlock()
+		}
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("requests for evicted pieces by client: %v", perClient)
+	}()
 	var cl *torrent.Client
 	var hc *host.Client
 	if after {
-		hc = testutil.NewMemLeecher(t, opts)
+		hc = testutil.NewMemLeecher(t, opts, countRequests)
 		cl = hc.Torrent
 	} else {
-		cl = plainMemLeecher(t, opts)
+		cl = plainMemLeecher(t, opts, countRequests)
 	}
 	tor := testutil.AddTorrent(t, cl, seeder.mi)
 	addPeers(tor, seeder.addr(), q.addr, other.ListenAddrs()[0])
@@ -140,10 +172,11 @@ func swarmRun(t *testing.T, after bool) (refused, uploaded, told int64) {
 // plainMemLeecher is a loopback client over memory storage wired as the
 // library alone allows: evicted pieces are reported to the client, and
 // peers are told nothing. It is closed at the end of the test.
-func plainMemLeecher(t *testing.T, opts memory.Options) *torrent.Client {
+func plainMemLeecher(t *testing.T, opts memory.Options, cfgOpts ...func(*torrent.ClientConfig)) *torrent.Client {
 	t.Helper()
 	var cl *torrent.Client
 	ready := make(chan struct{})
+	next := opts.OnEvict
 	opts.OnEvict = func(ih metainfo.Hash, pieces []int) {
 		<-ready
 		if tor, ok := cl.Torrent(ih); ok {
@@ -151,13 +184,16 @@ func plainMemLeecher(t *testing.T, opts memory.Options) *torrent.Client {
 				tor.Piece(i).UpdateCompletion()
 			}
 		}
+		if next != nil {
+			next(ih, pieces)
+		}
 	}
 	mem, err := memory.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mem.Close() })
-	cl = testutil.NewLeecher(t, mem)
+	cl = testutil.NewLeecher(t, mem, cfgOpts...)
 	close(ready)
 	return cl
 }
