@@ -180,13 +180,16 @@ func (g *seedGuard) evicted(ih metainfo.Hash, pieces []int) {
 }
 
 // guardMargin is how many pieces short of a seed a peer's view of us may
-// come before the guard closes the connection: n/16, at least 2. Closing
+// come before the guard closes the connection: n/8, at least 4. Closing
 // before the very last piece leaves pieces for a sequential reader to want,
 // so the client dials the peer again at once (it dials only while it needs
 // data) and the new connection is established, and unchoked, before a seek
 // needs it: a Transmission seeder unchokes a new peer only at its next
-// rechoke, up to 10 s later.
-func guardMargin(n uint) uint { return max(2, n/16) }
+// rechoke, up to 10 s later. (A client without Config.Seed dials no one
+// once it wants nothing, so the guard cannot dial back itself.) The guard
+// closes a connection only when a new one would leave room for 2m more
+// pieces, so that it cannot close connection after connection.
+func guardMargin(n uint) uint { return max(4, n/8) }
 
 // completing is called before piece i of ih is marked complete, without
 // the client's lock: it closes each connection whose peer would otherwise
