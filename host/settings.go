@@ -56,9 +56,21 @@
 // MaxPeerRequests, through Callbacks.ReadExtendedHandshake, which the client
 // calls before it copies reqq into PeerConn.PeerMaxRequests.
 //
-// Apply changes only these fields and leaves networking, storage, logging
-// and the rest as the caller set them. The package has no state.
-// The package has no state.
+// No busy loop when the DHT cannot start. v1.59.1 announces each torrent to
+// the DHT again as soon as an announce fails, and with no network (no DNS
+// for the bootstrap names) every announce fails at once: an offline client
+// spins, about two CPU cores and 10 MB/s of Warning lines. Apply wraps
+// cfg.ConfigureAnacrolixDhtServer so that a failed lookup of a DHT server's
+// starting nodes gives the server a node it never contacts instead of an
+// error, and is not repeated for DHTRetry: the announce then succeeds
+// without sending anything and the client waits its usual five minutes
+// before the next (see backoffDHT in dht.go).
+//
+// Apply changes only these fields (KeepAliveTimeout,
+// MaxAllocPeerRequestDataPerConn, Callbacks.ReadExtendedHandshake and
+// ConfigureAnacrolixDhtServer) and leaves networking, storage, logging and
+// the rest as the caller set them; [UseLogger] is the fix for logging. The
+// package has no state.
 package host
 
 import (
@@ -85,11 +97,14 @@ const (
 )
 
 // Apply sets in cfg the values that memtorrent recommends: KeepAliveTimeout,
-// MaxAllocPeerRequestDataPerConn and a ReadExtendedHandshake callback that
-// caps a peer's advertised request queue at MaxPeerRequests. A callback
-// already in cfg.Callbacks.ReadExtendedHandshake is kept and runs first, so
-// the cap holds whatever it does. Call Apply once per configuration, before
-// torrent.NewClient; calling it again only wraps the callback once more.
+// MaxAllocPeerRequestDataPerConn, a ReadExtendedHandshake callback that
+// caps a peer's advertised request queue at MaxPeerRequests, and a
+// ConfigureAnacrolixDhtServer that keeps a failed lookup of DHT starting
+// nodes from failing the announces. A callback already in
+// cfg.Callbacks.ReadExtendedHandshake or cfg.ConfigureAnacrolixDhtServer is
+// kept and runs first, so the cap and the workaround hold whatever it does. Call Apply once per configuration,
+// before torrent.NewClient; calling it again only wraps the callbacks once
+// more.
 func Apply(cfg *torrent.ClientConfig) {
 	cfg.KeepAliveTimeout = KeepAliveTimeout
 	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
@@ -100,6 +115,7 @@ func Apply(cfg *torrent.ClientConfig) {
 		}
 		capRequestQueue(msg)
 	}
+	backoffDHT(cfg)
 }
 
 // capRequestQueue lowers msg's advertised request queue to MaxPeerRequests.

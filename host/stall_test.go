@@ -21,12 +21,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/baseline"

@@ -2,7 +2,6 @@ package lookbehind_test
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/memtorrent/memtorrent/lookbehind"
 )
@@ -17,17 +16,13 @@ func Example() {
 		Offset:        10*mib + 512, // starts inside piece 2, after a small first file
 		Length:        690*mib - 512,
 	}
-	budget, err := lookbehind.Budget(30*time.Second, 1_000_000)
+	const budget = 30 * 1_000_000 // 30 s at 1 MB/s
+	r, err := lookbehind.Pieces(file, 100*mib, budget)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	r, err := lookbehind.Window(file, 100*mib, budget)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Printf("budget %d bytes: protect pieces [%d, %d)\n", budget, r.Begin, r.End)
+	fmt.Printf("protect pieces [%d, %d)\n", r.Begin, r.End)
 
 	set, err := lookbehind.New(175)
 	if err != nil {
@@ -38,15 +33,8 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	// The storage reports what it holds, and what reads found.
-	_ = set.MarkResident(26, 4*mib)
-	_ = set.MarkResident(27, 4*mib)
-	set.RecordHit()
-
-	fmt.Println("piece 20 protected:", set.Contains(20), "piece 27 protected:", set.Contains(27))
-	fmt.Printf("%+v\n", set.Stats())
+	fmt.Println("piece 20 protected:", set.Contains(20), "piece 27 protected:", set.Contains(27), "count:", set.Count())
 	// Output:
-	// budget 30000000 bytes: protect pieces [20, 27)
-	// piece 20 protected: true piece 27 protected: false
-	// {Protected:7 Resident:1 ResidentBytes:4194304 Hits:1 Misses:0}
+	// protect pieces [20, 27)
+	// piece 20 protected: true piece 27 protected: false count: 7
 }

@@ -56,28 +56,19 @@ type env struct {
 }
 
 // newEnv starts a leecher whose pieces live in capacity bytes of memory
-// and serves a Handler with opts over it; the leecher's configuration is
-// testutil.Config (which applies host.Apply), then cfgOpts. Everything is closed at the end of the test: the Handler
-// first, then the server, the client and the storage.
+// and serves a Handler with opts over it (testutil.Serve); the leecher's
+// configuration is testutil.Config (which applies host.Apply), then
+// cfgOpts. Everything is closed at the end of the test: the Handler first,
+// then the server, the client and the storage.
 func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*torrent.ClientConfig)) *env {
 	t.Helper()
-	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)}, cfgOpts...)
-	mem, cl := hc.Storage, hc.Torrent
-	if opts.Logger == nil {
-		opts.Logger = testutil.Logger(t, slog.LevelWarn)
-	}
-	h, err := stream.New(cl, mem, opts)
-	if err != nil {
-		t.Fatalf("stream.New: %v", err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("Handler.Close: %v", err)
+	s := testutil.Serve(t, capacity, func(cl *torrent.Client, mem *memory.Client, logger *slog.Logger) (*stream.Handler, error) {
+		if opts.Logger == nil {
+			opts.Logger = logger
 		}
-	})
-	return &env{t: t, mem: mem, cl: cl, h: h, srv: srv}
+		return stream.New(cl, mem, opts)
+	}, cfgOpts...)
+	return &env{t: t, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }
 
 // add adds mi to the leecher and has it connect to each address as an
@@ -111,31 +102,20 @@ func (e *env) url(tor *torrent.Torrent, i int) string {
 // get sends GET url with a Range header (none if rng is "") and returns the
 // response, whose body the caller must close.
 func (e *env) get(ctx context.Context, url, rng string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := testutil.NewRequest(ctx, http.MethodGet, url, nil, "Range", rng)
 	if err != nil {
 		return nil, err
-	}
-	if rng != "" {
-		req.Header.Set("Range", rng)
 	}
 	return e.srv.Client().Do(req)
 }
 
 // fetch is get that reads the whole body and checks the status.
 func (e *env) fetch(ctx context.Context, url, rng string, want int) ([]byte, error) {
-	resp, err := e.get(ctx, url, rng)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
+	resp, body, err := testutil.Fetch(ctx, e.srv.Client(), http.MethodGet, url, nil, "Range", rng)
+	if resp != nil && resp.StatusCode != want {
 		return body, fmt.Errorf("GET %s (Range %q): status %d; want %d (body %.100q)", url, rng, resp.StatusCode, want, body)
 	}
-	if err != nil {
-		return body, fmt.Errorf("GET %s (Range %q): reading body after %d bytes: %w", url, rng, len(body), err)
-	}
-	return body, nil
+	return body, err
 }
 
 // fetchInto is fetch for a 206 response of exactly len(buf) bytes, read

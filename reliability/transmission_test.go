@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,14 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
@@ -31,21 +29,10 @@ type transmission struct {
 	peerAddr *net.TCPAddr
 }
 
-// requireProgram returns the path of a program the test needs. Outside CI
-// a missing program skips the test, naming the Debian package; with
-// CI=true it fails it (real programs never skip in CI).
+// requireProgram is testutil.RequireProgram.
 func requireProgram(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("reliability: %s not found (Debian package %s): %v", name, pkg, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testutil.RequireProgram(t, name, pkg)
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
@@ -57,25 +44,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use, for a process's
-// output.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards the field below
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startTransmission starts transmission-daemon in the foreground with its
@@ -125,7 +93,7 @@ func startTransmission(t *testing.T, daemon, dataDir string) *transmission {
 		"--allowed", "127.0.0.1", "--rpc-bind-address", "127.0.0.1", "--port", strconv.Itoa(rpcPort),
 		"--peerport", strconv.Itoa(peerPort), "--bind-address-ipv4", "127.0.0.1",
 		"--no-dht", "--no-lpd", "--no-utp", "--no-portmap", "--no-auth", "--encryption-tolerated")
-	out := &lockedBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting transmission-daemon: %v", err)
@@ -211,16 +179,7 @@ func TestTransmissionInterop(t *testing.T) {
 	dataDir := t.TempDir()
 	mi := testutil.MakeTorrent(t, dataDir, spec)
 	torrentFile := filepath.Join(t.TempDir(), "movie.torrent")
-	f, err := os.Create(torrentFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteTorrentFile(t, torrentFile, mi)
 
 	tr := startTransmission(t, daemon, dataDir)
 	if _, err := tr.remote("-a", torrentFile); err != nil {

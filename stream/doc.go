@@ -2,8 +2,8 @@
 // for media players: it is the piece a media server embeds. A [Handler]
 // reads through a *torrent.Client whose storage is a *memory.Client and
 // turns each player's requests into a playback session that keeps one
-// torrent reader, one storage reader window, a lookbehind and head/tail pins
-// for as long as the player keeps coming back.
+// playhead with its piece priorities, one storage reader window, a
+// lookbehind and head/tail pins for as long as the player keeps coming back.
 //
 // # Routes
 //
@@ -28,13 +28,14 @@
 // Stream responses come from http.ServeContent over an io.ReadSeeker on the
 // file, so Range (single and multiple ranges), If-Range, conditional
 // requests, HEAD and Accept-Ranges are the standard library's. The Handler
-// sets Content-Type from the file's extension itself (a table of media types,
-// then mime.TypeByExtension, then application/octet-stream), so ServeContent
-// never sniffs and never reads the file's head for a request elsewhere.
+// sets Content-Type from the file's extension itself ([MediaType]: a table
+// of media types, then mime.TypeByExtension, then
+// application/octet-stream), so ServeContent never sniffs and never reads
+// the file's head for a request elsewhere.
 // The ETag is the info hash and file index: torrent content never changes.
-// Seeks by ServeContent only move a cursor; the torrent reader is moved when
-// a read actually needs another position, so the size probe ServeContent
-// makes on every request does not disturb the reader's priorities.
+// Seeks by ServeContent only move a cursor; the session's playhead is moved
+// when a read actually needs another position, so the size probe
+// ServeContent makes on every request does not disturb the priorities.
 //
 // Every stream response, GET or HEAD, carries the DLNA headers TVs look for
 // (transferMode.dlna.org: Streaming and contentFeatures.dlna.org with
@@ -43,14 +44,29 @@
 // headers mean nothing to other clients.
 //
 // Reads honour the request's context: when the player closes the connection
-// (or the torrent is dropped, or the Handler closed) the torrent read
-// waiting for data returns at once. This takes a workaround: in
-// anacrolix/torrent v1.59.1 a Reader over capped storage, which
-// memory.Client is, never returns from a Read whose context is cancelled
-// while it waits; it retries forever, spinning and logging (see
-// session.read in read.go). A HEAD request creates no session and reads
-// nothing; a GET that ServeContent answers without a body (304, 412, 416)
-// reads nothing.
+// (or the torrent is dropped, or the Handler closed) the read waiting for
+// data returns at once. The Handler reads with [ReadPiece], never through a
+// torrent.Reader: it waits on the torrent's piece state changes with the
+// request's context, reads a piece from the torrent's storage once the
+// client holds it complete, and sets the piece priorities itself (see
+// Readahead). A HEAD request creates no session and reads nothing; a GET
+// that ServeContent answers without a body (304, 412, 416) reads nothing.
+//
+// # Stopping a torrent.Reader over memory.Client
+//
+// In anacrolix/torrent v1.59.1 nothing ends a torrent.Reader's Read that
+// waits for data over capped storage, which memory.Client is, except the
+// data arriving: when its context is cancelled, or the torrent dropped or
+// its downloads disallowed, reader.readAt retries forever (the goroutine
+// spins, logs three errors a round and its stack grows), and Reader.Close
+// from another goroutine does not wake it (and breaks the Reader's
+// contract: it is not safe for concurrent use). TestReaderStop checks each
+// of these. So code reading memory.Client's torrents should not block in a
+// torrent.Reader: wait for and read the data with ReadPiece, whose context
+// ends the wait, and want the pieces through Piece.SetPriority,
+// File.SetPriority or Torrent.DownloadPieces. A Reader whose reads are
+// known complete (ReadPiece returned them, or Piece.State says Complete)
+// returns at once, unless the storage evicts them in between.
 //
 // Every response with a status of 400 or more carries exactly
 // http.StatusText of its status as body; what went wrong inside is logged,
@@ -60,22 +76,20 @@
 //
 // A session belongs to a client, a torrent and a file. The client is the
 // value of the request's ?session= query parameter when present, otherwise
-// its remote IP and User-Agent. A session keeps one torrent.Reader (from
-// (*torrent.File).NewReader), one memory.Window and its share of the
-// torrent's lookbehind across the player's successive Range requests, so
-// that a player sending many short requests neither re-creates readers nor
-// churns piece priorities. It ends after Options.IdleTimeout without a
+// its remote IP and User-Agent. A session keeps one playhead, its piece
+// priorities, one memory.Readahead and its share of the torrent's lookbehind
+// across the player's successive Range requests, so that a player sending
+// many short requests does not churn piece priorities. It ends after Options.IdleTimeout without a
 // request (an idle reaper goroutine checks about once a second), when the
 // Handler needs its place, or at Close.
 //
-// A torrent.Reader is not safe for concurrent use, so a session serves one
-// request at a time. A request that finds every session of its key busy does
+// A session has one playhead, so it serves one request at a time. A request that finds every session of its key busy does
 // not wait: it gets a session of its own (players often fetch an MP4's moov
 // atom at the end of the file while the first connection is still open, and
 // waiting for that connection could deadlock the player). Among idle
-// sessions of its key a request takes the one whose reader is nearest to the
-// start of its range, so a head reader and a tail reader each keep their
-// place. At most Options.MaxSessions sessions exist: when they are all taken
+// sessions of its key a request takes the one whose playhead is nearest to
+// the start of its range, so a head reader and a tail reader each keep
+// their place. At most Options.MaxSessions sessions exist: when they are all taken
 // the least recently used idle session is ended to make room, and when every
 // one is busy the request gets 503 with Retry-After.
 //
@@ -86,14 +100,20 @@
 //	max(2 pieces, min(Options.ReadaheadCap, capacity/2/sessions, 60 s at Options.Bitrate))
 //
 // (the bitrate term only when a bitrate is given), recomputed at the start of
-// each request. It is set on the torrent reader (SetReadahead) and declared
-// to the storage as the session's memory.Window from the playhead on.
+// each request. Its pieces from the playhead on get the priorities the
+// torrent client gives a torrent.Reader's window (Piece.SetPriority:
+// PiecePriorityNow for the playhead's piece, PiecePriorityReadahead for the
+// rest; the highest over the torrent's sessions, PiecePriorityNone again once
+// no session wants a piece), and it is declared to the storage as the
+// session's memory.Readahead. The Handler owns the Piece.SetPriority of those
+// pieces: a piece priority the application sets on them (or DownloadPieces)
+// is overwritten; file priorities are independent.
 // Whenever the playhead enters another piece the window moves and the
-// session's lookbehind, lookbehind.Window of Options.LookbehindBytes split
+// session's lookbehind, lookbehind.Pieces of Options.LookbehindBytes split
 // among the sessions, is recomputed; the Handler gives the storage the union
-// of the lookbehinds of every session on the torrent. The playhead is the
-// torrent reader's position: how far the player has fetched, a little ahead
-// of what it shows.
+// of the lookbehinds of every session on the torrent. The playhead is where
+// the session's last read ended: how far the player has fetched, a little
+// ahead of what it shows.
 //
 // While a file has sessions its first and last min(2 MiB, 1% of capacity)
 // bytes are pinned in the storage (container indexes: MP4 moov, MKV cues),
@@ -105,10 +125,12 @@
 // A Handler is safe for concurrent use. Its locks are Handler.mu (sessions,
 // per-torrent state, rates) and, per torrent with sessions, torState.mu,
 // which serialises the lookbehind and pins given to the storage and is held
-// across those calls into storage/memory (never into the torrent client).
-// The two are never held together, and no log call or call into the torrent
-// client runs under either. A session's reader is used only by the request
-// that holds the session, which Handler.mu hands over.
+// across those calls into storage/memory (never into the torrent client),
+// and torState.prioMu, which serialises the piece priorities and is held
+// across Piece.SetPriority (which takes the client lock; the client never
+// calls into the Handler, so no cycle). No two of them are ever held
+// together, and no log call runs under any. A session's playhead is used
+// only by the request that holds the session, which Handler.mu hands over.
 //
 // # Closing
 //

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
@@ -104,7 +104,7 @@ type Handler struct {
 
 	closeOnce   sync.Once
 	isClosed    atomic.Bool  // mirrors closed, for a lock-free check per request
-	readers     atomic.Int64 // torrent readers created since New
+	readers     atomic.Int64 // playheads (one per session) created since New
 	stalls      atomic.Int64 // torrent reads that waited longer than StallThreshold
 	longestWait atomic.Int64 // nanoseconds: the longest wait of one torrent read
 	numSessions atomic.Int64 // len(sessions), for sizing readahead without the lock
@@ -124,9 +124,10 @@ var _ http.Handler = (*Handler)(nil)
 
 // New returns a Handler serving the torrents of cl whose storage is mem,
 // and starts its background goroutine (idle reaper and rate sampler), which
-// Close stops. mem should be cl's storage, bound to it with mem.Bind;
-// torrents whose storage is not mem are served too, without windows,
-// lookbehind or pins. New fails if cl or mem is nil or an option is negative.
+// Close stops. mem should be cl's storage, both made by host.New, which
+// tells cl of every eviction: a read of an evicted piece waits for that news
+// before it asks for the piece again. Torrents whose storage is not mem are
+// served too, without windows, lookbehind or pins. New fails if cl or mem is nil or an option is negative.
 func New(cl *torrent.Client, mem *memory.Client, opts Options) (*Handler, error) {
 	if cl == nil || mem == nil {
 		return nil, errors.New("stream: New needs a torrent client and a memory client")

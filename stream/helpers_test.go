@@ -25,7 +25,7 @@ const transferTimeout = time.Minute
 
 // env is a leecher over memory storage, a Handler on it and an HTTP server.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	mem *memory.Client
 	cl  *torrent.Client
 	h   *Handler
@@ -33,27 +33,18 @@ type env struct {
 }
 
 // newEnv starts a leecher whose pieces live in capacity bytes of memory and
-// serves a Handler with opts over it. Everything is closed at the end of
-// the test: the Handler first, then the server, the client and the storage.
-func newEnv(t *testing.T, capacity int64, opts Options) *env {
+// serves a Handler with opts over it (testutil.Serve). Everything is closed
+// at the end of the test: the Handler first, then the server, the client
+// and the storage.
+func newEnv(t testing.TB, capacity int64, opts Options) *env {
 	t.Helper()
-	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: capacity, Logger: testutil.Logger(t, slog.LevelWarn)})
-	mem, cl := hc.Storage, hc.Torrent
-	if opts.Logger == nil {
-		opts.Logger = testutil.Logger(t, slog.LevelWarn)
-	}
-	h, err := New(cl, mem, opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+	s := testutil.Serve(t, capacity, func(cl *torrent.Client, mem *memory.Client, logger *slog.Logger) (*Handler, error) {
+		if opts.Logger == nil {
+			opts.Logger = logger
 		}
+		return New(cl, mem, opts)
 	})
-	return &env{t: t, mem: mem, cl: cl, h: h, srv: srv}
+	return &env{t: t, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }
 
 // seed starts a seeder of spec and adds its torrent to the leecher.
@@ -81,21 +72,9 @@ func (e *env) do(method, path string, hdr ...string) (*http.Response, []byte) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.t.Context(), transferTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, nil)
+	resp, body, err := testutil.Fetch(ctx, e.srv.Client(), method, e.srv.URL+path, nil, hdr...)
 	if err != nil {
 		e.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("%s %s: reading body: %v", method, path, err)
 	}
 	return resp, body
 }
@@ -145,8 +124,19 @@ type pending struct {
 // start sends GET path from a goroutine and returns at once.
 func (e *env) start(path string) *pending {
 	e.t.Helper()
+	return e.startRange(path, -1)
+}
+
+// startRange is start with a Range from off to the end, or none if off is
+// negative.
+func (e *env) startRange(path string, off int64) *pending {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.t.Context())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
+	rng := ""
+	if off >= 0 {
+		rng = "bytes=" + strconv.FormatInt(off, 10) + "-"
+	}
+	req, err := testutil.NewRequest(ctx, http.MethodGet, e.srv.URL+path, nil, "Range", rng)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,18 +1,14 @@
 package stream
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
@@ -30,25 +26,14 @@ const mediaDuration = 20.0
 // that ffmpeg decodes after ten seeks and from start to end without an
 // error. Without ffmpeg it skips, unless CI=true, where it fails.
 func TestMedia(t *testing.T) {
-	var missing []string
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) > 0 {
-		msg := fmt.Sprintf("package stream: %s not installed (Debian package ffmpeg)", strings.Join(missing, " and "))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "; CI=true requires them")
-		}
-		t.Skip(msg + "; skipping the ffmpeg tests")
-	}
+	testutil.RequireProgram(t, "ffmpeg", "ffmpeg")
+	testutil.RequireProgram(t, "ffprobe", "ffmpeg")
 	const capacity = 2 * mib
 	for _, name := range []string{"clip.mp4", "clip.mkv"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, name)
-			run(t, "ffmpeg", "-v", "error", "-threads", "1",
+			testutil.Run(t, "ffmpeg", "-v", "error", "-threads", "1",
 				"-f", "lavfi", "-i", fmt.Sprintf("testsrc=duration=%v:size=320x240:rate=25,noise=alls=30:allf=t", mediaDuration),
 				"-f", "lavfi", "-i", "sine", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1200k",
 				"-c:a", "aac", "-shortest", path)
@@ -69,15 +54,15 @@ func TestMedia(t *testing.T) {
 			tor := e.seedFile(path)
 			url := e.srv.URL + streamPath(tor, 0)
 
-			out := run(t, "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url)
+			out := testutil.Run(t, "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url)
 			d, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
 			if err != nil || math.Abs(d-mediaDuration) > 0.5 {
 				t.Errorf("ffprobe duration %q (%v); want about %v", out, err, mediaDuration)
 			}
 			for _, ss := range []float64{17, 0.5, 12, 3, 19, 8, 15.5, 1, 10, 5} {
-				run(t, "ffmpeg", "-v", "error", "-threads", "1", "-ss", fmt.Sprint(ss), "-i", url, "-t", "1", "-f", "null", "-")
+				testutil.Run(t, "ffmpeg", "-v", "error", "-threads", "1", "-ss", fmt.Sprint(ss), "-i", url, "-t", "1", "-f", "null", "-")
 			}
-			run(t, "ffmpeg", "-v", "error", "-threads", "1", "-i", url, "-f", "null", "-")
+			testutil.Run(t, "ffmpeg", "-v", "error", "-threads", "1", "-i", url, "-f", "null", "-")
 
 			st := e.status(tor)
 			if s := e.mem.Stats(); s.Resident > s.Capacity {
@@ -87,22 +72,6 @@ func TestMedia(t *testing.T) {
 				name, len(data), st.Pieces.Total, st.ReadersCreated, len(st.Sessions), st.Lookbehind)
 		})
 	}
-}
-
-// run runs a command and returns its standard output. It fails the test if
-// the command fails, takes over a minute or writes to standard error (all
-// runs use -v error, so anything there is an error).
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.Bytes())
-	}
-	return stdout.String()
 }
 
 // mp4Boxes returns the types of an MP4 file's top-level boxes, in order.

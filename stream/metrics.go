@@ -11,10 +11,16 @@ var (
 		"Bytes of piece data the memory storage may hold.", nil, nil)
 	descResident = prometheus.NewDesc("memtorrent_storage_resident_bytes",
 		"Bytes of piece data the memory storage holds.", nil, nil)
+	descProcessRSS = prometheus.NewDesc("memtorrent_process_resident_bytes",
+		"Resident set of the process (VmRSS); 0 where /proc/self/statm does not exist.", nil, nil)
+	descGoHeap = prometheus.NewDesc("memtorrent_go_heap_objects_bytes",
+		"Bytes of Go heap objects, live or not yet swept.", nil, nil)
+	descMapped = prometheus.NewDesc("memtorrent_storage_mapped_bytes",
+		"Address space the memory storage mapped outside the Go heap for its blocks.", nil, nil)
 	descSessions = prometheus.NewDesc("memtorrent_stream_sessions",
 		"Playback sessions alive.", nil, nil)
 	descReaders = prometheus.NewDesc("memtorrent_stream_readers_created_total",
-		"Torrent readers created by playback sessions.", nil, nil)
+		"Playheads created, one per playback session.", nil, nil)
 	descStalls = prometheus.NewDesc("memtorrent_stream_stalls_total",
 		"Torrent reads that waited longer than StallThreshold for data.", nil, nil)
 	descLongestWait = prometheus.NewDesc("memtorrent_stream_longest_read_wait_seconds",
@@ -27,7 +33,7 @@ var (
 	descTorrentSessions = prometheus.NewDesc("memtorrent_torrent_sessions",
 		"Playback sessions on the torrent.", []string{"infohash"}, nil)
 	descTorrentReaders = prometheus.NewDesc("memtorrent_torrent_readers_created_total",
-		"Torrent readers created by playback sessions on the torrent.", []string{"infohash"}, nil)
+		"Playheads created on the torrent, one per playback session.", []string{"infohash"}, nil)
 	descLookbehindProtected = prometheus.NewDesc("memtorrent_torrent_lookbehind_pieces",
 		"Pieces in the torrent's lookbehind set.", []string{"infohash"}, nil)
 	descLookbehindResident = prometheus.NewDesc("memtorrent_torrent_lookbehind_resident_bytes",
@@ -51,7 +57,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 	} {
@@ -69,6 +75,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descCapacity, float64(s.Capacity))
 	gauge(descResident, float64(s.Resident))
+	gauge(descProcessRSS, float64(s.ProcessRSS))
+	gauge(descGoHeap, float64(s.GoHeap))
+	gauge(descMapped, float64(s.BlocksMapped))
 	gauge(descSessions, float64(s.Sessions))
 	counter(descReaders, float64(s.ReadersCreated))
 	counter(descStalls, float64(s.Stalls))

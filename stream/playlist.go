@@ -37,7 +37,7 @@ func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	b.WriteString("#EXTM3U\n")
 	for _, f := range t.Files() {
 		p := f.DisplayPath()
-		if !playable(p) {
+		if _, ok := MediaType(p); !ok {
 			continue
 		}
 		elems := strings.Split(p, "/")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"path"
 	"strconv"
@@ -21,82 +20,6 @@ import (
 // OP=01 byte seeks, CI=0 not transcoded, FLAGS streaming transfer mode,
 // background transfer, connection stall allowed, DLNA 1.5.
 const dlnaFeatures = "DLNA.ORG_OP=01;DLNA.ORG_CI=0;DLNA.ORG_FLAGS=01700000000000000000000000000000"
-
-// contentType returns the Content-Type of a file name by its extension:
-// media types first, which Go's built-in table lacks, then
-// mime.TypeByExtension, then application/octet-stream.
-func contentType(name string) string {
-	ext := strings.ToLower(path.Ext(name))
-	if t := mediaType(ext); t != "" {
-		return t
-	}
-	if t := mime.TypeByExtension(ext); t != "" {
-		return t
-	}
-	return "application/octet-stream"
-}
-
-// mediaType returns the Content-Type of a video, audio or subtitle
-// extension, "" for others.
-func mediaType(ext string) string {
-	switch ext {
-	case ".mp4":
-		return "video/mp4"
-	case ".m4v":
-		return "video/x-m4v"
-	case ".mkv":
-		return "video/x-matroska"
-	case ".webm":
-		return "video/webm"
-	case ".avi":
-		return "video/x-msvideo"
-	case ".mov":
-		return "video/quicktime"
-	case ".wmv":
-		return "video/x-ms-wmv"
-	case ".flv":
-		return "video/x-flv"
-	case ".mpg", ".mpeg":
-		return "video/mpeg"
-	case ".ts", ".m2ts", ".mts":
-		return "video/mp2t"
-	case ".3gp":
-		return "video/3gpp"
-	case ".ogv":
-		return "video/ogg"
-	case ".mp3":
-		return "audio/mpeg"
-	case ".flac":
-		return "audio/flac"
-	case ".m4a":
-		return "audio/mp4"
-	case ".aac":
-		return "audio/aac"
-	case ".ogg", ".oga":
-		return "audio/ogg"
-	case ".opus":
-		return "audio/opus"
-	case ".wav":
-		return "audio/wav"
-	case ".wma":
-		return "audio/x-ms-wma"
-	case ".mka":
-		return "audio/x-matroska"
-	case ".srt":
-		return "application/x-subrip"
-	case ".vtt":
-		return "text/vtt"
-	case ".ass", ".ssa":
-		return "text/x-ssa"
-	}
-	return ""
-}
-
-// playable reports whether a file name has a video or audio extension.
-func playable(name string) bool {
-	t := mediaType(strings.ToLower(path.Ext(name)))
-	return strings.HasPrefix(t, "video/") || strings.HasPrefix(t, "audio/")
-}
 
 // serveIndex serves /stream/{infohash}/{file}.
 func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +81,8 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, t *torrent.T
 		Length:        f.Length(),
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Type", contentType(f.DisplayPath()))
+	ct, _ := MediaType(f.DisplayPath())
+	hdr.Set("Content-Type", ct)
 	hdr.Set("ETag", fmt.Sprintf(`"%s-%d"`, t.InfoHash().HexString(), i))
 	hdr.Set("transferMode.dlna.org", "Streaming")
 	hdr.Set("contentFeatures.dlna.org", dlnaFeatures)
@@ -188,24 +112,15 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, t *torrent.T
 		unavailable(w)
 		return
 	}
-	// Reads end with the request, at Close, and when the torrent closes.
+	// Reads end with the request and at Close; ReadPiece also ends them
+	// when the torrent is dropped.
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(h.ctx, cancel)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-t.Closed():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	s.begin(ctx)
+	s.begin()
 	c := &content{size: f.Length(), s: s, ctx: ctx}
 	http.ServeContent(w, r, name, time.Time{}, c)
 	cancel()
 	stop()
-	<-watched
 	err = c.finish()
 	if err != nil {
 		h.log.Warn("stream: reading torrent, ending session", "infohash", key.ih, "file", i, "session", s.id, "err", err)

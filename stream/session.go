@@ -3,16 +3,17 @@ package stream
 import (
 	"context"
 	"errors"
-	"io"
+	"math"
+	"math/bits"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/lookbehind"
 	"github.com/memtorrent/memtorrent/storage/memory"
@@ -52,10 +53,11 @@ func clientID(r *http.Request) string {
 	return host + " " + r.UserAgent()
 }
 
-// session is one player's playback of one file: a torrent reader, a storage
-// window and a lookbehind that outlive single requests. The request that
-// holds the session (busy, handed over under Handler.mu) is the only user of
-// the fields it owns; close runs after the session left Handler.sessions.
+// session is one player's playback of one file: a playhead with its piece
+// priorities, a storage window and a lookbehind that outlive single
+// requests. The request that holds the session (busy, handed over under
+// Handler.mu) is the only user of the fields it owns; close runs after the
+// session left Handler.sessions.
 type session struct {
 	// These never change after acquire.
 	id   uint64
@@ -66,19 +68,18 @@ type session struct {
 	geom lookbehind.File
 
 	// Owned by the request holding the session, then by close.
-	reader    torrent.Reader
-	mt        *memory.Torrent // nil when the torrent's storage is not h.mem
-	win       *memory.Window  // nil with mt
-	pinned    bool            // holds a reference on the file's pins
-	pos       int64           // the reader's position in the file
-	readahead int64           // set on the reader and the window
-	budget    int64           // lookbehind bytes
-	piece     int             // playhead piece when the window was last set; -1 none
+	mt        *memory.Torrent   // nil when the torrent's storage is not h.mem
+	win       *memory.Readahead // nil with mt
+	pinned    bool              // holds a reference on the file's pins
+	pos       int64             // the playhead: where the last read ended, in the file
+	readahead int64             // bytes from the playhead on: prioritised and the window
+	budget    int64             // lookbehind bytes
+	piece     int               // playhead piece when the window was last set; -1 none
 
 	// Figures for the status, written by the owner.
-	position atomic.Int64 // the reader's position in the file
+	position atomic.Int64 // the playhead
 	requests atomic.Int64 // requests served
-	seeks    atomic.Int64 // reader seeks
+	seeks    atomic.Int64 // playhead moves other than by reading
 	raBytes  atomic.Int64 // readahead
 
 	// Guarded by Handler.mu.
@@ -87,7 +88,7 @@ type session struct {
 }
 
 // acquire hands the caller a session of key for a request whose range
-// starts at start: the idle session of key whose reader is nearest to start,
+// starts at start: the idle session of key whose playhead is nearest to start,
 // or a new one. It returns errBusy when MaxSessions sessions exist and all
 // are busy, and errClosed after Close. The caller must release the session.
 func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File, start int64) (*session, error) {
@@ -122,7 +123,12 @@ func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File,
 	}
 	ts := h.torrents[key.t]
 	if ts == nil {
-		ts = &torState{lb: make(map[*session]lookbehind.Range), pins: make(map[int]*filePins)}
+		ts = &torState{
+			lb:      make(map[*session]lookbehind.Range),
+			pins:    make(map[int]*filePins),
+			wins:    make(map[*session]pieceRange),
+			applied: make(map[int]torrent.PiecePriority),
+		}
 		h.torrents[key.t] = ts
 	}
 	ts.refs++
@@ -149,7 +155,7 @@ func dist(a, b int64) int64 {
 	return b - a
 }
 
-// release ends the caller's hold on s. A session whose reader failed, or
+// release ends the caller's hold on s. A session whose storage failed, or
 // released after Close, is closed.
 func (h *Handler) release(s *session, broken bool) {
 	h.mu.Lock()
@@ -186,17 +192,16 @@ func (h *Handler) reapIdle(now time.Time) {
 	}
 }
 
-// open creates the session's reader, window and pins. It runs once, by the
-// request that created the session.
+// open creates the session's window and pins. It runs once, by the request
+// that created the session.
 func (s *session) open() {
 	h := s.h
-	s.reader = s.file.NewReader()
-	h.readers.Add(1)
+	h.readers.Inc()
 	mt, ok := h.mem.Torrent(s.key.ih)
 	if !ok {
 		return
 	}
-	s.mt, s.win = mt, mt.NewWindow()
+	s.mt, s.win = mt, mt.NewReadahead()
 	errs := s.ts.pinFile(mt, s.key.file, s.geom, h.mem.Stats().Capacity)
 	s.pinned = true
 	for _, err := range errs {
@@ -212,9 +217,7 @@ func (s *session) open() {
 // session left Handler.sessions, by whoever removed it.
 func (s *session) close() {
 	h := s.h
-	if err := s.reader.Close(); err != nil {
-		h.log.Debug("stream: closing torrent reader", "session", s.id, "err", err)
-	}
+	s.ts.setWindow(s.key.t, s, pieceRange{})
 	if s.win != nil {
 		s.win.Close()
 		if err := s.ts.setLookbehind(s, lookbehind.Range{}); err != nil {
@@ -232,22 +235,20 @@ func (s *session) close() {
 	h.mu.Unlock()
 }
 
-// begin prepares the session for a request whose reads end with ctx.
-func (s *session) begin(ctx context.Context) {
-	s.reader.SetContext(readContext{ctx})
-	s.requests.Add(1)
+// begin prepares the session for a request.
+func (s *session) begin() {
+	s.requests.Inc()
 	s.resize()
 }
 
 // resize recomputes the readahead and lookbehind budget from the capacity
-// and the number of sessions, and sets the reader's readahead if it
-// changed; a change makes the next move declare the window again.
+// and the number of sessions; a change makes the next move declare the
+// window again.
 func (s *session) resize() {
 	h := s.h
 	sessions := int(h.numSessions.Load())
 	capacity := h.mem.Stats().Capacity
 	if ra := readahead(h.opts, capacity, s.geom.PieceLength, sessions); ra != s.readahead {
-		s.reader.SetReadahead(ra)
 		s.readahead = ra
 		s.raBytes.Store(ra)
 		s.piece = -1
@@ -258,20 +259,19 @@ func (s *session) resize() {
 	}
 }
 
-// readAt reads the file at pos into p, moving the reader only when it is
-// elsewhere. p must not pass the end of the file.
-func (s *session) readAt(p []byte, pos int64) (int, error) {
+// readAt reads the file at pos into p, up to the end of the piece holding
+// pos, waiting for the data until ctx ends or the torrent is dropped (see
+// ReadPiece); it moves the playhead to pos first, then past the bytes read.
+// p must not pass the end of the file.
+func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) {
 	if pos != s.pos {
-		if _, err := s.reader.Seek(pos, io.SeekStart); err != nil {
-			return 0, err
-		}
 		s.pos = pos
 		s.position.Store(pos)
-		s.seeks.Add(1)
+		s.seeks.Inc()
 	}
 	s.moved() // declare the window before waiting for its first piece
 	start := time.Now()
-	n, err := s.read(p)
+	n, err := readPiece(ctx, s.key.t, p, s.geom.Offset+pos, s.mt != nil)
 	s.h.recordWait(time.Since(start))
 	s.pos += int64(n)
 	s.position.Store(s.pos)
@@ -279,24 +279,26 @@ func (s *session) readAt(p []byte, pos int64) (int, error) {
 	return n, err
 }
 
-// moved tells the storage where the playhead is when it has entered
-// another piece (or the sizes changed): the reader window from it on, and
-// the lookbehind behind it. Sizes follow the number of sessions.
+// moved tells the torrent client and the storage where the playhead is
+// when it has entered another piece (or the sizes changed): the pieces to
+// download first, the storage's reader window from it on, and the
+// lookbehind behind it. Sizes follow the number of sessions.
 func (s *session) moved() {
-	if s.win == nil {
-		return
-	}
 	piece := int((s.geom.Offset + s.pos) / s.geom.PieceLength)
 	if piece == s.piece {
 		return
 	}
 	s.resize()
 	s.piece = piece
+	s.ts.setWindow(s.key.t, s, s.wanted())
+	if s.win == nil {
+		return
+	}
 	log := s.h.log
 	if err := s.win.Set(s.geom.Offset+s.pos, min(s.readahead, s.geom.Length-s.pos)); err != nil {
 		log.Debug("stream: moving storage window", "session", s.id, "err", err)
 	}
-	r, err := lookbehind.Window(s.geom, s.pos, s.budget)
+	r, err := lookbehind.Pieces(s.geom, s.pos, s.budget)
 	if err != nil {
 		log.Warn("stream: computing lookbehind", "session", s.id, "err", err)
 		return
@@ -306,15 +308,42 @@ func (s *session) moved() {
 	}
 }
 
+// wanted returns the pieces of the readahead from the playhead on, clamped
+// to the file: the range a torrent.Reader at the playhead would prioritise.
+func (s *session) wanted() pieceRange {
+	n := min(s.readahead, s.geom.Length-s.pos)
+	if n <= 0 {
+		return pieceRange{}
+	}
+	begin := s.geom.Offset + s.pos
+	return pieceRange{
+		begin: int(begin / s.geom.PieceLength),
+		end:   int((begin + n + s.geom.PieceLength - 1) / s.geom.PieceLength),
+	}
+}
+
 // readahead is a session's readahead (see the package doc).
 func readahead(o Options, capacity, pieceLength int64, sessions int) int64 {
 	ra := min(o.ReadaheadCap, capacity/2/int64(max(sessions, 1)))
 	if o.Bitrate > 0 {
-		if b, err := lookbehind.Budget(readaheadMedia, o.Bitrate/8); err == nil {
-			ra = min(ra, b)
-		}
+		ra = min(ra, playbackBytes(readaheadMedia, o.Bitrate/8))
 	}
 	return max(ra, 2*pieceLength)
+}
+
+// playbackBytes returns the bytes that d of playback take at bytesPerSecond
+// (a bitrate in bits per second divided by 8), rounded down and saturating
+// at math.MaxInt64; 0 if either is negative.
+func playbackBytes(d time.Duration, bytesPerSecond int64) int64 {
+	if d < 0 || bytesPerSecond < 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(d), uint64(bytesPerSecond))
+	if hi >= uint64(time.Second) {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, uint64(time.Second))
+	return int64(min(q, math.MaxInt64))
 }
 
 // lookbehindBudget is a session's lookbehind budget: Options.LookbehindBytes
@@ -344,13 +373,91 @@ func pinExtents(f lookbehind.File, capacity int64) [][2]int64 {
 }
 
 // torState is what the sessions on one torrent share: their lookbehinds,
-// whose union the storage gets, and the pins of the files they play.
+// whose union the storage gets, the pins of the files they play, and the
+// piece priorities their playheads set.
 type torState struct {
 	refs int // sessions on the torrent; guarded by Handler.mu
 
-	mu   sync.Mutex // guards the fields below; held across calls into memory.Torrent, never into the torrent client
+	mu   sync.Mutex // guards the two fields below; held across calls into memory.Torrent, never into the torrent client
 	lb   map[*session]lookbehind.Range
 	pins map[int]*filePins // by file index
+
+	prioMu  sync.Mutex                    // guards the fields below; held across Piece.SetPriority, so that calls apply in order
+	wins    map[*session]pieceRange       // the pieces each session wants
+	applied map[int]torrent.PiecePriority // the priorities set on pieces, None absent
+}
+
+// pieceRange is the piece indexes [begin, end).
+type pieceRange struct{ begin, end int }
+
+func (r pieceRange) empty() bool { return r.begin >= r.end }
+
+// setWindow makes r the pieces s wants (empty: none) and sets the priority
+// of each piece whose wanted priority changed on t: the highest over the
+// torrent's sessions, PiecePriorityNow for the first piece of a session's
+// range and PiecePriorityReadahead for the rest, as the torrent client
+// gives a torrent.Reader's window; PiecePriorityNone for the pieces no
+// session wants any more. Once t is dropped it only forgets.
+func (ts *torState) setWindow(t *torrent.Torrent, s *session, r pieceRange) {
+	ts.prioMu.Lock()
+	defer ts.prioMu.Unlock()
+	old := ts.wins[s]
+	if old == r || old.empty() && r.empty() {
+		return
+	}
+	if r.empty() {
+		delete(ts.wins, s)
+	} else {
+		ts.wins[s] = r
+	}
+	dropped := false
+	select {
+	case <-t.Closed():
+		dropped = true
+	default:
+	}
+	update := func(r pieceRange) {
+		for i := r.begin; i < r.end; i++ {
+			want := ts.want(i)
+			if want == ts.applied[i] {
+				continue
+			}
+			if want == torrent.PiecePriorityNone {
+				delete(ts.applied, i)
+			} else {
+				ts.applied[i] = want
+			}
+			if !dropped {
+				t.Piece(i).SetPriority(want)
+			}
+		}
+	}
+	switch {
+	case old.empty():
+		update(r)
+	case r.empty():
+		update(old)
+	case old.end < r.begin || r.end < old.begin:
+		update(old)
+		update(r)
+	default:
+		update(pieceRange{min(old.begin, r.begin), max(old.end, r.end)})
+	}
+}
+
+// want returns the priority the sessions want for piece i. ts.prioMu must be
+// held.
+func (ts *torState) want(i int) torrent.PiecePriority {
+	want := torrent.PiecePriorityNone
+	for _, r := range ts.wins {
+		switch {
+		case i == r.begin:
+			return torrent.PiecePriorityNow
+		case r.begin < i && i < r.end:
+			want = torrent.PiecePriorityReadahead
+		}
+	}
+	return want
 }
 
 // filePins are the pins of one file and the sessions using them.

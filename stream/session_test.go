@@ -73,9 +73,9 @@ func TestSessions(t *testing.T) {
 	st = e.status(tor)
 	mt, _ := e.mem.Torrent(tor.InfoHash())
 	ms := mt.Stats()
-	if len(st.Sessions) != 0 || ms.Windows != 0 || ms.Pins != 0 || ms.Lookbehind.Protected != 0 {
+	if len(st.Sessions) != 0 || ms.Readaheads != 0 || ms.Pins != 0 || ms.Lookbehind.Protected != 0 {
 		t.Errorf("after expiry: %d sessions, %d windows, %d pins, %d lookbehind pieces; want none",
-			len(st.Sessions), ms.Windows, ms.Pins, ms.Lookbehind.Protected)
+			len(st.Sessions), ms.Readaheads, ms.Pins, ms.Lookbehind.Protected)
 	}
 }
 
@@ -111,8 +111,8 @@ func TestCloseEndsRequests(t *testing.T) {
 		t.Errorf("readers created: got %d; want 1", n)
 	}
 	mt, _ := e.mem.Torrent(tor.InfoHash())
-	if ms := mt.Stats(); ms.Windows != 0 || ms.Pins != 0 {
-		t.Errorf("after Close: %d windows, %d pins; want none", ms.Windows, ms.Pins)
+	if ms := mt.Stats(); ms.Readaheads != 0 || ms.Pins != 0 {
+		t.Errorf("after Close: %d windows, %d pins; want none", ms.Readaheads, ms.Pins)
 	}
 }
 

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"os"
+	"runtime/metrics"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -18,8 +21,16 @@ import (
 // Status is the JSON of /status: the storage's figures and every torrent
 // of the client.
 type Status struct {
-	Capacity       int64 `json:"capacity"`       // bytes the storage may hold
-	Resident       int64 `json:"resident"`       // bytes the storage holds
+	Capacity int64 `json:"capacity"` // bytes the storage may hold
+	Resident int64 `json:"resident"` // bytes the storage holds
+	// The process beside the storage: its resident set (VmRSS, 0 where
+	// /proc/self/statm does not exist), its live Go heap objects, and the
+	// address space the storage mapped outside the Go heap for its blocks
+	// (memory.Stats.Mapped). RSS is about the blocks in use plus the Go
+	// heap plus the program's code.
+	ProcessRSS     int64 `json:"processRSS"`
+	GoHeap         int64 `json:"goHeap"`
+	BlocksMapped   int64 `json:"blocksMapped"`
 	Sessions       int   `json:"sessions"`       // sessions alive
 	MaxSessions    int   `json:"maxSessions"`    // Options.MaxSessions
 	ReadersCreated int64 `json:"readersCreated"` // torrent readers created since New
@@ -78,7 +89,7 @@ type PieceCounts struct {
 	Pinned     int `json:"pinned"`     // in a head/tail pin
 }
 
-// LookbehindStatus are the torrent's lookbehind figures (lookbehind.Stats).
+// LookbehindStatus are the torrent's lookbehind figures (memory.LookbehindStats).
 type LookbehindStatus struct {
 	Protected     int   `json:"protected"`
 	Resident      int   `json:"resident"`
@@ -114,6 +125,9 @@ func (h *Handler) Status() Status {
 	s := Status{
 		Capacity:        st.Capacity,
 		Resident:        st.Resident,
+		ProcessRSS:      processRSS(),
+		GoHeap:          goHeap(),
+		BlocksMapped:    st.Mapped,
 		MaxSessions:     h.opts.MaxSessions,
 		ReadersCreated:  h.readers.Load(),
 		Stalls:          h.stalls.Load(),
@@ -155,7 +169,7 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 			ts.Pieces.Resident += bit(p, memory.PieceResident)
 			ts.Pieces.Complete += bit(p, memory.PieceComplete)
 			ts.Pieces.Lookbehind += bit(p, memory.PieceLookbehind)
-			ts.Pieces.Window += bit(p, memory.PieceWindow)
+			ts.Pieces.Window += bit(p, memory.PieceReadahead)
 			ts.Pieces.Pinned += bit(p, memory.PiecePinned)
 		}
 		mst := mt.Stats()
@@ -271,4 +285,33 @@ func (h *Handler) sample(now time.Time) {
 	for ih, b := range read {
 		h.rates[ih] = h.rates[ih].next(now, b)
 	}
+}
+
+// processRSS returns the process's resident set in bytes from
+// /proc/self/statm, or 0 where it cannot be read.
+func processRSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// goHeap returns the bytes of Go heap objects, live or not yet swept,
+// without stopping the world (runtime/metrics, unlike ReadMemStats).
+func goHeap() int64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(sample[0].Value.Uint64())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,14 @@ func TestStatusAndMetrics(t *testing.T) {
 	if st.Capacity != capacity || st.Resident <= 0 || st.Resident > capacity || st.Sessions != 1 ||
 		st.MaxSessions != DefaultMaxSessions || st.ReadersCreated != 1 || len(st.Torrents) != 1 {
 		t.Fatalf("status: %+v", st)
+	}
+	// The process figures: the storage's blocks are mapped (where mmap
+	// exists), and RSS covers at least what the storage holds.
+	if st.GoHeap <= 0 || st.BlocksMapped < 0 || (st.BlocksMapped > 0 && st.BlocksMapped < st.Resident) {
+		t.Errorf("process: Go heap %d, blocks mapped %d, resident %d; want heap > 0 and mapped 0 or >= resident", st.GoHeap, st.BlocksMapped, st.Resident)
+	}
+	if _, err := os.Stat("/proc/self/statm"); err == nil && st.ProcessRSS < st.Resident {
+		t.Errorf("process RSS %d; want >= resident %d", st.ProcessRSS, st.Resident)
 	}
 	if st.LongestReadWait <= 0 || st.LongestReadWait >= StallThreshold.Seconds() || st.Stalls != 0 {
 		t.Errorf("read waits: longest %vs, %d stalls; want a wait in (0, %v) and no stall", st.LongestReadWait, st.Stalls, StallThreshold)
@@ -116,6 +125,9 @@ func TestStatusAndMetrics(t *testing.T) {
 	}{
 		{"memtorrent_storage_capacity_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == capacity }},
 		{"memtorrent_storage_resident_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v > 0 && v <= capacity }},
+		{"memtorrent_process_resident_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v >= 0 }},
+		{"memtorrent_go_heap_objects_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v > 0 }},
+		{"memtorrent_storage_mapped_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v >= 0 }},
 		{"memtorrent_stream_sessions", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_readers_created_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_stalls_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 0 }},

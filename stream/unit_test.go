@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"math"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/memtorrent/memtorrent/lookbehind"
 )
@@ -101,23 +103,6 @@ func TestValidPath(t *testing.T) {
 	}
 }
 
-func TestContentType(t *testing.T) {
-	for name, want := range map[string]string{
-		"a.mkv": "video/x-matroska", "dir/B.MP4": "video/mp4", "c.mp3": "audio/mpeg",
-		"d.srt": "application/x-subrip", "e.bin": "application/octet-stream", "noext": "application/octet-stream",
-		"f.json": "application/json",
-	} {
-		if got := contentType(name); got != want {
-			t.Errorf("contentType(%q): got %q; want %q", name, got, want)
-		}
-	}
-	for name, want := range map[string]bool{"a.mkv": true, "b.FLAC": true, "c.srt": false, "d.txt": false} {
-		if got := playable(name); got != want {
-			t.Errorf("playable(%q): got %v; want %v", name, got, want)
-		}
-	}
-}
-
 func TestClientID(t *testing.T) {
 	r := httptest.NewRequest("GET", "/stream/x/0", nil)
 	r.RemoteAddr = "192.0.2.7:5555"
@@ -139,5 +124,31 @@ func TestNewRejects(t *testing.T) {
 		if _, err := o.withDefaults(); err == nil {
 			t.Errorf("options %+v: no error", o)
 		}
+	}
+}
+
+func TestPlaybackBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		d    time.Duration
+		rate int64
+		want int64
+	}{
+		{"ten seconds at 500 kB/s", 10 * time.Second, 500_000, 5_000_000},
+		{"rounds down", 1500 * time.Millisecond, 3, 4},
+		{"zero duration", 0, 1 << 30, 0},
+		{"zero rate", time.Hour, 0, 0},
+		{"product beyond 64 bits", math.MaxInt64, 4, 36_893_488_147},
+		{"saturates", math.MaxInt64, math.MaxInt64, math.MaxInt64},
+		{"saturates just past int64", time.Second, math.MaxInt64, math.MaxInt64},
+		{"negative duration", -time.Second, 1, 0},
+		{"negative rate", time.Second, -8, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := playbackBytes(tt.d, tt.rate); got != tt.want {
+				t.Errorf("playbackBytes(%v, %d): got %d; want %d", tt.d, tt.rate, got, tt.want)
+			}
+		})
 	}
 }

@@ -15,7 +15,13 @@ import (
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if params, ok := leecherParams(); ok {
+		// The streaming scenario runs this test binary as its leecher.
+		os.Exit(runLeecher(params, os.Stdin, os.Stdout, os.Stderr))
+	}
+	testutil.VerifyTestMain(m)
+}
 
 // tinyConfig runs every scenario on a few pieces, so that the whole bench
 // takes seconds even under -race.
@@ -23,14 +29,11 @@ func tinyConfig(t *testing.T) config {
 	cfg := defaultConfig()
 	cfg.Runs = 2
 	cfg.PieceLength = 64 << 10
-	cfg.StorageSize = 1 << 20
-	cfg.MaxTorrents = 4
 	cfg.SwarmSize = 1 << 20
-	cfg.StreamSize = 2 << 20
-	cfg.Capacity = 256 << 10
-	cfg.Readahead = 128 << 10
-	cfg.SeekBack = 64 << 10
-	cfg.LookbehindOps = 1000
+	cfg.StreamSize = 4 << 20
+	cfg.Capacities = []int64{512 << 10, 1 << 20}
+	cfg.ReadaheadCap = 256 << 10
+	cfg.SeekBack = 128 << 10
 	cfg.Timeout = time.Minute
 	cfg.TmpDir = t.TempDir()
 	return cfg
@@ -76,8 +79,8 @@ func TestRunTiny(t *testing.T) {
 	if !slices.Equal(names, allScenarios) {
 		t.Errorf("scenarios %q; want %q", names, allScenarios)
 	}
-	if got := len(rep.Series); got != 2 {
-		t.Errorf("%d memory series; want 2 (lookbehind on and off)", got)
+	if got, want := len(rep.Series), 2*len(cfg.Capacities); got != want {
+		t.Errorf("%d memory series; want %d (lookbehind on and off at each capacity)", got, want)
 	}
 	for _, s := range rep.Series {
 		if len(s.Points) == 0 {
@@ -93,6 +96,9 @@ func TestRunTiny(t *testing.T) {
 	var table bytes.Buffer
 	if err := writeTable(&table, &rep); err != nil {
 		t.Fatalf("writeTable: %v", err)
+	}
+	if !strings.Contains(table.String(), "| capacity | contestant | peak RSS MiB |") {
+		t.Errorf("the table has no streaming summary:\n%s", table.String())
 	}
 	for _, name := range allScenarios {
 		if !strings.Contains(table.String(), "== "+name+"\n") {
@@ -150,13 +156,14 @@ func TestFlags(t *testing.T) {
 		wantErr  string // in stderr
 	}{
 		{"help", []string{"-h"}, 0, "Usage of bench"},
-		{"bad size", []string{"-storage-size", "lots"}, 2, `not a size: "lots"`},
+		{"bad size", []string{"-swarm-size", "lots"}, 2, `not a size: "lots"`},
+		{"bad capacities", []string{"-capacities", "64MiB,lots"}, 2, `not a size: "lots"`},
 		{"negative runs", []string{"-runs", "0"}, 2, "-runs 0: want at least 1"},
 		{"odd piece length", []string{"-piece-length", "100KB"}, 2, "-piece-length 98 KiB: want a multiple of 16 KiB"},
-		{"unknown scenario", []string{"-scenarios", "storage,warp"}, 2, `unknown scenario "warp"`},
-		{"capacity below readahead", []string{"-capacity", "8MiB"}, 2, "-capacity 8.0 MiB: want at least the readahead"},
+		{"unknown scenario", []string{"-scenarios", "swarm,warp"}, 2, `unknown scenario "warp"`},
+		{"small capacity", []string{"-capacities", "64MiB,4MiB"}, 2, "-capacities 4.0 MiB: want between 8 pieces"},
 		{"plot format", []string{"-plot", "out.pdf"}, 2, "want a file ending in .svg or .png"},
-		{"stray argument", []string{"storage"}, 2, "unexpected arguments"},
+		{"stray argument", []string{"swarm"}, 2, "unexpected arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -172,15 +179,15 @@ func TestFlags(t *testing.T) {
 }
 
 func TestParseFlagsSizes(t *testing.T) {
-	cfg, err := parseFlags([]string{"-scenarios", "lookbehind,storage", "-storage-size", "64MiB", "-piece-length", "256KiB", "-runs", "5"}, &bytes.Buffer{})
+	cfg, err := parseFlags([]string{"-scenarios", "swarm,streaming", "-capacities", "32MiB,128MiB", "-piece-length", "256KiB", "-runs", "5"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := cfg.Scenarios, []string{scenarioStorage, scenarioLookbehind}; !slices.Equal(got, want) {
+	if got, want := cfg.Scenarios, []string{scenarioStreaming, scenarioSwarm}; !slices.Equal(got, want) {
 		t.Errorf("scenarios %q; want %q (the fixed order)", got, want)
 	}
-	if cfg.StorageSize != 64<<20 || cfg.PieceLength != 256<<10 || cfg.Runs != 5 {
-		t.Errorf("got storage size %d, piece length %d, runs %d; want %d, %d, 5", cfg.StorageSize, cfg.PieceLength, cfg.Runs, 64<<20, 256<<10)
+	if !slices.Equal(cfg.Capacities, []int64{32 << 20, 128 << 20}) || cfg.PieceLength != 256<<10 || cfg.Runs != 5 {
+		t.Errorf("got capacities %d, piece length %d, runs %d; want [%d %d], %d, 5", cfg.Capacities, cfg.PieceLength, cfg.Runs, 32<<20, 128<<20, 256<<10)
 	}
 }
 

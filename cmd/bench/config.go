@@ -11,17 +11,13 @@ import (
 	"github.com/dustin/go-humanize"
 )
 
-// Scenario names, in the order run runs them. Streaming goes first because
-// its peak RSS is best measured before the other scenarios have grown the
-// heap.
+// Scenario names, in the order run runs them.
 const (
-	scenarioStreaming  = "streaming"
-	scenarioStorage    = "storage"
-	scenarioSwarm      = "swarm"
-	scenarioLookbehind = "lookbehind"
+	scenarioStreaming = "streaming"
+	scenarioSwarm     = "swarm"
 )
 
-var allScenarios = []string{scenarioStreaming, scenarioStorage, scenarioSwarm, scenarioLookbehind}
+var allScenarios = []string{scenarioStreaming, scenarioSwarm}
 
 // config is what one bench run measures and where it writes. Sizes are in
 // bytes.
@@ -30,20 +26,15 @@ type config struct {
 	Runs        int
 	PieceLength int64
 
-	StorageSize int64 // bytes written per storage case
-	MaxTorrents int   // the storage scaling case goes 1, 2, 4, ... up to this
-
 	SwarmSize int64 // the torrent downloaded by the swarm scenario
 
-	StreamSize int64 // the streamed file
-	Capacity   int64 // memtorrent's capacity while streaming
-	Readahead  int64 // the reader's readahead and the storage window
-	SeekBack   int64 // how far the backward seek jumps
-
-	LookbehindOps int // calls per lookbehind measurement
+	StreamSize   int64   // the streamed file
+	Capacities   []int64 // memtorrent's capacities while streaming, one group each
+	ReadaheadCap int64   // stream.Options.ReadaheadCap
+	SeekBack     int64   // how far the backward seeks jump
 
 	Timeout time.Duration // bound on one download or stream run
-	TmpDir  string        // where file and mmap storages keep their files
+	TmpDir  string        // where the swarm's seeder and file and mmap storages keep their files
 
 	JSON    bool
 	Plot    string // file to draw into, .svg or .png; "" for none
@@ -51,35 +42,30 @@ type config struct {
 
 	Out      io.Writer // the table or the JSON
 	Progress io.Writer // the progress bar; io.Discard for none
-	Log      io.Writer // client logs when Verbose
+	Log      io.Writer // client logs when Verbose, and the leecher processes' standard error
 	Command  string    // the command line, for the report
 }
 
-// defaultConfig returns the configuration of `go run ./cmd/bench`: about
-// 40 s of measuring on two busy cores (docs/bench.md).
+// defaultConfig returns the configuration of `go run ./cmd/bench`.
 func defaultConfig() config {
 	return config{
-		Scenarios:     slices.Clone(allScenarios),
-		Runs:          5,
-		PieceLength:   1 << 20,
-		StorageSize:   256 << 20,
-		MaxTorrents:   8,
-		SwarmSize:     256 << 20,
-		StreamSize:    1 << 30,
-		Capacity:      64 << 20,
-		Readahead:     16 << 20,
-		SeekBack:      8 << 20,
-		LookbehindOps: 1_000_000,
-		Timeout:       2 * time.Minute,
-		TmpDir:        "/dev/shm",
+		Scenarios:    slices.Clone(allScenarios),
+		Runs:         5,
+		PieceLength:  1 << 20,
+		SwarmSize:    256 << 20,
+		StreamSize:   1 << 30,
+		Capacities:   []int64{64 << 20, 256 << 20},
+		ReadaheadCap: 32 << 20,
+		SeekBack:     8 << 20,
+		Timeout:      2 * time.Minute,
+		TmpDir:       "/dev/shm",
 	}
 }
 
-// chunkSize is the size of a block request between peers, and so of every
-// storage write the torrent client makes.
+// chunkSize is the size of a block request between peers.
 const chunkSize = 16 << 10
 
-// validate returns an error naming the first bad setting.
+// validate returns an error naming every bad setting.
 func (c config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -98,36 +84,29 @@ func (c config) validate() error {
 	if pl < chunkSize || pl%chunkSize != 0 || pl > 64<<20 {
 		bad("-piece-length %s: want a multiple of 16 KiB between 16 KiB and 64 MiB", ibytes(pl))
 	}
-	if c.has(scenarioStorage) {
-		if c.MaxTorrents < 1 {
-			bad("-max-torrents %d: want at least 1", c.MaxTorrents)
-		} else if c.StorageSize < 4*pl || c.StorageSize < int64(c.MaxTorrents)*pl {
-			bad("-storage-size %s: want at least 4 pieces and a piece per torrent (%s)",
-				ibytes(c.StorageSize), ibytes(max(4, int64(c.MaxTorrents))*pl))
-		}
-	}
 	if c.has(scenarioSwarm) && c.SwarmSize < pl {
 		bad("-swarm-size %s: want at least one piece (%s)", ibytes(c.SwarmSize), ibytes(pl))
 	}
 	if c.has(scenarioStreaming) {
-		switch {
-		case c.StreamSize < 8*pl:
-			bad("-stream-size %s: want at least 8 pieces (%s)", ibytes(c.StreamSize), ibytes(8*pl))
-		case c.Readahead < pl:
-			bad("-readahead %s: want at least one piece (%s)", ibytes(c.Readahead), ibytes(pl))
-		case c.Capacity < c.Readahead+2*pl:
-			bad("-capacity %s: want at least the readahead plus two pieces (%s)",
-				ibytes(c.Capacity), ibytes(c.Readahead+2*pl))
-		case c.Capacity > c.StreamSize/8:
-			bad("-capacity %s: want at most an eighth of -stream-size (%s), so that the file's tail, "+
-				"the quarter skipped by the forward seek and the middle do not all fit", ibytes(c.Capacity), ibytes(c.StreamSize/8))
-		case c.SeekBack < 1 || c.SeekBack > c.StreamSize/4:
+		if c.StreamSize < 16*pl {
+			bad("-stream-size %s: want at least 16 pieces (%s)", ibytes(c.StreamSize), ibytes(16*pl))
+		}
+		if len(c.Capacities) == 0 {
+			bad("-capacities: want at least one")
+		}
+		for _, cp := range c.Capacities {
+			if cp < 8*pl || cp > c.StreamSize/4 {
+				bad("-capacities %s: want between 8 pieces (%s) and a quarter of -stream-size (%s), so that the "+
+					"forward seek lands on data never held", ibytes(cp), ibytes(8*pl), ibytes(c.StreamSize/4))
+			}
+		}
+		if c.ReadaheadCap < 0 {
+			bad("-readahead-cap %s: want a size", ibytes(c.ReadaheadCap))
+		}
+		if c.SeekBack < 1 || c.SeekBack > c.StreamSize/4 {
 			bad("-seek-back %s: want between 1 byte and a quarter of -stream-size (%s)",
 				ibytes(c.SeekBack), ibytes(c.StreamSize/4))
 		}
-	}
-	if c.has(scenarioLookbehind) && c.LookbehindOps < 1 {
-		bad("-lookbehind-ops %d: want at least 1", c.LookbehindOps)
 	}
 	if c.Timeout <= 0 {
 		bad("-timeout %v: want a positive duration", c.Timeout)
@@ -140,26 +119,22 @@ func (c config) has(s string) bool { return slices.Contains(c.Scenarios, s) }
 
 // configJSON is the configuration as the report states it.
 type configJSON struct {
-	Scenarios     []string `json:"scenarios"`
-	Runs          int      `json:"runs"`
-	PieceLength   int64    `json:"piece_length"`
-	StorageSize   int64    `json:"storage_size"`
-	MaxTorrents   int      `json:"max_torrents"`
-	SwarmSize     int64    `json:"swarm_size"`
-	StreamSize    int64    `json:"stream_size"`
-	Capacity      int64    `json:"capacity"`
-	Readahead     int64    `json:"readahead"`
-	SeekBack      int64    `json:"seek_back"`
-	LookbehindOps int      `json:"lookbehind_ops"`
-	TmpDir        string   `json:"tmpdir"`
+	Scenarios    []string `json:"scenarios"`
+	Runs         int      `json:"runs"`
+	PieceLength  int64    `json:"piece_length"`
+	SwarmSize    int64    `json:"swarm_size"`
+	StreamSize   int64    `json:"stream_size"`
+	Capacities   []int64  `json:"capacities"`
+	ReadaheadCap int64    `json:"readahead_cap"`
+	SeekBack     int64    `json:"seek_back"`
+	TmpDir       string   `json:"tmpdir"`
 }
 
 func (c config) json() configJSON {
 	return configJSON{
-		Scenarios: c.Scenarios, Runs: c.Runs, PieceLength: c.PieceLength,
-		StorageSize: c.StorageSize, MaxTorrents: c.MaxTorrents, SwarmSize: c.SwarmSize,
-		StreamSize: c.StreamSize, Capacity: c.Capacity, Readahead: c.Readahead,
-		SeekBack: c.SeekBack, LookbehindOps: c.LookbehindOps, TmpDir: c.TmpDir,
+		Scenarios: c.Scenarios, Runs: c.Runs, PieceLength: c.PieceLength, SwarmSize: c.SwarmSize,
+		StreamSize: c.StreamSize, Capacities: c.Capacities, ReadaheadCap: c.ReadaheadCap,
+		SeekBack: c.SeekBack, TmpDir: c.TmpDir,
 	}
 }
 
@@ -174,14 +149,53 @@ func (f sizeFlag) String() string {
 }
 
 func (f sizeFlag) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*f.p = n
+	return nil
+}
+
+// parseSize parses a byte size such as "256MiB" or "1GB".
+func parseSize(s string) (int64, error) {
 	n, err := humanize.ParseBytes(s)
 	if err != nil {
-		return fmt.Errorf("not a size: %q (want e.g. 256MiB, 1GiB, 512KiB)", s)
+		return 0, fmt.Errorf("not a size: %q (want e.g. 256MiB, 1GiB, 512KiB)", s)
 	}
 	if n > 1<<50 {
-		return fmt.Errorf("size %q too large", s)
+		return 0, fmt.Errorf("size %q too large", s)
 	}
-	*f.p = int64(n)
+	return int64(n), nil
+}
+
+// sizesFlag is a flag.Value for a comma-separated list of sizes.
+type sizesFlag struct{ p *[]int64 }
+
+func (f sizesFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	var s []string
+	for _, n := range *f.p {
+		s = append(s, strings.ReplaceAll(ibytes(n), " ", ""))
+	}
+	return strings.Join(s, ",")
+}
+
+func (f sizesFlag) Set(s string) error {
+	var out []int64
+	for _, field := range strings.Split(s, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		n, err := parseSize(field)
+		if err != nil {
+			return err
+		}
+		out = append(out, n)
+	}
+	*f.p = out
 	return nil
 }
 

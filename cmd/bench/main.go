@@ -1,9 +1,16 @@
-// Command bench measures memtorrent side by side with what a user would pick
-// instead: the anacrolix file and mmap storages and a plain map storage
-// behind one global mutex (internal/baseline). Every scenario runs in this
-// one process on the same data, alternating the order of the contestants,
-// and reports min / median / max over the runs with the ratio of each
-// median to the reference contestant's.
+// Command bench measures what only whole clients and processes show, side
+// by side in one run: memtorrent streaming through stream.Handler in a
+// leecher process of its own, and a loopback download into memtorrent
+// against the anacrolix file and mmap storages. Each contestant runs
+// several times, alternating the order, and the report gives min / median /
+// max over the runs with the ratio of each median to the reference
+// contestant's.
+//
+// Storage alone (writes, hash reads, eviction, many torrents) and the
+// lookbehind set have Go benchmarks instead, compared across commits with
+// benchstat:
+//
+//	go test -run '^$' -bench . -count 10 ./storage/memory ./lookbehind
 //
 // Usage:
 //
@@ -11,21 +18,19 @@
 //
 // Scenarios (-scenarios, all by default):
 //
-//	streaming   a file streamed into 64 MiB of memory: time to first byte,
-//	            throughput, peak RSS and heap, bytes downloaded, seek
-//	            latencies, with lookbehind on and off
-//	storage     16 KiB block writes, piece hash reads, writes under
-//	            eviction and 1..8 torrents of writers, against the
-//	            global-mutex baseline and a plain memmove
+//	streaming   a file played over HTTP through stream.Handler, as a media
+//	            player does (Range requests: sequential read, seeks back,
+//	            a second reader, a forward seek), from a leecher in a child
+//	            process at each of -capacities, lookbehind on and off: peak
+//	            RSS of the leecher and peak RSS over capacity, throughput,
+//	            time to first byte, seek latencies, CPU
 //	swarm       a download over loopback into memtorrent, file storage on
-//	            tmpfs, mmap storage and the baseline: MB/s and CPU s/GiB
-//	lookbehind  Contains and Stats under 0, 2 and 8 writers against a set
-//	            behind one global mutex
+//	            tmpfs and mmap storage: MB/s and CPU s/GiB
 //
 // The table goes to standard output, a progress bar to standard error.
 // -json prints the report as JSON instead; -plot FILE.svg (or .png) draws
-// resident memory over time and the throughputs. Bad flags exit with
-// status 2, a failed measurement with status 1.
+// memory over time while streaming and the download throughputs. Bad flags
+// exit with status 2, a failed measurement with status 1.
 package main
 
 import (
@@ -42,6 +47,10 @@ import (
 )
 
 func main() {
+	if params, ok := leecherParams(); ok {
+		// This process is a streaming leecher the bench started.
+		os.Exit(runLeecher(params, os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -83,17 +92,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.Var(listFlag{&cfg.Scenarios}, "scenarios", "`LIST` of scenarios to run, comma-separated, from "+strings.Join(allScenarios, ","))
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs of every contestant (min / median / max are over these)")
-	fs.Var(sizeFlag{&cfg.PieceLength}, "piece-length", "piece length of every torrent, a `SIZE` that is a multiple of 16 KiB")
-	fs.Var(sizeFlag{&cfg.StorageSize}, "storage-size", "`SIZE` written per storage case (sizes: 256MiB, 1GiB, 1.5GB, ...)")
-	fs.IntVar(&cfg.MaxTorrents, "max-torrents", cfg.MaxTorrents, "storage scaling goes 1, 2, 4, ... torrents (one writer each) up to this")
+	fs.Var(sizeFlag{&cfg.PieceLength}, "piece-length", "piece length of every torrent, a `SIZE` that is a multiple of 16 KiB (sizes: 256MiB, 1GiB, 1.5GB, ...)")
 	fs.Var(sizeFlag{&cfg.SwarmSize}, "swarm-size", "`SIZE` of the torrent the swarm scenario downloads")
 	fs.Var(sizeFlag{&cfg.StreamSize}, "stream-size", "`SIZE` of the file the streaming scenario plays")
-	fs.Var(sizeFlag{&cfg.Capacity}, "capacity", "memtorrent's capacity (a `SIZE`) while streaming")
-	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "`SIZE` of the stream reader's readahead (and of the storage window)")
+	fs.Var(sizesFlag{&cfg.Capacities}, "capacities", "memtorrent's capacities while streaming, a comma-separated `LIST` of sizes")
+	fs.Var(sizeFlag{&cfg.ReadaheadCap}, "readahead-cap", "stream.Options.ReadaheadCap, the `SIZE` bounding a session's readahead")
 	fs.Var(sizeFlag{&cfg.SeekBack}, "seek-back", "`SIZE` of the streaming backward seeks")
-	fs.IntVar(&cfg.LookbehindOps, "lookbehind-ops", cfg.LookbehindOps, "calls per lookbehind measurement")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on one download or stream run")
-	fs.StringVar(&cfg.TmpDir, "tmpdir", cfg.TmpDir, "directory for the seeder's files and the file and mmap storages (tmpfs)")
+	fs.StringVar(&cfg.TmpDir, "tmpdir", cfg.TmpDir, "directory for the swarm seeder's files and the file and mmap storages (tmpfs)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&cfg.Plot, "plot", "", "draw resident memory over time and the throughputs into `FILE` (.svg or .png)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "show the torrent clients' warnings and errors on standard error")

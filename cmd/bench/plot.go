@@ -5,7 +5,6 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -28,18 +27,23 @@ func plotFormat(name string) string {
 }
 
 // writePlot draws rep into the file name: memory over time while
-// streaming, and the throughputs of the swarm and storage scenarios, as
-// far as rep has them.
+// streaming, and the throughputs of the swarm scenario, as far as rep has
+// them.
 func writePlot(name string, rep *Report) error {
 	var plots []*plot.Plot
-	for _, mk := range []func(*Report) (*plot.Plot, error){memoryPlot, swarmPlot, storagePlot, scalingPlot} {
-		p, err := mk(rep)
+	for _, c := range rep.Config.Capacities {
+		p, err := memoryPlot(rep, c)
 		if err != nil {
 			return err
 		}
 		if p != nil {
 			plots = append(plots, p)
 		}
+	}
+	if p, err := swarmPlot(rep); err != nil {
+		return err
+	} else if p != nil {
+		plots = append(plots, p)
 	}
 	if len(plots) == 0 {
 		p := plot.New()
@@ -87,51 +91,46 @@ func writePlot(name string, rep *Report) error {
 	return f.Close()
 }
 
-// memoryPlot draws memtorrent's resident bytes against its capacity over
-// the first streaming run of each contestant, with the Go heap and the
-// process RSS of the first.
-func memoryPlot(rep *Report) (*plot.Plot, error) {
-	if len(rep.Series) == 0 {
-		return nil, nil
-	}
+// memoryPlot draws the leecher's RSS (dotted) and memtorrent's resident
+// bytes (solid) over the first streaming run of each contestant at
+// capacity, and the capacity (dashed); nil if rep has no such run.
+func memoryPlot(rep *Report, capacity int64) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("streaming %s: memory over time (first run)", ibytes(rep.Config.StreamSize))
+	p.Title.Text = fmt.Sprintf("streaming %s into %s: leecher memory (first run)", ibytes(rep.Config.StreamSize), ibytes(capacity))
 	p.X.Label.Text = "seconds"
 	p.Y.Label.Text = "MiB"
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
-	var end float64
-	for i, s := range rep.Series {
-		res := make(plotter.XYs, len(s.Points))
-		for j, pt := range s.Points {
-			res[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Resident)}
-			end = max(end, pt.Seconds)
-		}
-		if err := addLine(p, res, "resident, "+s.Contestant, plotutil.Color(i), nil); err != nil {
-			return nil, err
-		}
-		if i > 0 {
+	var end, top float64
+	n := 0
+	for _, s := range rep.Series {
+		if s.Capacity != capacity {
 			continue
 		}
-		heap := make(plotter.XYs, len(s.Points))
+		res := make(plotter.XYs, len(s.Points))
 		rss := make(plotter.XYs, len(s.Points))
 		for j, pt := range s.Points {
-			heap[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Heap)}
+			res[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.Resident)}
 			rss[j] = plotter.XY{X: pt.Seconds, Y: mib(pt.RSS)}
+			end, top = max(end, pt.Seconds), max(top, mib(pt.RSS))
 		}
-		if err := addLine(p, heap, "Go heap, "+s.Contestant, plotutil.Color(2), []vg.Length{vg.Points(4), vg.Points(2)}); err != nil {
+		if err := addLine(p, rss, "RSS, "+strings.TrimPrefix(s.Contestant, ibytes(capacity)+", "), plotutil.Color(n), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
 			return nil, err
 		}
-		if err := addLine(p, rss, "process RSS, "+s.Contestant, plotutil.Color(3), []vg.Length{vg.Points(1), vg.Points(2)}); err != nil {
+		if err := addLine(p, res, "resident, "+strings.TrimPrefix(s.Contestant, ibytes(capacity)+", "), plotutil.Color(n), nil); err != nil {
 			return nil, err
 		}
+		n++
 	}
-	capacity := mib(rep.Series[0].Capacity)
-	if err := addLine(p, plotter.XYs{{X: 0, Y: capacity}, {X: end, Y: capacity}}, "capacity",
-		color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
+	if n == 0 {
+		return nil, nil
+	}
+	c := mib(capacity)
+	if err := addLine(p, plotter.XYs{{X: 0, Y: c}, {X: end, Y: c}}, "capacity", color.Black, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
 		return nil, err
 	}
+	p.Y.Max = 1.5 * max(top, c) // room for the legend
 	return p, nil
 }
 
@@ -168,49 +167,6 @@ func swarmPlot(rep *Report) (*plot.Plot, error) {
 	}
 	p.NominalX(names...)
 	return p, nil
-}
-
-// storagePlot draws the median throughput of the storage cases, the
-// contestants side by side within each case.
-func storagePlot(rep *Report) (*plot.Plot, error) {
-	var cases []*Case
-	var labels []string
-	for _, k := range []struct{ key, label string }{{"write", "writes, fresh"}, {"rewrite", "rewrites"}, {"hash", "hash reads"}, {"evict", "under eviction"}} {
-		if c := findCase(rep, scenarioStorage, k.key); c != nil {
-			cases = append(cases, c)
-			labels = append(labels, k.label)
-		}
-	}
-	if len(cases) == 0 {
-		return nil, nil
-	}
-	p := plot.New()
-	p.Title.Text = "storage without a client (" + ibytes(rep.Config.StorageSize) + ")"
-	p.Y.Label.Text = "MB/s (median; whiskers min-max)"
-	p.Legend.Top = true
-	p.Legend.Left = true
-	contestants := []string{"memtorrent", "baseline", "memmove"}
-	pos := func(i, j int) float64 { return float64(j) + (float64(i)-float64(len(contestants)-1)/2)*0.27 }
-	if err := addBars(p, cases, contestants, vg.Points(18), pos, true); err != nil {
-		return nil, err
-	}
-	p.Y.Max *= 1.25 // room for the legend
-	p.NominalX(labels...)
-	p.Y.Tick.Marker = plainTicks{}
-	return p, nil
-}
-
-// plainTicks are the default ticks labelled without trailing zeros.
-type plainTicks struct{}
-
-func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
-		}
-	}
-	return ts
 }
 
 // addBars adds a bar at pos(i, j) for contestant i in case j, its median,
@@ -252,60 +208,6 @@ type errorPoint struct{ x, y, lo, hi float64 }
 func (e errorPoint) Len() int                       { return 1 }
 func (e errorPoint) XY(int) (float64, float64)      { return e.x, e.y }
 func (e errorPoint) YError(int) (low, high float64) { return e.lo, e.hi }
-
-// scalingPlot draws write throughput against the number of torrents, one
-// line per contestant.
-func scalingPlot(rep *Report) (*plot.Plot, error) {
-	var sc *Scenario
-	for i := range rep.Scenarios {
-		if rep.Scenarios[i].Name == scenarioStorage {
-			sc = &rep.Scenarios[i]
-		}
-	}
-	if sc == nil {
-		return nil, nil
-	}
-	lines := map[string]plotter.XYs{}
-	var order []string
-	for _, c := range sc.Cases {
-		k, ok := strings.CutPrefix(c.Key, "scale/")
-		if !ok {
-			continue
-		}
-		var n float64
-		fmt.Sscan(k, &n)
-		for _, r := range c.Results {
-			if _, seen := lines[r.Contestant]; !seen {
-				order = append(order, r.Contestant)
-			}
-			lines[r.Contestant] = append(lines[r.Contestant], plotter.XY{X: n, Y: r.Median})
-		}
-	}
-	if len(order) == 0 {
-		return nil, nil
-	}
-	p := plot.New()
-	p.Title.Text = "storage rewrites: torrents x 1 writer each"
-	p.X.Label.Text = "torrents"
-	var ticks []plot.Tick
-	for k := 1; k <= rep.Config.MaxTorrents; k *= 2 {
-		ticks = append(ticks, plot.Tick{Value: float64(k), Label: fmt.Sprint(k)})
-	}
-	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.Y.Label.Text = "MB/s (median)"
-	p.Y.Min = 0
-	p.Y.Tick.Marker = plainTicks{}
-	for i, name := range order {
-		l, s, err := plotter.NewLinePoints(lines[name])
-		if err != nil {
-			return nil, err
-		}
-		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
-		p.Add(l, s)
-		p.Legend.Add(name, l, s)
-	}
-	return p, nil
-}
 
 // findCase returns the case with key in scenario sc, or nil.
 func findCase(rep *Report, sc, key string) *Case {

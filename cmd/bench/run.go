@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/memtorrent/memtorrent/host"
 )
 
 // scenario is one family of measurements: it starts what its groups share
@@ -53,14 +56,10 @@ func run(ctx context.Context, cfg config) error {
 	for _, name := range cfg.Scenarios {
 		switch name {
 		case scenarioStreaming:
-			stream = newStreamBench(cfg, logger)
+			stream = newStreamBench(cfg, logger, logW)
 			scens = append(scens, stream)
-		case scenarioStorage:
-			scens = append(scens, &storageBench{cfg: cfg, logger: logger})
 		case scenarioSwarm:
 			scens = append(scens, &swarmBench{cfg: cfg, logger: logger})
-		case scenarioLookbehind:
-			scens = append(scens, lookbehindBench{cfg})
 		}
 	}
 	total := 0
@@ -100,6 +99,23 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	return nil
+}
+
+// clientsAbout describes the torrent clients for the report.
+func clientsAbout() string {
+	return fmt.Sprintf("every torrent client, seeder or leecher, of every contestant: anacrolix/torrent v1.59.1 "+
+		"from swarm.Config: 127.0.0.1 only (TCP, plaintext, no DHT, trackers, PEX, uTP or UPnP) and host.Apply "+
+		"(MaxAllocPeerRequestDataPerConn %d MiB, KeepAliveTimeout %v against the lost-wake-up stall of v1.59.1, docs/stalls.md)",
+		host.MaxAllocPeerRequestDataPerConn>>20, host.KeepAliveTimeout)
+}
+
+// newLogger returns the logger of the torrent clients: Warn and up to w
+// when verbose, nothing otherwise.
+func newLogger(verbose bool, w io.Writer) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // measureScenario starts s, measures its groups and closes it.

@@ -11,8 +11,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/storage"
 
-	"github.com/memtorrent/memtorrent/internal/baseline"
-	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/internal/swarm"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
@@ -21,7 +20,8 @@ import (
 type swarmBench struct {
 	cfg    config
 	logger *slog.Logger
-	seed   *seeder // nil until start
+	seed   *swarm.Seeder // nil until start
+	dir    string        // the seeder's files; "" until start
 }
 
 func (b *swarmBench) name() string    { return scenarioSwarm }
@@ -30,20 +30,33 @@ func (b *swarmBench) notes() []string { return nil }
 // start starts the seeder: the anacrolix file storage with part files, its
 // file in cfg.TmpDir.
 func (b *swarmBench) start(ctx context.Context) error {
-	spec := testutil.Spec{Name: "swarm.bin", Length: b.cfg.SwarmSize, PieceLength: b.cfg.PieceLength, Seed: 2}
-	s, err := newFileSeeder(ctx, b.cfg.TmpDir, spec, b.logger)
+	spec := swarm.Spec{Name: "swarm.bin", Length: b.cfg.SwarmSize, PieceLength: b.cfg.PieceLength, Seed: 2}
+	mi, err := spec.MetaInfo()
+	if err != nil {
+		return err
+	}
+	if b.dir, err = os.MkdirTemp(b.cfg.TmpDir, "memtorrent-bench-seed-"); err != nil {
+		return fmt.Errorf("creating the seeder's directory: %w", err)
+	}
+	if err := swarm.WriteFiles(b.dir, spec); err != nil {
+		return err
+	}
+	b.seed, err = swarm.SeedDir(ctx, swarm.Config(b.dir, b.logger), b.dir, mi, nil)
 	if err != nil {
 		return fmt.Errorf("starting the swarm seeder: %w", err)
 	}
-	b.seed = s
 	return nil
 }
 
 func (b *swarmBench) close() error {
-	if b.seed == nil {
-		return nil
+	var errs []error
+	if b.seed != nil {
+		errs = append(errs, b.seed.Close())
 	}
-	return b.seed.close()
+	if b.dir != "" {
+		errs = append(errs, os.RemoveAll(b.dir))
+	}
+	return errors.Join(errs...)
 }
 
 func (b *swarmBench) about() string {
@@ -52,7 +65,7 @@ func (b *swarmBench) about() string {
 		"timed from connecting the peer to Complete. CPU is getrusage user+sys of the whole process "+
 		"(seeder and leecher) over the same interval, per GiB downloaded. memtorrent's capacity is above the "+
 		"torrent size; file and mmap are the anacrolix storages in a fresh directory in %s (the client's default "+
-		"file storage: sqlite piece completion, part files); baseline is the global-mutex map storage.",
+		"file storage: sqlite piece completion, part files).",
 		ibytes(b.cfg.SwarmSize), ibytes(b.cfg.PieceLength), b.cfg.TmpDir, b.cfg.TmpDir)
 }
 
@@ -80,9 +93,6 @@ func (b *swarmBench) groups() []group {
 			})},
 			{"file (tmpfs)", b.download(inDir(storage.NewFile))},
 			{"mmap (tmpfs)", b.download(inDir(storage.NewMMap))},
-			{"baseline", b.download(func() (storage.ClientImplCloser, string, error) {
-				return baseline.New(), "", nil
-			})},
 		},
 	}}
 }
@@ -102,17 +112,17 @@ func (b *swarmBench) download(open func() (storage.ClientImplCloser, string, err
 				err = errors.Join(err, os.RemoveAll(dir))
 			}
 		}()
-		cl, err := torrent.NewClient(clientConfig(st, b.logger))
+		cfg := swarm.Config("", b.logger)
+		cfg.DefaultStorage = st
+		cl, err := torrent.NewClient(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("creating the leecher: %w", err)
 		}
 		defer func() { err = errors.Join(append([]error{err}, cl.Close()...)...) }()
-		t, err := cl.AddTorrent(b.seed.mi)
+		// Connect only once the clock runs: AddTorrent without seeders.
+		t, err := swarm.AddTorrent(ctx, cl, b.seed.MetaInfo)
 		if err != nil {
-			return nil, fmt.Errorf("adding the torrent: %w", err)
-		}
-		if err := waitDone(ctx, setupTimeout, t.GotInfo()); err != nil {
-			return nil, fmt.Errorf("waiting for the torrent's info: %w", err)
+			return nil, err
 		}
 
 		cpu0, err := cpuTime()
@@ -120,9 +130,9 @@ func (b *swarmBench) download(open func() (storage.ClientImplCloser, string, err
 			return nil, err
 		}
 		start := time.Now()
-		t.AddClientPeer(b.seed.client)
+		t.AddClientPeer(b.seed.Client)
 		t.DownloadAll()
-		if err := waitDone(ctx, b.cfg.Timeout, t.Complete().On()); err != nil {
+		if err := swarm.Wait(ctx, b.cfg.Timeout, "the download", t.Complete().On()); err != nil {
 			return nil, fmt.Errorf("downloading (%s of %s done): %w",
 				ibytes(t.BytesCompleted()), ibytes(b.cfg.SwarmSize), err)
 		}

@@ -16,8 +16,9 @@ import (
 
 // This file reads what the process costs: CPU time from getrusage, resident
 // memory from /proc/self/status, and the Go heap from runtime/metrics. All
-// figures are process-wide: the seeder and the leecher of a swarm run in this
-// process, so their costs add up.
+// figures are process-wide: the seeder and the leecher of a swarm download
+// run in one process, so their costs add up; the streaming leecher runs in
+// a process of its own and reads its own.
 
 // cpuTime returns the user plus system CPU time the process has used.
 func cpuTime() (time.Duration, error) {
@@ -59,16 +60,6 @@ func procStatus(names ...string) (map[string]int64, error) {
 		}
 	}
 	return out, nil
-}
-
-// resetPeakRSS sets the process's VmHWM back to its current VmRSS (Linux
-// 4.0 and later, clear_refs value 5), so that a later VmHWM is the peak of
-// what ran in between. It returns an error where that is not allowed.
-func resetPeakRSS() error {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		return fmt.Errorf("resetting peak RSS: %w", err)
-	}
-	return nil
 }
 
 // heapSampler reads the Go heap without stopping the world. It is not

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
 // TestStatusPageChromium opens the status page of `memtorrent demo -file
@@ -28,50 +30,15 @@ import (
 // $MEMTORRENT_SCREENSHOT when set (docs/status.png is made that way).
 // SIGTERM must then end the server with status 0.
 func TestStatusPageChromium(t *testing.T) {
-	chromium := requireProgram(t, "chromium", "chromium")
-	ffmpeg := requireProgram(t, "ffmpeg", "ffmpeg")
-	dir := t.TempDir()
-	mp4 := filepath.Join(dir, "demo.mp4")
-	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi",
-		"-i", "testsrc=duration=10:size=320x240:rate=25,noise=alls=10:allf=t", "-c:v", "libx264", "-b:v", "1500k",
-		"-pix_fmt", "yuv420p", "-movflags", "+faststart", mp4).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
+	mp4 := newClip(t, "demo.mp4")
+	dir := filepath.Dir(mp4)
 	s, _ := startServer(t, "demo", "-file", mp4, "-listen", "127.0.0.1:0", "-capacity", "1MiB")
 	page := s.waitLine(t, statusLine)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	b := startChromium(t, ctx, chromium)
-	c := b.newPage(t, ctx, page)
-	defer c.close()
+	c, ctx := openPage(t, chromium, page)
 
-	var res struct {
-		Pieces   int     `json:"pieces"`
-		Before   float64 `json:"before"`
-		Target   float64 `json:"target"`
-		Seeked   float64 `json:"seeked"`
-		After    float64 `json:"after"`
-		Duration float64 `json:"duration"`
-	}
-	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
-		c.screenshot(t, ctx, filepath.Join(dir, "failed.png"))
-		t.Fatalf("playing in the status page: %v", err)
-	}
-	t.Logf("page: %+v", res)
-	if res.Pieces == 0 {
-		t.Errorf("piece map drew %d pieces; want more than 0", res.Pieces)
-	}
-	if res.Before <= 0 {
-		t.Errorf("currentTime before the seek %v; want > 0", res.Before)
-	}
-	if res.Seeked < res.Target-0.5 {
-		t.Errorf("currentTime at seeked %v; want about %v", res.Seeked, res.Target)
-	}
-	if res.After <= res.Seeked {
-		t.Errorf("currentTime %v after playing on from %v; want more", res.After, res.Seeked)
-	}
+	c.play(t, ctx, "the status page", dir)
 	// Let the page draw the sessions and windows the playback made.
 	if err := c.evaluate(ctx, `new Promise(r => setTimeout(() => r(1), 1200))`, nil); err != nil {
 		t.Fatal(err)
@@ -120,6 +87,44 @@ const playAndSeek = `(async () => {
   return { pieces: Number(document.body.dataset.pieces), before, target, seeked: at, after: v.currentTime, duration: v.duration };
 })()`
 
+// played is what playAndSeek resolves to: the pieces the piece map drew
+// and the video's times, in seconds.
+type played struct {
+	Pieces   int     `json:"pieces"`
+	Before   float64 `json:"before"`
+	Target   float64 `json:"target"`
+	Seeked   float64 `json:"seeked"`
+	After    float64 `json:"after"`
+	Duration float64 `json:"duration"`
+}
+
+// play runs playAndSeek in the page (what names it in messages) and checks
+// that the piece map drew and that the video played, seeked to about the
+// target and played on. If the script fails it saves a screenshot as
+// dir/failed.png and fails the test.
+func (c *cdp) play(t *testing.T, ctx context.Context, what, dir string) played {
+	t.Helper()
+	var res played
+	if err := c.evaluate(ctx, playAndSeek, &res); err != nil {
+		c.screenshot(t, ctx, filepath.Join(dir, "failed.png"))
+		t.Fatalf("playing in %s: %v", what, err)
+	}
+	t.Logf("%s: %+v", what, res)
+	if res.Pieces == 0 {
+		t.Errorf("piece map drew %d pieces; want more than 0", res.Pieces)
+	}
+	if res.Before <= 0 {
+		t.Errorf("currentTime before the seek %v; want > 0", res.Before)
+	}
+	if res.Seeked < res.Target-0.5 {
+		t.Errorf("currentTime at seeked %v; want about %v", res.Seeked, res.Target)
+	}
+	if res.After <= res.Seeked {
+		t.Errorf("currentTime %v after playing on from %v; want more", res.After, res.Seeked)
+	}
+	return res
+}
+
 var statusLine = regexp.MustCompile(`^  status: +(http://\S+)$`)
 
 // browser is a headless Chromium the test started.
@@ -138,7 +143,7 @@ func startChromium(t *testing.T, ctx context.Context, path string) *browser {
 		"--disable-extensions", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
 		"--window-size=1200,1000", "--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr := &syncBuffer{}
+	stderr := &testutil.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting chromium: %v", err)
@@ -208,15 +213,37 @@ func (b *browser) newPage(t *testing.T, ctx context.Context, url string) *cdp {
 	c := &cdp{conn: conn}
 	// The tab starts on about:blank; an expression evaluated before the
 	// page has loaded would see its context destroyed.
+	if err := c.waitLoaded(ctx, url); err != nil {
+		c.close()
+		t.Fatal(err)
+	}
+	return c
+}
+
+// openPage starts Chromium at path and opens url in it, both closed at
+// the end of the test; the context, which ends 2 minutes later, bounds
+// what the test asks of the page.
+func openPage(t *testing.T, path, url string) (*cdp, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	c := startChromium(t, ctx, path).newPage(t, ctx, url)
+	t.Cleanup(c.close)
+	return c, ctx
+}
+
+// waitLoaded waits until the page has loaded url. If ctx ends first it
+// returns an error with the page's last location and evaluation error.
+func (c *cdp) waitLoaded(ctx context.Context, url string) error {
 	for {
 		var href string
 		err := c.evaluate(ctx, `document.readyState === "complete" ? location.href : ""`, &href)
 		if err == nil && href == url {
-			return c
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("waiting for %s to load: %v (last error %v)", url, ctx.Err(), err)
+			return fmt.Errorf("waiting for %s to load: %w (at %q, last error %v)", url, ctx.Err(), href, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

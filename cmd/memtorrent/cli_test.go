@@ -6,15 +6,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
 // TestBadInput runs the binary on bad input: each run must exit with status
@@ -46,7 +51,10 @@ func TestBadInput(t *testing.T) {
 		{"bad size", []string{"serve", "-capacity", "lots", ih}, `invalid value "lots" for flag -capacity`},
 		{"zero capacity", []string{"serve", "-capacity", "0", ih}, "-capacity must be more than 0"},
 		{"bad log level", []string{"demo", "-log-level", "loud"}, "-log-level"},
-		{"no torrent", []string{"serve"}, "missing torrent"},
+		{"exposed without protection", []string{"serve", "-listen", "0.0.0.0:0"}, "-listen 0.0.0.0:0 is reachable from other machines"},
+		{"wildcard port without protection", []string{"serve", "-listen", ":0"}, "-listen :0 is reachable from other machines"},
+		{"bad allow", []string{"serve", "-allow", "10.0.0.0/33"}, "-allow"},
+		{"bad auth", []string{"serve", "-auth", "nopassword"}, "-auth must be user:password"},
 		{"missing torrent file", []string{"serve", filepath.Join(dir, "nope.torrent")}, "reading torrent file " + filepath.Join(dir, "nope.torrent")},
 		{"unreadable torrent file", []string{"serve", garbage}, "reading torrent file " + garbage},
 		{"invalid magnet", []string{"serve", "magnet:?xt=urn:btih:zz"}, "invalid magnet URI"},
@@ -88,18 +96,8 @@ func writeTorrentFile(t *testing.T, dir string, pieceLength int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi := metainfo.MetaInfo{InfoBytes: b}
 	path := filepath.Join(dir, "big.torrent")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteTorrentFile(t, path, &metainfo.MetaInfo{InfoBytes: b})
 	return path
 }
 
@@ -113,19 +111,26 @@ func TestParseArgs(t *testing.T) {
 		{"serve defaults", []string{"serve", "a.torrent"}, config{
 			Command: "serve", Sources: []string{"a.torrent"}, Capacity: 256 << 20, Listen: "127.0.0.1:8080",
 			Readahead: 32 << 20, LogLevel: slog.LevelWarn, PeerPort: 42069, Upload: true, DemoSize: 64 << 20,
+			Idle: 5 * time.Minute, InfoTimeout: 30 * time.Second,
 		}},
 		{"serve flags after arguments", []string{"serve", "a.torrent", "--capacity", "1GiB", "b.torrent", "-upload=false",
-			"-peer-port", "0", "-lookbehind", "64MB", "-readahead", "8MiB", "-log-level", "debug", "-listen", ":9000"}, config{
+			"-peer-port", "0", "-lookbehind", "64MB", "-readahead", "8MiB", "-log-level", "debug", "-listen", ":9000",
+			"-allow", "192.168.0.0/16, 10.1.2.3,::1", "-auth", "kodi:pass:word", "-token", "0123456789abcdef_-", "-idle", "90s",
+			"-metadata-timeout", "5s", "-offline"}, config{
 			Command: "serve", Sources: []string{"a.torrent", "b.torrent"}, Capacity: 1 << 30, Listen: ":9000",
 			Lookbehind: 64e6, Readahead: 8 << 20, LogLevel: slog.LevelDebug, PeerPort: 0, Upload: false, DemoSize: 64 << 20,
+			Allow: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("::1/128")},
+			Auth:  "kodi:pass:word", Token: "0123456789abcdef_-", Idle: 90 * time.Second, InfoTimeout: 5 * time.Second, Offline: true,
 		}},
 		{"lookbehind off", []string{"serve", "-lookbehind", "off", "x"}, config{
 			Command: "serve", Sources: []string{"x"}, Capacity: 256 << 20, Listen: "127.0.0.1:8080", Lookbehind: -1,
 			Readahead: 32 << 20, LogLevel: slog.LevelWarn, PeerPort: 42069, Upload: true, DemoSize: 64 << 20,
+			Idle: 5 * time.Minute, InfoTimeout: 30 * time.Second,
 		}},
 		{"demo", []string{"demo", "--file", "m.mp4", "-capacity", "64M"}, config{
 			Command: "demo", Capacity: 64e6, Listen: "127.0.0.1:8080", Readahead: 32 << 20, LogLevel: slog.LevelWarn,
 			PeerPort: 42069, Upload: true, DemoFile: "m.mp4", DemoSize: 64 << 20,
+			Idle: 5 * time.Minute, InfoTimeout: 30 * time.Second,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,7 +152,9 @@ func equalConfig(a, b config) bool {
 	return strings.Join(a.Sources, "\x00") == strings.Join(b.Sources, "\x00") &&
 		a.Command == b.Command && a.Capacity == b.Capacity && a.Listen == b.Listen &&
 		a.Lookbehind == b.Lookbehind && a.Readahead == b.Readahead && a.LogLevel == b.LogLevel &&
-		a.PeerPort == b.PeerPort && a.Upload == b.Upload && a.DemoFile == b.DemoFile && a.DemoSize == b.DemoSize
+		a.PeerPort == b.PeerPort && a.Upload == b.Upload && a.DemoFile == b.DemoFile && a.DemoSize == b.DemoSize &&
+		slices.Equal(a.Allow, b.Allow) && a.Auth == b.Auth && a.Token == b.Token && a.Idle == b.Idle &&
+		a.InfoTimeout == b.InfoTimeout && a.Offline == b.Offline
 }
 
 // TestDemoPieceLength checks the demo's piece lengths.

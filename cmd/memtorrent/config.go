@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 )
@@ -22,10 +24,19 @@ type config struct {
 	Readahead  int64      // one session's readahead cap in bytes
 	LogLevel   slog.Level // of the torrent client and the stream handler
 
+	// The server (both commands): see api.go and auth.go.
+	Auth        string         // "user:password" for HTTP Basic; "" none
+	Allow       []netip.Prefix // client addresses allowed; nil any
+	Token       string         // the stream URLs' token; "" a random one
+	Idle        time.Duration  // drop a torrent added at run time after this long unused; 0 never
+	InfoTimeout time.Duration  // how long a request waits for a torrent's metadata
+	Offline     bool           // peers on loopback only: no DHT, trackers, PEX
+
 	// serve.
-	Sources  []string // .torrent files, magnet URIs or info hashes
+	Sources  []string // .torrent files, magnet URIs or info hashes; may be empty
 	PeerPort int      // BitTorrent listen port; 0 picks one
 	Upload   bool     // upload to peers (cfg.Seed) or not at all (cfg.NoUpload)
+	DHT      bool     // find peers through the DHT; false sets cfg.NoDHT
 	// loopback makes serve's client use demo's loopback-only configuration
 	// (with PeerPort and Upload): tests set it, no flag does.
 	loopback bool
@@ -45,14 +56,17 @@ const (
 	defaultListen   = "127.0.0.1:8080"
 	defaultPeerPort = 42069
 	defaultDemoSize = 64 << 20
+	defaultIdle     = 5 * time.Minute
+	defaultInfoWait = 30 * time.Second
 )
 
 const usage = `usage:
-  memtorrent serve [flags] <.torrent file | magnet URI | info hash>...
+  memtorrent serve [flags] [.torrent file | magnet URI | info hash]...
   memtorrent demo [flags] [-file PATH] [-size N]
 
 serve streams the torrents from memory and prints the URL of each playable
-file; demo seeds a file (or generated data) from an in-process seeder on
+file; more are added over HTTP (the front page at /, the API at /api/torrents,
+TorrServer's API for Kodi and Lampa). demo seeds a file (or generated data) from an in-process seeder on
 loopback and streams it the same way, with no network. Both serve a status
 page at /ui/{infohash}. Sizes take units: 512MiB, 1GB, 64M.
 Run 'memtorrent serve -h' or 'memtorrent demo -h' for the flags.
@@ -66,14 +80,17 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("missing command: serve or demo (run 'memtorrent -h')")
 	}
 	cfg := config{
-		Command:   args[0],
-		Capacity:  defaultCapacity,
-		Listen:    defaultListen,
-		Readahead: 32 << 20,
-		LogLevel:  slog.LevelWarn,
-		PeerPort:  defaultPeerPort,
-		Upload:    true,
-		DemoSize:  defaultDemoSize,
+		Command:     args[0],
+		Capacity:    defaultCapacity,
+		Listen:      defaultListen,
+		Readahead:   32 << 20,
+		LogLevel:    slog.LevelWarn,
+		PeerPort:    defaultPeerPort,
+		Upload:      true,
+		DHT:         true,
+		DemoSize:    defaultDemoSize,
+		Idle:        defaultIdle,
+		InfoTimeout: defaultInfoWait,
 	}
 	switch cfg.Command {
 	case "serve", "demo":
@@ -90,9 +107,16 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.Var(lookbehindFlag{&cfg.Lookbehind}, "lookbehind", "lookbehind budget kept behind the playheads: a `size`, auto (a quarter of -capacity) or off")
 	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
 	fs.Var(levelFlag{&cfg.LogLevel}, "log-level", "log `level`: debug, info, warn or error")
+	fs.StringVar(&cfg.Auth, "auth", "", "require HTTP Basic `user:password` on every request (stream URLs may carry the token instead)")
+	fs.Var(allowFlag{&cfg.Allow}, "allow", "serve only clients in these `CIDRs` (comma-separated addresses or prefixes)")
+	fs.StringVar(&cfg.Token, "token", "", "the `token` stream and playlist URLs carry (default: random at each start)")
+	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "drop a torrent added over HTTP after this `duration` without a player (0 never)")
+	fs.DurationVar(&cfg.InfoTimeout, "metadata-timeout", cfg.InfoTimeout, "how long a request waits for a torrent's metadata before 504 (`duration`)")
+	fs.BoolVar(&cfg.Offline, "offline", false, "no DHT, trackers or PEX; peers only on 127.0.0.1 (from a magnet's x.pe), for tests")
 	if cfg.Command == "serve" {
 		fs.IntVar(&cfg.PeerPort, "peer-port", cfg.PeerPort, "BitTorrent listen `port` (0 picks one)")
 		fs.BoolVar(&cfg.Upload, "upload", cfg.Upload, "upload to peers; -upload=false sends nothing")
+		fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the DHT; -dht=false for trackers and magnet peers only")
 	} else {
 		fs.StringVar(&cfg.DemoFile, "file", "", "seed the file at `path` (an MP4 plays in the status page) instead of generated data")
 		fs.Var(sizeFlag{&cfg.DemoSize}, "size", "`size` of the generated data when -file is not given")
@@ -128,15 +152,25 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("-listen must not be empty")
 	case cfg.PeerPort < 0 || cfg.PeerPort > 65535:
 		return config{}, fmt.Errorf("-peer-port %d is not a port", cfg.PeerPort)
-	case cfg.Command == "serve" && len(cfg.Sources) == 0:
-		return config{}, errors.New("serve: missing torrent: give a .torrent file, a magnet URI or an info hash")
 	case cfg.Command == "demo" && len(cfg.Sources) > 0:
 		return config{}, fmt.Errorf("demo takes no arguments, got %q (use -file PATH)", cfg.Sources[0])
 	case cfg.Command == "demo" && set["file"] && set["size"]:
 		return config{}, errors.New("demo: -file and -size exclude each other")
 	case cfg.DemoSize <= 0:
 		return config{}, errors.New("-size must be more than 0")
+	case cfg.Idle < 0:
+		return config{}, errors.New("-idle must not be negative")
+	case cfg.InfoTimeout <= 0:
+		return config{}, errors.New("-metadata-timeout must be more than 0")
+	case set["auth"] && !validAuth(cfg.Auth):
+		return config{}, errors.New("-auth must be user:password with a non-empty user and password")
+	case set["token"] && !validToken(cfg.Token):
+		return config{}, errors.New("-token must be 16 to 128 letters, digits, '-' or '_'")
 	}
+	if err := checkExposure(cfg); err != nil {
+		return config{}, err
+	}
+	cfg.loopback = cfg.Offline
 	return cfg, nil
 }
 

@@ -54,9 +54,6 @@ func TestDemoBinary(t *testing.T) {
 // leaves no goroutine behind.
 func TestDemoInProcess(t *testing.T) {
 	defer testutil.VerifyNoLeaks(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	out := &lineWriter{lines: make(chan string, 100)}
 	cfg := config{
 		Command:   "demo",
 		Capacity:  2 << 20,
@@ -64,45 +61,21 @@ func TestDemoInProcess(t *testing.T) {
 		Readahead: 1 << 20,
 		LogLevel:  100, // nothing
 		DemoSize:  5<<20 + 1,
-		Out:       out,
 		Err:       io.Discard,
 	}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg) }()
-	var url string
-	for url == "" {
-		select {
-		case line := <-out.lines:
-			if m := streamLine.FindStringSubmatch(line); m != nil {
-				url = m[1]
-			}
-		case err := <-done:
-			t.Fatalf("run returned before printing a stream URL: %v", err)
-		case <-time.After(time.Minute):
-			t.Fatal("timed out waiting for the stream URL")
-		}
-	}
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	p := startInProcess(t, cfg)
+	url := p.waitURLs(t)["stream"]
+	rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer rcancel()
-	got := getStream(t, rctx, url)
-	want := demoData(t, cfg.DemoSize)
-	testutil.Equal(t, got, want)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run after cancel: %v; want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run still running 10 s after cancel")
-	}
+	testutil.Equal(t, getStream(t, rctx, url), demoData(t, cfg.DemoSize))
+	p.stop(t)
 }
 
 // demoData returns the generated demo data of size bytes.
 func demoData(t *testing.T, size int64) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data")
-	if err := writeDemoData(path, size); err != nil {
+	if _, err := writeDemoData(path, size); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

@@ -5,15 +5,19 @@
 //
 // Usage:
 //
-//	memtorrent serve [flags] <.torrent file | magnet URI | info hash>...
+//	memtorrent serve [flags] [.torrent file | magnet URI | info hash]...
 //	memtorrent demo [flags] [--file PATH] [--size N]
 //
 // serve adds the torrents, prints the URL of each playable file and
-// serves them until interrupted. demo needs no network: it makes a torrent
-// of a file (or of generated data), seeds it from an in-process seeder on
-// loopback and serves it like serve does. Both serve a status page per
-// torrent at /ui/{infohash}: the piece map, the capacity gauge, sessions
-// and rates, refreshed live, and a player for the file.
+// serves them until interrupted; more are added at run time over HTTP
+// (api.go, and torrserver.go for Kodi and Lampa), and those are dropped
+// when idle (registry.go). demo needs no network: it makes a torrent of a
+// file (or of a video it generates, media.go), seeds it from an
+// in-process seeder on loopback and serves it like serve does. Both serve
+// a front page at / to add a torrent, and a status page per torrent at
+// /ui/{infohash}: the piece map, the capacity gauge, sessions and rates,
+// refreshed live, and a player for the file. Listening beyond loopback
+// needs -auth or -allow (auth.go).
 //
 // SIGINT or SIGTERM shuts down in order: the HTTP server stops accepting,
 // the stream handler ends its sessions, then the torrent client and the
@@ -53,6 +57,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Out, cfg.Err = stdout, stderr
 	cfg.Terminal = isTerminal(stderr)
+	limitMemory(cfg, os.Getenv)
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "memtorrent: %v\n", err)
 		if errors.Is(err, errBadInput) {

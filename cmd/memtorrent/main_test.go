@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,25 +53,10 @@ func binary(t *testing.T) string {
 	return path
 }
 
-// requireProgram returns the path of the program name, or skips the test
-// naming the Debian package that has it; under CI=true it fails instead.
-func requireProgram(t *testing.T, name, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (install the Debian package %s): %v", name, debianPackage, err)
-	}
-	t.Skipf("%s not found: install the Debian package %s", name, debianPackage)
-	return ""
-}
-
 // server is a memtorrent process the test started.
 type server struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.Buffer
 	lines  chan string // stdout lines
 	done   chan error  // the process's Wait result, once
 }
@@ -81,7 +66,7 @@ type server struct {
 func startServer(t *testing.T, args ...string) (*server, string) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
+	s := &server{cmd: cmd, stderr: &testutil.Buffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -107,7 +92,7 @@ func startServer(t *testing.T, args ...string) (*server, string) {
 			t.Logf("memtorrent stderr:\n%s", s.stderr.String())
 		}
 	})
-	base := s.waitLine(t, regexp.MustCompile(`^listening on (http://\S+)$`))
+	base := s.waitLine(t, listenLine)
 	return s, base
 }
 
@@ -154,23 +139,9 @@ func (s *server) stop(t *testing.T, sig os.Signal, timeout time.Duration) {
 	}
 }
 
-// syncBuffer is an io.Writer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex // guards the field below
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// httpClient keeps no connection between tests, so that no client
+// goroutine outlives a test.
+var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 // get fetches url and returns the body, failing the test on error or a
 // status other than 200 or 206.
@@ -186,23 +157,11 @@ func get(t *testing.T, ctx context.Context, url string, header ...string) []byte
 // getErr fetches url and returns the body, or an error for a status other
 // than 200 or 206.
 func getErr(ctx context.Context, url string, header ...string) ([]byte, error) {
-	req, err := httpRequest(ctx, url, header...)
-	if err != nil {
-		return nil, err
+	resp, b, err := testutil.Fetch(ctx, httpClient, http.MethodGet, url, nil, header...)
+	if err == nil && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+		err = fmt.Errorf("GET %s: status %d; want 200 or 206", url, resp.StatusCode)
 	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return b, fmt.Errorf("GET %s: reading the body after %d bytes: %w", url, len(b), err)
-	}
-	if resp.StatusCode != 200 && resp.StatusCode != 206 {
-		return b, fmt.Errorf("GET %s: status %d; want 200 or 206", url, resp.StatusCode)
-	}
-	return b, nil
+	return b, err
 }
 
 // getStream fetches the stream url like get, and on failure logs the

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/dustin/go-humanize"
 
@@ -58,9 +60,10 @@ func runServe(ctx context.Context, cfg config) error {
 }
 
 // newLogger returns the logger of the clients and the handler; the torrent
-// reader's expected retry errors over memory storage go to Debug.
+// reader's expected retry errors over memory storage go to Debug, and a
+// message repeated is rate-limited (host.RateLimit).
 func newLogger(cfg config) *slog.Logger {
-	return slog.New(quietRetries{slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel})})
+	return slog.New(host.RateLimit(host.QuietRetries(slog.NewTextHandler(cfg.Err, &slog.HandlerOptions{Level: cfg.LogLevel}))))
 }
 
 // listen listens on cfg.Listen.
@@ -97,9 +100,15 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		return badInput("-capacity %s: %v", humanize.IBytes(uint64(cfg.Capacity)), err)
 	}
 	probe.Close()
+	var theApp atomic.Pointer[app] // set once the app exists; storage rejections go to it
 	var checked checkedStorage
 	hc, err := host.NewWrapped(clientConfig(nil), memOpts, func(mem *memory.Client) storage.ClientImpl {
-		checked = checkedStorage{Client: mem, capacity: cfg.Capacity, failed: make(chan error, 1)}
+		checked = checkedStorage{Client: mem, capacity: cfg.Capacity, failed: make(chan error, 1),
+			reject: func(ih metainfo.Hash, err error) {
+				if a := theApp.Load(); a != nil {
+					a.rejectInfo(ih, err)
+				}
+			}}
 		return checked
 	})
 	if err != nil {
@@ -113,6 +122,8 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	h, err := stream.New(cl, mem, stream.Options{
 		LookbehindBytes: cfg.Lookbehind,
 		ReadaheadCap:    cfg.Readahead,
+		IdleTimeout:     sessionIdle(cfg.Idle),
+		InfoTimeout:     cfg.InfoTimeout,
 		Logger:          logger,
 	})
 	if err != nil {
@@ -121,12 +132,20 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	defer h.Close()
 
 	base := baseURL(ln.Addr())
+	token := cfg.Token
+	if token == "" {
+		token = newToken()
+	}
+	a := newApp(cfg, cl, mem, h, logger, token)
+	defer a.close()
+	theApp.Store(a)
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
-	ui := &ui{cl: cl, mem: mem, log: logger}
+	ui := &ui{cl: cl, mem: mem, log: logger, app: a}
 	ui.register(mux)
+	a.register(mux)
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           newGuard(mux, cfg, token),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -151,13 +170,17 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		<-serveErr
 	}()
 	fmt.Fprintf(cfg.Out, "listening on %s\n", base)
+	if cfg.Auth != "" {
+		fmt.Fprintln(cfg.Out, "stream URLs need the -auth credentials, or the token that the API's and playlists' URLs carry")
+	}
 
 	ts := make([]*torrent.Torrent, 0, len(specs))
 	for _, spec := range specs {
-		t, _, err := cl.AddTorrentSpec(spec)
+		t, err := a.open(spec, nil, meta{}, true)
 		if err != nil {
-			return fmt.Errorf("adding torrent %s: %w", spec.InfoHash.HexString(), err)
+			return err
 		}
+		a.release(t)
 		if added != nil {
 			added(t)
 		}
@@ -182,6 +205,15 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		serveErr <- err // for the deferred shutdown
 		return fmt.Errorf("serving HTTP: %w", err)
 	}
+}
+
+// sessionIdle returns the stream handler's session idle timeout: its
+// default, or less when torrents go idle sooner.
+func sessionIdle(idle time.Duration) time.Duration {
+	if idle > 0 {
+		return min(stream.DefaultIdleTimeout, idle)
+	}
+	return 0
 }
 
 // ignoreCanceled returns nil for an error caused by the end of ctx.

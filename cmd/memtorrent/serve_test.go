@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,19 +18,9 @@ func TestServeMagnetInProcess(t *testing.T) {
 	// Registered first, so it runs after the seeder's clean-up.
 	t.Cleanup(func() { testutil.VerifyNoLeaks(t) })
 	spec := testutil.Spec{Name: "clip.mp4", Length: 3<<20 + 777, PieceLength: 64 << 10, Seed: 3}
-	seeder := testutil.NewSeeder(t, spec)
-	info, err := seeder.MetaInfo.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	magnet := seeder.MetaInfo.Magnet(nil, &info).String() + "&x.pe=" +
-		url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	out := &lineWriter{lines: make(chan string, 100)}
-	stderr := &syncBuffer{}
-	cfg := config{
+	_, magnet := seedSpec(t, spec)
+	stderr := &testutil.Buffer{}
+	p := startInProcess(t, config{
 		Command:   "serve",
 		Sources:   []string{magnet},
 		Capacity:  1 << 20,
@@ -41,26 +29,10 @@ func TestServeMagnetInProcess(t *testing.T) {
 		LogLevel:  100, // nothing
 		Upload:    true,
 		loopback:  true,
-		Out:       out,
 		Err:       stderr,
-	}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg) }()
-	urls := map[string]string{}
-	re := regexp.MustCompile(`^  (status|playlist|stream): +(http://\S+)`)
-	for urls["stream"] == "" {
-		select {
-		case line := <-out.lines:
-			if m := re.FindStringSubmatch(line); m != nil {
-				urls[m[1]] = m[2]
-			}
-		case err := <-done:
-			t.Fatalf("run returned before printing a stream URL: %v", err)
-		case <-time.After(time.Minute):
-			t.Fatal("timed out waiting for the stream URL")
-		}
-	}
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	})
+	urls := p.waitURLs(t)
+	rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer rcancel()
 	testutil.Equal(t, getStream(t, rctx, urls["stream"]), testutil.Content(spec))
 	if pl := string(get(t, rctx, urls["playlist"])); !strings.Contains(pl, "clip.mp4") {
@@ -70,15 +42,7 @@ func TestServeMagnetInProcess(t *testing.T) {
 	if !strings.Contains(state, `"pieces":"`) || !strings.Contains(state, `"main":0`) {
 		t.Errorf("state %s; want a piece map and main file 0", state)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run after cancel: %v; want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run still running 10 s after cancel")
-	}
+	p.stop(t)
 	if !strings.Contains(stderr.String(), "fetching metadata of") {
 		t.Errorf("stderr %q; want a line on fetching metadata", stderr.String())
 	}
@@ -91,16 +55,10 @@ func TestServeMagnetInProcess(t *testing.T) {
 func TestServeMagnetPieceTooLarge(t *testing.T) {
 	t.Cleanup(func() { testutil.VerifyNoLeaks(t) })
 	spec := testutil.Spec{Name: "big.mkv", Length: 2 << 20, PieceLength: 1 << 20, Seed: 4}
-	seeder := testutil.NewSeeder(t, spec)
-	info, err := seeder.MetaInfo.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	magnet := seeder.MetaInfo.Magnet(nil, &info).String() + "&x.pe=" +
-		url.QueryEscape(seeder.Client.ListenAddrs()[0].String())
+	_, magnet := seedSpec(t, spec)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	err = run(ctx, config{
+	err := run(ctx, config{
 		Command:   "serve",
 		Sources:   []string{magnet},
 		Capacity:  512 << 10,

@@ -102,6 +102,9 @@ type checkedStorage struct {
 	*memory.Client
 	capacity int64
 	failed   chan error // the first failed check; buffered, one slot
+	// reject, if not nil, is told of each failed check; it is called
+	// under the torrent client's lock.
+	reject func(metainfo.Hash, error)
 }
 
 var _ storage.ClientImplCloser = checkedStorage{}
@@ -112,6 +115,9 @@ func (s checkedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 			select {
 			case s.failed <- err:
 			default:
+			}
+			if s.reject != nil {
+				s.reject(ih, err)
 			}
 			return storage.TorrentImpl{}, err
 		}

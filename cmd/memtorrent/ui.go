@@ -9,15 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
+	"slices"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/dustin/go-humanize"
 
 	"github.com/memtorrent/memtorrent/storage/memory"
+	"github.com/memtorrent/memtorrent/stream"
 )
 
 // This file serves the status pages, beside the stream handler's routes:
@@ -44,6 +45,7 @@ type ui struct {
 	cl  *torrent.Client
 	mem *memory.Client
 	log *slog.Logger
+	app *app
 }
 
 func (u *ui) register(mux *http.ServeMux) {
@@ -72,6 +74,10 @@ type uiState struct {
 	// Pieces is the piece map: two hex digits per piece, the bits of
 	// memory.PieceState and pieceDownloading.
 	Pieces string `json:"pieces"`
+	// IdleSeconds is how long no request has used the torrent;
+	// DropInSeconds how long before it is dropped for that, -1 never.
+	IdleSeconds   float64 `json:"idleSeconds"`
+	DropInSeconds float64 `json:"dropInSeconds"`
 }
 
 func (u *ui) torrent(w http.ResponseWriter, r *http.Request) (*torrent.Torrent, bool) {
@@ -108,7 +114,14 @@ func (u *ui) serveState(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st := uiState{InfoHash: t.InfoHash().HexString(), Name: t.Name(), Main: -1, Files: []uiFile{}}
+	st := uiState{InfoHash: t.InfoHash().HexString(), Name: t.Name(), Main: -1, Files: []uiFile{}, DropInSeconds: -1}
+	if u.app != nil {
+		idle, left := u.app.idleLeft(t, time.Now())
+		st.IdleSeconds = idle.Seconds()
+		if left >= 0 {
+			st.DropInSeconds = left.Seconds()
+		}
+	}
 	select {
 	case <-t.GotInfo():
 		st.GotInfo = true
@@ -185,17 +198,27 @@ func streamPath(t *torrent.Torrent, i int) string {
 	return "/stream/" + t.InfoHash().HexString() + "/" + strconv.Itoa(i)
 }
 
-// mediaExts are the extensions of the files a player plays.
-var mediaExts = map[string]bool{
-	".mp4": true, ".m4v": true, ".mkv": true, ".webm": true, ".avi": true, ".mov": true,
-	".ts": true, ".m2ts": true, ".mpg": true, ".mpeg": true, ".ogv": true, ".flv": true,
-	".wmv": true, ".mp3": true, ".m4a": true, ".aac": true, ".flac": true, ".ogg": true,
-	".opus": true, ".wav": true,
+// isMedia reports whether name is a video or audio file: stream.MediaType
+// decides, for the status page, the printed URLs, the playlists and the
+// APIs alike.
+func isMedia(name string) bool {
+	_, playable := stream.MediaType(name)
+	return playable
 }
 
-// isMedia reports whether name is a video or audio file, by its extension.
-func isMedia(name string) bool {
-	return mediaExts[strings.ToLower(path.Ext(name))]
+// playFiles returns the indices of the files of t a player is offered (the
+// printed stream URLs, the playlists): its media files, or every file when
+// none is media. t must have its info.
+func playFiles(t *torrent.Torrent) []int {
+	files := t.Files()
+	anyMedia := slices.ContainsFunc(files, func(f *torrent.File) bool { return isMedia(f.DisplayPath()) })
+	var is []int
+	for i, f := range files {
+		if !anyMedia || isMedia(f.DisplayPath()) {
+			is = append(is, i)
+		}
+	}
+	return is
 }
 
 // mainFile returns the file of t to play: its largest media file, else its
@@ -222,14 +245,9 @@ func printURLs(w io.Writer, base string, t *torrent.Torrent) {
 	fmt.Fprintf(w, "torrent %s (%s, %s)\n", t.Name(), ih, humanize.IBytes(uint64(t.Length())))
 	fmt.Fprintf(w, "  status:   %s/ui/%s\n", base, ih)
 	fmt.Fprintf(w, "  playlist: %s/playlist/%s.m3u\n", base, ih)
-	anyMedia := false
-	for _, f := range t.Files() {
-		anyMedia = anyMedia || isMedia(f.DisplayPath())
-	}
-	for i, f := range t.Files() {
-		if anyMedia && !isMedia(f.DisplayPath()) {
-			continue
-		}
+	files := t.Files()
+	for _, i := range playFiles(t) {
+		f := files[i]
 		fmt.Fprintf(w, "  stream:   %s%s  %s (%s)\n", base, streamPath(t, i), f.DisplayPath(),
 			humanize.IBytes(uint64(f.Length())))
 	}

@@ -8,19 +8,14 @@ import (
 
 	"github.com/anacrolix/torrent"
 
-	"github.com/memtorrent/memtorrent/host"
+	"github.com/memtorrent/memtorrent/internal/swarm"
 )
 
-// Config returns a client configuration for a loopback-only swarm: it
-// listens on 127.0.0.1 on a kernel-chosen port, uses no DHT, trackers, PEX,
-// uTP, IPv6, UPnP, webtorrent or webseeds, skips header obfuscation
-// (host.Loopback), keeps its default storage in a fresh
-// tb.TempDir(), and logs at Warn level and above to the test log (and
-// nowhere once the test's clean-up has begun).
-//
-// On top of that it applies host.Apply, memtorrent's recommended
-// configuration (the stall, upload-deadlock and Transmission fixes), so
-// every test runs what users run; opts, applied in order after that, may
+// Config returns swarm.Config, a client configuration for a loopback-only
+// swarm with memtorrent's recommended settings (host.Loopback and
+// host.Apply), that keeps its default storage in a fresh tb.TempDir() and
+// logs at Warn level and above to the test log (and nowhere once the
+// test's clean-up has begun). opts, applied in order after that, may
 // override anything (the stall reproducer sets the library's own
 // KeepAliveTimeout back, for example).
 //
@@ -28,12 +23,7 @@ import (
 // goroutine. The returned configuration belongs to one client.
 func Config(tb testing.TB, opts ...func(*torrent.ClientConfig)) *torrent.ClientConfig {
 	tb.Helper()
-	cfg := torrent.NewDefaultClientConfig()
-	host.Loopback(cfg)
-	host.Apply(cfg)
-	cfg.DataDir = tb.TempDir()
-	// cfg.Logger stays zero: the client then routes it to Slogger's handler.
-	cfg.Slogger = Logger(tb, slog.LevelWarn)
+	cfg := swarm.Config(tb.TempDir(), Logger(tb, slog.LevelWarn))
 	for _, opt := range opts {
 		opt(cfg)
 	}

@@ -1,101 +1,97 @@
 package testutil
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
+	"os"
 	"testing"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/memtorrent/memtorrent/internal/swarm"
 )
 
-// Source is a deterministic pseudo-random byte stream of a fixed size: byte
-// i depends only on the seed and i, so any range can be produced without
-// producing what comes before it. It generates about 7 GB/s on one core.
-// The bytes are not cryptographically random.
-//
-// A Source is immutable and safe for concurrent use.
-type Source struct {
-	seed uint64 // mixed seed; never changes
-	size int64  // never changes
+// The data and torrents are package swarm's; these names keep the tests'
+// spelling.
+type (
+	// Source is swarm.Source, a deterministic pseudo-random byte stream.
+	Source = swarm.Source
+	// Spec is swarm.Spec, a test torrent.
+	Spec = swarm.Spec
+	// File is swarm.File, one file of a multi-file Spec.
+	File = swarm.File
+)
+
+// DefaultPieceLength is the piece length of a Spec that leaves it zero.
+const DefaultPieceLength = swarm.DefaultPieceLength
+
+// NewSource is swarm.NewSource: the stream of size bytes for seed. It
+// panics if size is negative.
+func NewSource(seed, size int64) *Source { return swarm.NewSource(seed, size) }
+
+// Data is swarm.Data: the first size bytes of the stream for seed. It
+// panics if size is negative.
+func Data(seed, size int64) []byte { return swarm.Data(seed, size) }
+
+// Content returns the torrent's whole content, its files concatenated in
+// order. It allocates spec.TotalLength() bytes.
+func Content(spec Spec) []byte {
+	return Data(spec.Seed, spec.TotalLength())
 }
 
-var _ io.ReaderAt = (*Source)(nil)
-
-// NewSource returns the stream of size bytes for seed. It panics if size is
-// negative.
-func NewSource(seed, size int64) *Source {
-	if size < 0 {
-		panic(fmt.Sprintf("testutil.NewSource: negative size %d", size))
-	}
-	return &Source{seed: mix(uint64(seed)), size: size}
-}
-
-// Size returns the length of the stream.
-func (s *Source) Size() int64 { return s.size }
-
-// ReadAt implements io.ReaderAt: it fills p with the bytes at off and
-// returns io.EOF when the range passes the end of the stream.
-func (s *Source) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("testutil.Source.ReadAt: negative offset %d", off)
-	}
-	if off >= s.size {
-		return 0, io.EOF
-	}
-	var err error
-	if rem := s.size - off; int64(len(p)) > rem {
-		p = p[:rem]
-		err = io.EOF
-	}
-	s.fill(p, off)
-	return len(p), err
-}
-
-// NewReader returns a reader of the whole stream from its start.
-func (s *Source) NewReader() *io.SectionReader {
-	return io.NewSectionReader(s, 0, s.size)
-}
-
-// fill writes the bytes at off into p; the stream is the little-endian
-// encoding of the words word(0), word(1), ...
-func (s *Source) fill(p []byte, off int64) {
-	i := uint64(off / 8)
-	if skip := off % 8; skip != 0 {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], s.word(i))
-		p = p[copy(p, w[skip:]):]
-		i++
-	}
-	for len(p) >= 8 {
-		binary.LittleEndian.PutUint64(p, s.word(i))
-		p = p[8:]
-		i++
-	}
-	if len(p) > 0 {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], s.word(i))
-		copy(p, w[:])
-	}
-}
-
-// word is the i-th 64-bit word of the stream: SplitMix64 in counter mode.
-func (s *Source) word(i uint64) uint64 {
-	return mix(s.seed + i*0x9e3779b97f4a7c15)
-}
-
-// mix is the SplitMix64 finaliser.
-func mix(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-// Data returns the first size bytes of the stream for seed, the same bytes
-// as NewSource(seed, size). It allocates size bytes and panics if size is
-// negative. It is safe for concurrent use.
-func Data(seed, size int64) []byte {
-	b := make([]byte, size)
-	NewSource(seed, size).fill(b, 0)
+// FileContent returns the content of file i of a multi-file spec, or the
+// whole content of a single-file spec when i is 0. It panics if i is out of
+// range.
+func FileContent(spec Spec, i int) []byte {
+	off, length := fileExtent(spec, i)
+	b := make([]byte, length)
+	spec.Source().ReadAt(b, off) // io.EOF for the last file
 	return b
+}
+
+// fileExtent returns the torrent offset and length of file i.
+func fileExtent(spec Spec, i int) (off, length int64) {
+	if spec.Files == nil {
+		if i != 0 {
+			panic(fmt.Sprintf("testutil: file %d of a single-file spec", i))
+		}
+		return 0, spec.Length
+	}
+	for _, f := range spec.Files[:i] {
+		off += f.Length
+	}
+	return off, spec.Files[i].Length
+}
+
+// MakeTorrent writes the torrent's files into dir with swarm.WriteFiles and
+// returns its metainfo. It fails the test if the spec is invalid or a file
+// cannot be written. Call it from the test goroutine.
+func MakeTorrent(tb testing.TB, dir string, spec Spec) *metainfo.MetaInfo {
+	tb.Helper()
+	mi, err := spec.MetaInfo()
+	if err != nil {
+		tb.Fatalf("making torrent: %v", err)
+	}
+	if err := swarm.WriteFiles(dir, spec); err != nil {
+		tb.Fatalf("making torrent: %v", err)
+	}
+	return mi
+}
+
+// WriteTorrentFile writes mi to a new .torrent file at path. It fails the
+// test if the file cannot be written. Call it from the test goroutine.
+func WriteTorrentFile(tb testing.TB, path string, mi *metainfo.MetaInfo) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatalf("writing the torrent file: %v", err)
+	}
+	err = mi.Write(f)
+	if e := f.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		tb.Fatalf("writing the torrent file %s: %v", path, err)
+	}
 }
 
 // Equal reports through tb.Errorf whether got and want differ, naming the

@@ -1,7 +1,10 @@
-// Package testutil is the loopback swarm that memtorrent's tests and
-// benchmarks share: deterministic data, torrents built from it, a seeder
-// served from disk, leechers with any storage, condition waits and leak
-// checks.
+// Package testutil wraps the loopback swarm of package swarm for tests:
+// its helpers fail a testing.TB instead of returning errors and register
+// their clean-up with it. It adds leechers with any storage, an HTTP
+// handler served over a memory leecher (Serve, shared by the tests of
+// stream and reliability), HTTP requests (NewRequest, Fetch), external
+// programs (RequireProgram, Run), condition waits, byte comparisons and
+// leak checks.
 //
 // A typical test:
 //
@@ -21,7 +24,8 @@
 //
 // Helpers that take a testing.TB fail the test (tb.Fatalf) on error and so
 // must be called from the test's own goroutine, as with tb.FailNow; the data
-// functions (Data, Source, Content) are safe for concurrent use.
+// functions (Data, Source, Content) are safe for concurrent use. Programs
+// (cmd/bench, the demo) use package swarm directly.
 //
 // The package has no package-level mutable state.
 package testutil

@@ -1,29 +1,24 @@
 package testutil
 
 import (
-	"github.com/memtorrent/memtorrent/host"
-	"github.com/memtorrent/memtorrent/storage/memory"
-
-	"bytes"
 	"context"
 	"io"
 	"testing"
 	"time"
 
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/memtorrent/memtorrent/host"
+	"github.com/memtorrent/memtorrent/internal/swarm"
+	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
-// Seeder is a client seeding one complete torrent from files on disk.
-// Its fields never change after NewSeeder; the client and torrent are safe
-// for concurrent use as the library documents.
+// Seeder is swarm.Seeder with the directory of its files.
 type Seeder struct {
-	Client   *torrent.Client
-	Torrent  *torrent.Torrent
-	MetaInfo *metainfo.MetaInfo
-	Dir      string // holds the torrent's files, as MakeTorrent wrote them
+	*swarm.Seeder
+	Dir string // holds the torrent's files, as MakeTorrent wrote them
 }
 
 // NewSeeder writes spec's files into a fresh tb.TempDir() with MakeTorrent
@@ -34,44 +29,23 @@ func NewSeeder(tb testing.TB, spec Spec, opts ...func(*torrent.ClientConfig)) *S
 	return SeedDir(tb, dir, MakeTorrent(tb, dir, spec), nil, opts...)
 }
 
-// SeedDir seeds mi, whose files are already in dir, from a client made by
-// Config (with Seed set, then opts applied) over the anacrolix file
-// storage; wrap, when not nil, wraps that storage (to corrupt what the
-// seeder serves, say). The storage uses part files, which makes it infer
-// completion from the full-size files: the seeder starts complete without
-// hashing anything. It fails the test if the client cannot be created or
-// the torrent added, or if the torrent is not complete within
-// SetupTimeout. The client and storage are closed in tb.Cleanup. Call it
-// from the test goroutine.
+// SeedDir seeds mi, whose files are already in dir, with swarm.SeedDir
+// from a client made by Config (opts applied); wrap, when not nil, wraps
+// the file storage (to corrupt what the seeder serves, say). It fails the
+// test if the seeder does not start (swarm.Seed's errors); the seeder is
+// closed in tb.Cleanup. Call it from the test goroutine.
 func SeedDir(tb testing.TB, dir string, mi *metainfo.MetaInfo, wrap func(storage.ClientImplCloser) storage.ClientImplCloser, opts ...func(*torrent.ClientConfig)) *Seeder {
 	tb.Helper()
-	cfg := Config(tb, append([]func(*torrent.ClientConfig){func(cfg *torrent.ClientConfig) {
-		cfg.Seed = true
-	}}, opts...)...)
-	st := storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir: dir,
-		UsePartFiles:  g.Some(true),
-		Logger:        cfg.Slogger,
-	})
-	if wrap != nil {
-		st = wrap(st)
+	s, err := swarm.SeedDir(tb.Context(), Config(tb, opts...), dir, mi, wrap)
+	if err != nil {
+		tb.Fatalf("starting the seeder: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			tb.Errorf("closing seeder storage: %v", err)
+		if err := s.Close(); err != nil {
+			tb.Errorf("closing the seeder: %v", err)
 		}
 	})
-	cfg.DefaultStorage = st
-	cl := newClient(tb, "seeder", cfg)
-	t, err := cl.AddTorrent(mi)
-	if err != nil {
-		tb.Fatalf("seeder: adding torrent: %v", err)
-	}
-	if !waitChan(SetupTimeout, t.Complete().On()) {
-		tb.Fatalf("timed out after %v waiting for the seeder's torrent to be complete; client status:\n%s",
-			SetupTimeout, status(cl))
-	}
-	return &Seeder{Client: cl, Torrent: t, MetaInfo: mi, Dir: dir}
+	return &Seeder{Seeder: s, Dir: dir}
 }
 
 // NewLeecher returns a client made by Config (opts applied) whose default
@@ -115,23 +89,19 @@ func newClient(tb testing.TB, role string, cfg *torrent.ClientConfig) *torrent.C
 	return cl
 }
 
-// AddTorrent adds mi to cl, has it connect to each seeder (as trusted
-// peers) and waits for its info. It does not start a download: call
-// DownloadAll or read through a Reader. It fails the test if the torrent
-// cannot be added or its info is missing after SetupTimeout. Call it from
-// the test goroutine.
+// AddTorrent adds mi to cl with swarm.AddTorrent: it connects it to each
+// seeder (as trusted peers) and waits for its info, without starting a
+// download (call DownloadAll or read through a Reader). It fails the test
+// on swarm.AddTorrent's errors. Call it from the test goroutine.
 func AddTorrent(tb testing.TB, cl *torrent.Client, mi *metainfo.MetaInfo, seeders ...*Seeder) *torrent.Torrent {
 	tb.Helper()
-	t, err := cl.AddTorrent(mi)
+	ss := make([]*swarm.Seeder, len(seeders))
+	for i, s := range seeders {
+		ss[i] = s.Seeder
+	}
+	t, err := swarm.AddTorrent(tb.Context(), cl, mi, ss...)
 	if err != nil {
-		tb.Fatalf("adding torrent: %v", err)
-	}
-	for _, s := range seeders {
-		t.AddClientPeer(s.Client)
-	}
-	if !waitChan(SetupTimeout, t.GotInfo()) {
-		tb.Fatalf("timed out after %v waiting for the torrent's info; client status:\n%s",
-			SetupTimeout, status(cl))
+		tb.Fatal(err)
 	}
 	return t
 }
@@ -159,13 +129,6 @@ func ReadAll(tb testing.TB, timeout time.Duration, r io.Reader) []byte {
 		tb.Fatalf("reading took %v; want at most %v", d.Round(time.Millisecond), timeout)
 	}
 	return b
-}
-
-// status returns cl's status page, for failure messages.
-func status(cl *torrent.Client) string {
-	var buf bytes.Buffer
-	cl.WriteStatus(&buf)
-	return buf.String()
 }
 
 // ReadFile reads file f of a torrent through a new Reader, as ReadAll does

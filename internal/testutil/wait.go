@@ -1,13 +1,16 @@
 package testutil
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/memtorrent/memtorrent/internal/swarm"
 )
 
 // SetupTimeout bounds the waits of NewSeeder and AddTorrent, which move no
 // piece data and normally finish in milliseconds.
-const SetupTimeout = 30 * time.Second
+const SetupTimeout = swarm.SetupTimeout
 
 // WaitFor polls cond, sleeping 1 ms at first and doubling up to 50 ms
 // between calls, until it returns true, and fails the test with "timed out
@@ -33,19 +36,7 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 // call tb.Fatalf).
 func WaitChan(tb testing.TB, timeout time.Duration, what string, ch <-chan struct{}) {
 	tb.Helper()
-	if !waitChan(timeout, ch) {
-		tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-	}
-}
-
-// waitChan reports whether ch closed or received within timeout.
-func waitChan(timeout time.Duration, ch <-chan struct{}) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-timer.C:
-		return false
+	if err := swarm.Wait(context.Background(), timeout, what, ch); err != nil {
+		tb.Fatal(err)
 	}
 }

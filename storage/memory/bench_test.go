@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	g "github.com/anacrolix/generics"
@@ -227,5 +228,69 @@ func BenchmarkParallelWriteAt(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkWriteUnderEviction writes 16 KiB chunks in order into a torrent
+// of twice the capacity, marking each piece complete when its last chunk is
+// written, with lookbehind off: once the capacity is full, every new piece
+// evicts the least recently used complete one. It runs at three capacities
+// so that the cost of a write can be compared as the resident pieces grow
+// 64x (the 4GiB/64MiB ratio), for 16 KiB pieces (one eviction per write)
+// and 1 MiB pieces (one per 64 writes). The setup fills the capacity once,
+// outside the timer: 4 GiB takes a few seconds.
+func BenchmarkWriteUnderEviction(b *testing.B) {
+	chunk := make([]byte, benchChunk)
+	for _, pl := range []struct {
+		name string
+		size int64
+	}{{"16KiB", 16 << 10}, {"1MiB", 1 << 20}} {
+		for _, cp := range []struct {
+			name string
+			size int64
+		}{{"64MiB", 64 << 20}, {"1GiB", 1 << 30}, {"4GiB", 4 << 30}} {
+			b.Run("piece="+pl.name+"/cap="+cp.name, func(b *testing.B) {
+				c, err := memory.New(memory.Options{Capacity: cp.size, NoLookbehind: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer runtime.GC() // the next case must not find this one's blocks still on the heap
+				defer c.Close()
+				length := 2 * cp.size
+				n := int(length / pl.size)
+				info := &metainfo.Info{Name: "bench", PieceLength: pl.size, Length: length, Pieces: make([]byte, n*metainfo.HashSize)}
+				pieces := pieceHandles(openBench(b, c, info, 1), info)
+				var off int64
+				write := func() {
+					p := pieces[off/pl.size]
+					if _, err := p.WriteAt(chunk, off%pl.size); err != nil {
+						b.Fatal(err)
+					}
+					off += benchChunk
+					if off%pl.size == 0 {
+						if err := p.MarkComplete(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					off %= length
+				}
+				for range cp.size / benchChunk {
+					write() // fill the capacity: from here on, writes evict
+				}
+				s0 := c.Stats()
+				b.SetBytes(benchChunk)
+				b.ReportAllocs()
+				ops := 0
+				for b.Loop() {
+					write()
+					ops++
+				}
+				s := c.Stats()
+				b.ReportMetric(float64(s.Evictions-s0.Evictions)/float64(ops), "evictions/op")
+				if s.Resident > s.Capacity {
+					b.Fatalf("Resident %d > Capacity %d", s.Resident, s.Capacity)
+				}
+			})
+		}
 	}
 }

@@ -22,14 +22,19 @@ type budget struct {
 	used     atomic.Int64 // bytes reserved for blocks held by pieces
 	pooled   atomic.Int64 // free blocks in the pool, for Stats
 
-	mu        sync.Mutex // guards the fields below; held for a push or pop only
+	// mu guards the fields below. It is held for a push or a pop, and for
+	// the arena's system calls: a mapping every chunkTarget bytes of growth,
+	// and one madvise per block released when the capacity shrinks.
+	mu        sync.Mutex
 	free      [][]byte
-	allocated int64 // blocks made and not dropped: in use + free
-	dropped   bool  // after drop, put discards
+	allocated int64 // blocks taken from the arena and not released: in use + free
+	dropped   bool  // after drop, put releases
+	arena     arena
 }
 
 func (b *budget) init(blockSize, capacity int64) {
 	b.blockSize = blockSize
+	b.arena.init(blockSize, capacity)
 	b.limit.Store(capacity)
 	b.capacity.Store(capacity)
 }
@@ -49,26 +54,26 @@ func (b *budget) reserve() bool {
 }
 
 // get returns a buffer for a reservation the caller holds: a pooled one,
-// or a new one when the pool is empty. Blocks made never exceed
-// capacity/blockSize, because each needs a reservation.
+// or a new one from the arena when the pool is empty. Blocks made never
+// exceed capacity/blockSize, because each needs a reservation.
 func (b *budget) get() []byte {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if n := len(b.free); n > 0 {
 		buf := b.free[n-1]
 		b.free[n-1] = nil
 		b.free = b.free[:n-1]
-		b.mu.Unlock()
 		b.pooled.Dec()
 		return buf
 	}
 	b.allocated++
-	b.mu.Unlock()
-	return make([]byte, b.blockSize)
+	return b.arena.alloc()
 }
 
 // put returns a buffer and its reservation. Buffers beyond what the current
-// limit allows are dropped for the garbage collector, so the pool shrinks
-// with the capacity.
+// limit allows go back to the arena, which returns their pages to the OS,
+// so the pool shrinks with the capacity. The caller must not use buf after
+// put.
 func (b *budget) put(buf []byte) {
 	b.mu.Lock()
 	if !b.dropped && b.allocated*b.blockSize <= b.limit.Load() {
@@ -76,27 +81,36 @@ func (b *budget) put(buf []byte) {
 		b.pooled.Inc()
 	} else {
 		b.allocated--
+		b.arena.release(buf)
 	}
 	b.mu.Unlock()
 	b.used.Sub(b.blockSize)
 }
 
-// trim drops pooled blocks above the current limit.
+// trim releases pooled blocks above the current limit to the arena.
 func (b *budget) trim() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for len(b.free) > 0 && b.allocated*b.blockSize > b.limit.Load() {
+		buf := b.free[len(b.free)-1]
 		b.free[len(b.free)-1] = nil
 		b.free = b.free[:len(b.free)-1]
 		b.allocated--
 		b.pooled.Dec()
+		b.arena.release(buf)
 	}
 }
 
-// drop empties the pool for good (Client.Close).
+// drop empties the pool for good (Client.Close): the arena unmaps every
+// chunk no piece holds a block of, and the rest as their blocks come back.
 func (b *budget) drop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.arena.close()
+	for i, buf := range b.free {
+		b.arena.release(buf)
+		b.free[i] = nil
+	}
 	b.allocated -= int64(len(b.free))
 	b.pooled.Sub(int64(len(b.free)))
 	b.free = nil

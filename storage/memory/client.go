@@ -87,7 +87,13 @@ type Client struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 
-	capMu sync.Mutex // serialises SetCapacity and OpenTorrent's size check
+	// resizeMu serialises SetCapacity calls. It is held across a shrink's
+	// wait for space, so nothing the torrent client calls takes it.
+	resizeMu sync.Mutex
+	// capMu orders capacity changes with OpenTorrent's piece-size check and
+	// with Close. It is never held across a wait: OpenTorrent runs under
+	// the torrent client's lock (when a magnet's metadata arrives).
+	capMu sync.Mutex
 
 	mu sync.Mutex // guards writes to torrents
 	// torrents is the immutable list of open torrents, replaced on open and
@@ -175,9 +181,11 @@ func (c *Client) OpenTorrent(_ context.Context, info *metainfo.Info, ih metainfo
 	if c.closed.Load() {
 		return storage.TorrentImpl{}, ErrClosed
 	}
-	if need := c.roundUp(info.PieceLength); need > c.budget.capacity.Load() {
+	// During a shrink the admission limit is already the new capacity.
+	capacity := min(c.budget.capacity.Load(), c.budget.limit.Load())
+	if need := c.roundUp(info.PieceLength); need > capacity {
 		return storage.TorrentImpl{}, fmt.Errorf("memory: opening torrent %s: piece length %d (%d bytes in blocks) exceeds capacity %d",
-			ih, info.PieceLength, need, c.budget.capacity.Load())
+			ih, info.PieceLength, need, capacity)
 	}
 	t := newTorrent(c, info, ih)
 	c.mu.Lock()
@@ -226,44 +234,67 @@ func (c *Client) removeTorrent(t *Torrent) {
 // the problem when n <= 0 or n is smaller than a piece of an open torrent,
 // with an error wrapping ErrNoSpace when pinned pieces kept it from evicting
 // down to n within Options.WaitTimeout, and with ErrClosed after Close.
-// Safe for concurrent use; concurrent calls are serialised.
+// Safe for concurrent use; concurrent calls are serialised. A shrink that
+// waits for pinned pieces holds no lock that OpenTorrent or any other call
+// of the torrent client takes.
 func (c *Client) SetCapacity(n int64) error {
 	if n <= 0 {
 		return fmt.Errorf("memory: capacity %d: must be > 0", n)
+	}
+	if n < c.blockSize {
+		return fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", n, c.blockSize)
+	}
+	c.resizeMu.Lock()
+	defer c.resizeMu.Unlock()
+	old, err := c.startResize(n)
+	if err != nil || n >= old {
+		return err
+	}
+	deadline := time.Now().Add(c.waitTimeout)
+	for c.budget.used.Load() > n {
+		if err := c.makeRoom(deadline); err != nil {
+			c.capMu.Lock()
+			c.budget.limit.Store(old)
+			c.capMu.Unlock()
+			return fmt.Errorf("memory: shrinking capacity from %d to %d: %w", old, n, err)
+		}
 	}
 	c.capMu.Lock()
 	defer c.capMu.Unlock()
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if n < c.blockSize {
-		return fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", n, c.blockSize)
+	c.budget.publish(n)
+	c.budget.trim()
+	c.updateReported()
+	return nil
+}
+
+// startResize checks n against the open torrents and returns the old
+// capacity. A growth takes effect at once; a shrink lowers the admission
+// limit, and OpenTorrent's piece check with it, and leaves the eviction
+// down to n to the caller.
+func (c *Client) startResize(n int64) (old int64, err error) {
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	if c.closed.Load() {
+		return 0, ErrClosed
 	}
 	for _, t := range *c.torrents.Load() {
 		if need := c.roundUp(t.pieceLength); need > n {
-			return fmt.Errorf("memory: capacity %d is smaller than a piece of torrent %s (%d bytes in blocks)", n, t.ih, need)
+			return 0, fmt.Errorf("memory: capacity %d is smaller than a piece of torrent %s (%d bytes in blocks)", n, t.ih, need)
 		}
 	}
-	old := c.budget.capacity.Load()
+	old = c.budget.capacity.Load()
 	if n >= old {
 		c.budget.publish(n)
 		c.budget.limit.Store(n)
 		c.budget.trim()
 		c.updateReported()
-		return nil
+		return old, nil
 	}
 	c.budget.limit.Store(n)
-	deadline := time.Now().Add(c.waitTimeout)
-	for c.budget.used.Load() > n {
-		if err := c.makeRoom(deadline); err != nil {
-			c.budget.limit.Store(old)
-			return fmt.Errorf("memory: shrinking capacity from %d to %d: %w", old, n, err)
-		}
-	}
-	c.budget.publish(n)
-	c.budget.trim()
-	c.updateReported()
-	return nil
+	return old, nil
 }
 
 func (c *Client) roundUp(n int64) int64 {
@@ -272,9 +303,15 @@ func (c *Client) roundUp(n int64) int64 {
 
 // Stats is a snapshot of a Client's counters.
 type Stats struct {
-	Capacity     int64 // bytes of piece data the Client may hold
-	Resident     int64 // bytes held for piece data now, in whole blocks; <= Capacity
-	Pooled       int64 // bytes of free blocks kept for reuse
+	Capacity int64 // bytes of piece data the Client may hold
+	Resident int64 // bytes held for piece data now, in whole blocks; <= Capacity
+	Pooled   int64 // bytes of free blocks kept for reuse
+	// Mapped is the address space mapped outside the Go heap for blocks
+	// (0 where blocks come from the Go heap, see the package doc). Blocks
+	// are carved from it as needed and returned to the OS when the capacity
+	// shrinks, so the RAM it uses is at most Resident + Pooled; the rest is
+	// never touched or was given back.
+	Mapped       int64
 	Torrents     int   // open torrents
 	Pieces       int64 // pieces with at least one resident block
 	Evictions    int64 // pieces evicted since New
@@ -299,6 +336,7 @@ func (c *Client) Stats() Stats {
 		Capacity:     capacity,
 		Resident:     used,
 		Pooled:       c.budget.pooled.Load() * c.blockSize,
+		Mapped:       c.budget.arena.mapped.Load(),
 		Evictions:    c.evictions.Load(),
 		EvictedBytes: c.evictedBytes.Load(),
 		WriteWaits:   c.waits.Load(),
@@ -314,7 +352,8 @@ func (c *Client) Stats() Stats {
 }
 
 // Close closes every torrent, stops the completion worker and drops the
-// block pool. It is idempotent and always returns nil. Reads and writes in
+// block pool, unmapping its memory (see the package doc): a Client that is
+// never closed keeps its blocks mapped until the process exits. It is idempotent and always returns nil. Reads and writes in
 // flight end with ErrClosed or complete normally; none sees a buffer reused
 // elsewhere.
 func (c *Client) Close() error {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -12,7 +13,7 @@ const (
 	classLookbehind        // verified pieces behind a playhead: furthest behind first
 	classPartial           // pieces still missing bytes
 	classPinned            // a file's head or tail (container indexes)
-	classWindow            // in a reader window: furthest ahead of the playhead first
+	classWindow            // in a readahead: furthest ahead of the playhead first
 	classUnhashed          // every byte written, hash pending: evicting it wastes a whole piece and fails its hash
 )
 
@@ -29,56 +30,218 @@ func (r rank) less(o rank) bool {
 	return r.key < o.key
 }
 
-// rankLocked ranks p for eviction; ok is false when p may not be evicted.
-// lbOver says lookbehind pieces hold more than their budget, which demotes
-// them to ordinary complete pieces.
-func (p *piece) rankLocked(lbOver bool) (r rank, ok bool) {
+// Slots: where a resident piece is indexed for eviction. A piece is in at
+// most one slot; the slot follows from the piece's state and the torrent's
+// windows, pins and lookbehind set (see slotLocked). Lookbehind pieces have
+// their own slot because they are ranked two ways: by index while
+// lookbehind holds no more than its budget, by last use (with the complete
+// pieces) when it holds more.
+const (
+	slotNone       = iota // not resident, or pinned by a hash: never evicted
+	slotComplete          // classComplete, heap by lastUse
+	slotLookbehind        // complete and in the lookbehind set: heap by lastUse and set by index
+	slotPartial           // classPartial, heap by lastUse
+	slotPinned            // classPinned, heap by lastUse
+	slotWindow            // classWindow, set by index
+	slotUnhashed          // classUnhashed, heap by lastUse
+	numSlots
+)
+
+// evictIndex holds a torrent's evictable pieces by slot, so that the best
+// candidate is found without looking at every resident piece: the head of
+// a heap, the lowest member of a set, or for readaheads the highest
+// member of the set below each window boundary. Guarded by Torrent.mu.
+type evictIndex struct {
+	heaps    [numSlots]lruHeap // by slot; unused for slotNone and slotWindow
+	lbIndex  indexSet          // slotLookbehind pieces by index
+	window   indexSet          // slotWindow pieces by index
+	bounds   []int             // scratch for windowCandidateLocked
+	examined int64             // heap entries and set words looked at by eviction; for tests
+}
+
+func (e *evictIndex) init(n int) {
+	e.lbIndex.init(n)
+	e.window.init(n)
+}
+
+// slotLocked returns the slot piece p belongs in now. It costs O(windows +
+// pins) of the torrent.
+func (t *Torrent) slotLocked(p *piece) uint8 {
 	if p.pins > 0 || p.pos < 0 {
-		return rank{}, false
+		return slotNone
 	}
-	if !p.complete && p.validLocked(0, p.length) == p.length {
-		return rank{classUnhashed, p.lastUse}, true
+	if !p.complete && int(p.full) == p.numBlocks() {
+		return slotUnhashed
 	}
-	t := p.t
-	ahead := -1
 	for _, w := range t.windows {
-		if p.index >= w.begin && p.index < w.end && (ahead < 0 || p.index-w.begin < ahead) {
-			ahead = p.index - w.begin
+		if p.index >= w.begin && p.index < w.end {
+			return slotWindow
 		}
-	}
-	if ahead >= 0 {
-		return rank{classWindow, -int64(ahead)}, true
 	}
 	for _, pin := range t.pins {
 		if p.index >= pin.begin && p.index < pin.end {
-			return rank{classPinned, p.lastUse}, true
+			return slotPinned
 		}
 	}
 	switch {
-	case p.complete && !lbOver && t.lb.Contains(p.index):
-		return rank{classLookbehind, int64(p.index)}, true
+	case p.complete && t.lb.Contains(p.index):
+		return slotLookbehind
 	case p.complete:
-		return rank{classComplete, p.lastUse}, true
+		return slotComplete
 	default:
-		return rank{classPartial, p.lastUse}, true
+		return slotPartial
 	}
 }
 
+// reindexLocked moves p to the slot it belongs in now, and updates its
+// position in its heap when its last use changed. Callers call it after
+// every change to p's state or to what decides its slot. O(log resident).
+func (t *Torrent) reindexLocked(p *piece) {
+	t.countLookbehindLocked(p)
+	s := t.slotLocked(p)
+	e := &t.ev
+	if s == p.slot {
+		if s != slotNone && s != slotWindow && e.heaps[s][p.hpos].key != p.lastUse {
+			e.heaps[s].fix(t.pieces, p.hpos, p.lastUse)
+		}
+		return
+	}
+	t.unindexLocked(p)
+	switch s {
+	case slotNone:
+		return
+	case slotWindow:
+		e.window.add(p.index)
+	case slotLookbehind:
+		e.lbIndex.add(p.index)
+		e.heaps[s].push(t.pieces, p, p.lastUse)
+	default:
+		e.heaps[s].push(t.pieces, p, p.lastUse)
+	}
+	p.slot = s
+}
+
+// unindexLocked takes p out of its slot.
+func (t *Torrent) unindexLocked(p *piece) {
+	e := &t.ev
+	switch p.slot {
+	case slotNone:
+		return
+	case slotWindow:
+		e.window.remove(p.index)
+	case slotLookbehind:
+		e.lbIndex.remove(p.index)
+		e.examined += e.heaps[p.slot].remove(t.pieces, p.hpos)
+	default:
+		e.examined += e.heaps[p.slot].remove(t.pieces, p.hpos)
+	}
+	p.slot = slotNone
+}
+
+// reindexRangeLocked reindexes the resident pieces [begin, end).
+func (t *Torrent) reindexRangeLocked(begin, end int) {
+	for i := max(begin, 0); i < min(end, len(t.pieces)); i++ {
+		if p := &t.pieces[i]; p.pos >= 0 {
+			t.reindexLocked(p)
+		}
+	}
+}
+
+// reindexMovedLocked reindexes the pieces whose membership of a range
+// changed when it moved from [a0, a1) to [b0, b1): those in one range and
+// not the other.
+func (t *Torrent) reindexMovedLocked(a0, a1, b0, b1 int) {
+	if a0 >= a1 || b0 >= b1 || a1 <= b0 || b1 <= a0 { // disjoint or empty
+		t.reindexRangeLocked(a0, a1)
+		t.reindexRangeLocked(b0, b1)
+		return
+	}
+	t.reindexRangeLocked(min(a0, b0), max(a0, b0))
+	t.reindexRangeLocked(min(a1, b1), max(a1, b1))
+}
+
 // candidate returns the torrent's best eviction candidate. It costs
-// O(resident pieces) under the torrent's lock.
+// O(log resident pieces) under the torrent's lock, plus O(windows²) when
+// only readaheads are left.
 func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
 		return 0, rank{}, false
 	}
-	for _, i := range t.resident {
-		pr, pok := t.pieces[i].rankLocked(lbOver)
-		if pok && (!ok || pr.less(r)) {
-			index, r, ok = int(i), pr, true
+	e := &t.ev
+	e.examined++
+	if i, key, found := e.heaps[slotComplete].top(); found {
+		index, r, ok = int(i), rank{classComplete, key}, true
+	}
+	if lbOver {
+		// Lookbehind holds more than its budget: its pieces rank as
+		// ordinary complete ones.
+		if i, key, found := e.heaps[slotLookbehind].top(); found && (!ok || key < r.key) {
+			index, r, ok = int(i), rank{classComplete, key}, true
 		}
 	}
-	return index, r, ok
+	if ok {
+		return index, r, true
+	}
+	if !lbOver {
+		if i, ok := e.lbIndex.next(0, &e.examined); ok {
+			return i, rank{classLookbehind, int64(i)}, true
+		}
+	}
+	for _, s := range [...]struct {
+		slot  uint8
+		class int
+	}{{slotPartial, classPartial}, {slotPinned, classPinned}} {
+		if i, key, ok := e.heaps[s.slot].top(); ok {
+			return int(i), rank{s.class, key}, true
+		}
+	}
+	if i, ahead, ok := t.windowCandidateLocked(); ok {
+		return i, rank{classWindow, -int64(ahead)}, true
+	}
+	if i, key, ok := e.heaps[slotUnhashed].top(); ok {
+		return int(i), rank{classUnhashed, key}, true
+	}
+	return 0, rank{}, false
+}
+
+// windowCandidateLocked returns the window piece furthest ahead of its
+// playhead and how far ahead it is. A piece in several windows is as far
+// ahead as in the one that starts last. The window boundaries cut the
+// pieces into segments whose pieces all lie in the same windows, so in
+// each segment the highest indexed piece is the furthest ahead.
+func (t *Torrent) windowCandidateLocked() (index, ahead int, ok bool) {
+	e := &t.ev
+	if e.window.len == 0 {
+		return 0, 0, false
+	}
+	bounds := e.bounds[:0]
+	for _, w := range t.windows {
+		if w.begin < w.end {
+			bounds = append(bounds, w.begin, w.end)
+		}
+	}
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
+	e.bounds = bounds
+	ahead = -1
+	for k := 0; k+1 < len(bounds); k++ {
+		lo, hi := bounds[k], bounds[k+1]
+		start := -1 // the latest start of a window holding the segment
+		for _, w := range t.windows {
+			if w.begin <= lo && hi <= w.end && w.begin > start {
+				start = w.begin
+			}
+		}
+		if start < 0 {
+			continue
+		}
+		if i, found := e.window.prev(hi-1, &e.examined); found && i >= lo && i-start > ahead {
+			index, ahead = i, i-start
+		}
+	}
+	return index, ahead, ahead >= 0
 }
 
 // evict frees piece i if it is still evictable, and reports whether it did.
@@ -86,7 +249,7 @@ func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 func (t *Torrent) evict(i int) bool {
 	t.mu.Lock()
 	p := &t.pieces[i]
-	if _, ok := p.rankLocked(false); !ok || t.closed.Load() {
+	if p.pins > 0 || p.pos < 0 || t.closed.Load() {
 		t.mu.Unlock()
 		return false
 	}
@@ -112,10 +275,10 @@ func (c *Client) evictOne() bool {
 	ts := *c.torrents.Load()
 	var lb int64
 	for _, t := range ts {
-		lb += t.lb.Stats().ResidentBytes
+		lb += t.lbBytes.Load()
 	}
 	lbOver := lb > c.lookbehindLimit()
-	for range 3 { // a candidate can be pinned between the scan and the eviction
+	for range 3 { // a candidate can be pinned between the look and the eviction
 		var best *Torrent
 		var bestIndex int
 		var bestRank rank

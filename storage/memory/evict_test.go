@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/storage"
 )
 
 // blockingWriter blocks its first Write until release is closed, telling
@@ -231,5 +236,299 @@ func TestSetCapacity(t *testing.T) {
 	}
 	if s := c.Stats(); s.Resident != 8*pl {
 		t.Errorf("after grow: Resident %d; want %d", s.Resident, 8*pl)
+	}
+}
+
+// setLastUse sets the last use of piece i, keeping the eviction index in
+// step, for tests that need an order the clock would not give.
+func setLastUse(mt *Torrent, i int, v int64) {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	p := &mt.pieces[i]
+	p.lastUse = v
+	mt.reindexLocked(p)
+}
+
+// scanRankLocked is the ranking the eviction index replaced, kept as the
+// reference it must agree with: it looks at the piece's state directly.
+func (p *piece) scanRankLocked(lbOver bool) (r rank, ok bool) {
+	if p.pins > 0 || p.pos < 0 {
+		return rank{}, false
+	}
+	if !p.complete && p.validLocked(0, p.length) == p.length {
+		return rank{classUnhashed, p.lastUse}, true
+	}
+	t := p.t
+	ahead := -1
+	for _, w := range t.windows {
+		if p.index >= w.begin && p.index < w.end && (ahead < 0 || p.index-w.begin < ahead) {
+			ahead = p.index - w.begin
+		}
+	}
+	if ahead >= 0 {
+		return rank{classWindow, -int64(ahead)}, true
+	}
+	for _, pin := range t.pins {
+		if p.index >= pin.begin && p.index < pin.end {
+			return rank{classPinned, p.lastUse}, true
+		}
+	}
+	switch {
+	case p.complete && !lbOver && t.lb.Contains(p.index):
+		return rank{classLookbehind, int64(p.index)}, true
+	case p.complete:
+		return rank{classComplete, p.lastUse}, true
+	default:
+		return rank{classPartial, p.lastUse}, true
+	}
+}
+
+// checkIndex compares the torrent's eviction index with a scan of its
+// resident pieces: every piece in the slot its state says, heap keys equal
+// to last uses, heaps ordered, sets holding exactly their pieces, and the
+// index's candidate ranked as the scan's best, for both lookbehind budgets;
+// and the lookbehind figures (lbHeld, lbBytes) equal to a count of the
+// complete resident pieces in the set.
+func checkIndex(t *testing.T, mt *Torrent) {
+	t.Helper()
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	e := &mt.ev
+	count := [numSlots]int{}
+	var lbHeld int
+	var lbBytes int64
+	for i := range mt.pieces {
+		p := &mt.pieces[i]
+		if held := p.pos >= 0 && p.complete && mt.lb.Contains(i); held {
+			lbHeld++
+			lbBytes += mt.c.blockSize * int64(p.numBlocks())
+		}
+		if want := mt.slotLocked(p); p.slot != want {
+			t.Fatalf("piece %d in slot %d; want %d", i, p.slot, want)
+		}
+		full := p.blocks != nil && p.validLocked(0, p.length) == p.length
+		if (int(p.full) == p.numBlocks()) != full {
+			t.Fatalf("piece %d: %d full blocks of %d, but fully written is %v", i, p.full, p.numBlocks(), full)
+		}
+		count[p.slot]++
+		switch p.slot {
+		case slotNone:
+			continue
+		case slotWindow:
+			continue
+		}
+		h := e.heaps[p.slot]
+		if int(p.hpos) >= len(h) || h[p.hpos].idx != int32(i) || h[p.hpos].key != p.lastUse {
+			t.Fatalf("piece %d (slot %d): heap position %d wrong", i, p.slot, p.hpos)
+		}
+	}
+	for s := range e.heaps {
+		h := e.heaps[s]
+		if s != slotNone && s != slotWindow && len(h) != count[s] {
+			t.Fatalf("slot %d: heap of %d; want %d", s, len(h), count[s])
+		}
+		for k := 1; k < len(h); k++ {
+			if h[(k-1)/4].key > h[k].key {
+				t.Fatalf("slot %d: heap out of order at %d", s, k)
+			}
+		}
+	}
+	for _, set := range []struct {
+		s    *indexSet
+		slot uint8
+	}{{&e.lbIndex, slotLookbehind}, {&e.window, slotWindow}} {
+		if set.s.len != count[set.slot] {
+			t.Fatalf("slot %d: set of %d; want %d", set.slot, set.s.len, count[set.slot])
+		}
+		var n int64
+		i, ok := set.s.next(0, &n)
+		for k := 0; k < count[set.slot]; k++ {
+			if !ok || mt.pieces[i].slot != set.slot {
+				t.Fatalf("slot %d: set member %d (found %v) not in the slot", set.slot, i, ok)
+			}
+			i, ok = set.s.next(i+1, &n)
+		}
+		if ok {
+			t.Fatalf("slot %d: set holds %d beyond its %d members", set.slot, i, count[set.slot])
+		}
+	}
+	if mt.lbHeld != lbHeld || mt.lbBytes.Load() != lbBytes {
+		t.Fatalf("lookbehind held: %d pieces, %d bytes; the scan counts %d, %d", mt.lbHeld, mt.lbBytes.Load(), lbHeld, lbBytes)
+	}
+	for _, lbOver := range []bool{false, true} {
+		var want rank
+		var found bool
+		for _, i := range mt.resident {
+			if r, ok := mt.pieces[i].scanRankLocked(lbOver); ok && (!found || r.less(want)) {
+				want, found = r, true
+			}
+		}
+		mt.mu.Unlock()
+		i, got, ok := mt.candidate(lbOver)
+		mt.mu.Lock()
+		if ok != found || got != want {
+			t.Fatalf("lbOver %v: candidate piece %d rank %+v (ok %v); the scan's best is %+v (ok %v)", lbOver, i, got, ok, want, found)
+		}
+		if ok {
+			if r, _ := mt.pieces[i].scanRankLocked(lbOver); r != got {
+				t.Fatalf("lbOver %v: candidate piece %d ranked %+v; the scan ranks it %+v", lbOver, i, got, r)
+			}
+		}
+	}
+}
+
+// TestEvictIndexMatchesScan runs random operations of every kind that
+// moves a piece between eviction classes (writes, hashes, completion,
+// reads, windows, pins, lookbehind sets, evictions) on two torrents, and
+// after each checks the eviction index against a scan of every piece.
+func TestEvictIndexMatchesScan(t *testing.T) {
+	const (
+		bs     = 4 << 10
+		pl     = 3*bs - 1000 // a short last block
+		pieces = 40
+	)
+	rng := rand.New(rand.NewPCG(1, 2))
+	c := newTestClient(t, Options{Capacity: 48 * bs, BlockSize: bs, LookbehindShare: 0.5, WaitTimeout: time.Millisecond})
+	var tts []storage.Torrent
+	var mts []*Torrent
+	for k := range 2 {
+		tt, _ := openTest(t, c, k, pl, pieces)
+		mt, _ := c.Torrent(ihOf(k))
+		tts, mts = append(tts, tt), append(mts, mt)
+	}
+	info := testInfo(pl, pieces, pl*pieces)
+	var windows []*Readahead
+	var pins []*Pin
+	var hashed []*piece
+	buf := make([]byte, pl)
+	iters := 4000
+	if testing.Short() {
+		iters = 1000
+	}
+	for range iters {
+		k := rng.IntN(2)
+		tt, mt := tts[k], mts[k]
+		i := rng.IntN(pieces)
+		p := tt.Piece(info.Piece(i))
+		write := func(b []byte, off int64) {
+			// A write into a piece being hashed waits for the hash, and a
+			// write into a cache of nothing but such pieces fails.
+			if _, err := p.WriteAt(b, off); err != nil && !errors.Is(err, ErrNoSpace) {
+				t.Fatal(err)
+			}
+		}
+		switch op := rng.IntN(16); op {
+		case 0, 1, 2: // write a chunk
+			off := int64(rng.IntN(pl))
+			write(buf[:min(int64(rng.IntN(2*bs)+1), pl-off)], off)
+		case 3: // write a whole piece and hash it
+			write(buf, 0)
+			p.MarkComplete()
+		case 4:
+			p.MarkComplete()
+		case 5:
+			p.MarkNotComplete()
+		case 6:
+			p.ReadAt(buf[:1], 0)
+		case 7: // a hash in flight, or the end of one
+			if len(hashed) > 0 && rng.IntN(2) == 0 {
+				hp := hashed[len(hashed)-1]
+				hashed = hashed[:len(hashed)-1]
+				hp.unpin()
+				break
+			}
+			mp := &mt.pieces[i]
+			mt.mu.Lock()
+			mp.pins++
+			mt.reindexLocked(mp)
+			mt.mu.Unlock()
+			hashed = append(hashed, mp)
+		case 8, 9: // move a window, or open one
+			if len(windows) == 0 || rng.IntN(4) == 0 {
+				windows = append(windows, mt.NewReadahead())
+			}
+			w := windows[rng.IntN(len(windows))]
+			begin := rng.IntN(pieces)
+			n := rng.IntN(pieces - begin + 1)
+			w.Set(int64(begin)*pl+int64(rng.IntN(pl)), int64(n)*pl)
+		case 10:
+			if len(windows) > 0 {
+				j := rng.IntN(len(windows))
+				windows[j].Close()
+				windows = slices.Delete(windows, j, j+1)
+			}
+		case 11:
+			if len(pins) > 0 && rng.IntN(2) == 0 {
+				j := rng.IntN(len(pins))
+				pins[j].Release()
+				pins = slices.Delete(pins, j, j+1)
+				break
+			}
+			if pin, err := mt.Pin(int64(i)*pl, int64(rng.IntN(3)+1)*bs); err == nil {
+				pins = append(pins, pin)
+			}
+		case 12:
+			begin := rng.IntN(pieces)
+			mustNil(t, mt.SetLookbehindRange(begin, begin+rng.IntN(min(8, pieces-begin+1))))
+		case 13:
+			mustNil(t, mt.SetLookbehind([]int{i, (i + 5) % pieces, (i + 9) % pieces}))
+		case 14:
+			mt.ClearLookbehind()
+		case 15:
+			c.evictOne()
+		}
+		for _, mt := range mts {
+			checkIndex(t, mt)
+		}
+	}
+	for _, hp := range hashed {
+		hp.unpin()
+	}
+}
+
+// TestEvictionExaminesLogPieces counts the heap entries and set words that
+// eviction looks at (evictIndex.examined) while writes evict least recently
+// used complete pieces, with 64 and then 4096 pieces resident: 64 times the
+// pieces may cost no more than about twice the work (O(log n)); the scan
+// this replaced looked at every resident piece, 64 times the work.
+func TestEvictionExaminesLogPieces(t *testing.T) {
+	const pl = 4 << 10
+	perEviction := func(resident int) float64 {
+		c := newTestClient(t, Options{Capacity: int64(resident) * pl, BlockSize: pl, NoLookbehind: true})
+		n := 2 * resident
+		tt, info := openTest(t, c, 1, pl, n)
+		mt, _ := c.Torrent(ihOf(1))
+		buf := make([]byte, pl)
+		write := func(i int) {
+			p := tt.Piece(info.Piece(i % n))
+			mustNil2(p.WriteAt(buf, 0))
+			mustNil(t, p.MarkComplete())
+		}
+		for i := range resident {
+			write(i) // fill: nothing evicted yet
+		}
+		mt.mu.Lock()
+		ex0 := mt.ev.examined
+		mt.mu.Unlock()
+		ev0 := c.Stats().Evictions
+		for i := resident; i < resident+2*n; i++ {
+			write(i) // each write evicts one piece
+		}
+		mt.mu.Lock()
+		ex := mt.ev.examined - ex0
+		mt.mu.Unlock()
+		evictions := c.Stats().Evictions - ev0
+		if evictions != int64(2*n) {
+			t.Fatalf("%d resident: %d evictions; want %d", resident, evictions, 2*n)
+		}
+		return float64(ex) / float64(evictions)
+	}
+	small, large := perEviction(64), perEviction(64*64)
+	t.Logf("entries examined per eviction: %.1f with 64 pieces resident, %.1f with 4096", small, large)
+	if large > 2.5*small {
+		t.Errorf("examined per eviction grew from %.1f to %.1f (%.1fx) as resident pieces grew 64x; want at most 2.5x (O(log n))", small, large, large/small)
+	}
+	if bound := 4*math.Log2(4096) + 8; large > bound {
+		t.Errorf("examined per eviction with 4096 pieces resident: %.1f; want at most %.0f", large, bound)
 	}
 }

@@ -41,11 +41,11 @@ func ExampleTorrent() {
 
 	// The session: playhead at 5 MiB, 2 MiB readahead, 2 MiB lookbehind.
 	t, _ := mem.Torrent(ih)
-	w := t.NewWindow()
+	w := t.NewReadahead()
 	defer w.Close()
 	playhead := int64(5 << 20)
 	w.Set(playhead, 2<<20)
-	behind, _ := lookbehind.Window(lookbehind.File{PieceLength: pieceLength, TorrentLength: info.Length, Length: info.Length}, playhead, 2<<20)
+	behind, _ := lookbehind.Pieces(lookbehind.File{PieceLength: pieceLength, TorrentLength: info.Length, Length: info.Length}, playhead, 2<<20)
 	t.SetLookbehindRange(behind.Begin, behind.End)
 
 	fmt.Println("lookbehind pieces:", behind.Begin, "to", behind.End-1)

@@ -21,6 +21,10 @@ type piece struct {
 	pins     int32   // WriteTo calls in flight; a pinned piece is never evicted
 	lastUse  int64   // Client.clock at the last access
 	pos      int32   // index in t.resident, or -1
+	full     int32   // blocks written from their first to their last byte
+	hpos     int32   // position in its slot's heap (see evictIndex)
+	slot     uint8   // where the piece is indexed for eviction (see slotLocked)
+	lbHeld   bool    // counted in Torrent.lbHeld and lbBytes
 }
 
 // block is one buffer of a piece. Bytes [0, n) of it hold written data and
@@ -177,11 +181,17 @@ func (p *piece) copyLocked(b []byte, off int64, first, last int, bufs [][]byte) 
 		lo := max(off, start) - start
 		hi := min(off+int64(len(b)), start+c.blockSize) - start
 		copy(bl.buf[lo:hi], b[start+lo-off:start+hi-off])
+		blockLen := int32(min(c.blockSize, p.length-start))
+		wasFull := bl.n >= blockLen
 		bl.wrote(int32(lo), int32(hi))
+		if !wasFull && bl.n >= blockLen {
+			p.full++
+		}
 	}
 	p.complete = false
 	p.touchLocked()
 	t.listLocked(p)
+	t.reindexLocked(p)
 	return bufs
 }
 
@@ -296,6 +306,7 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 	}
 	if n > 0 {
 		p.touchLocked()
+		t.reindexLocked(p)
 	}
 	t.mu.Unlock()
 	switch {
@@ -323,6 +334,7 @@ func (p *piece) WriteTo(w io.Writer) (int64, error) {
 	n := p.validLocked(0, p.length)
 	p.pins++
 	p.touchLocked()
+	t.reindexLocked(p) // out of the index while pinned
 	t.mu.Unlock()
 
 	// Buffers of a pinned piece are neither freed nor replaced, and writers
@@ -352,6 +364,8 @@ func (p *piece) unpin() {
 	p.pins--
 	if p.pins == 0 && t.closed.Load() {
 		t.freeLocked(p)
+	} else {
+		t.reindexLocked(p)
 	}
 	t.mu.Unlock()
 	t.c.space.broadcast()
@@ -372,8 +386,8 @@ func (p *piece) MarkComplete() error {
 	p.complete = whole
 	if whole {
 		p.touchLocked()
-		t.lb.MarkResident(p.index, t.c.blockSize*int64(p.numBlocks()))
 	}
+	t.reindexLocked(p)
 	t.mu.Unlock()
 	if whole && t.lb.Contains(p.index) {
 		t.c.updateReported()
@@ -397,6 +411,7 @@ func (p *piece) MarkNotComplete() error {
 		return ErrClosed
 	}
 	p.complete = false
+	t.reindexLocked(p)
 	return nil
 }
 

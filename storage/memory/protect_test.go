@@ -37,7 +37,7 @@ func TestEvictionClasses(t *testing.T) {
 					fill(i, true)
 				}
 				mustNil(t, mt.SetLookbehindRange(0, 1)) // 0 protected; 1 is the LRU unprotected
-				mt.pieces[0].lastUse = 0                // oldest of all
+				setLastUse(mt, 0, 0)                    // oldest of all
 			},
 			evicted: 1,
 		},
@@ -48,7 +48,7 @@ func TestEvictionClasses(t *testing.T) {
 					fill(i, true)
 				}
 				mustNil(t, mt.SetLookbehind([]int{0, 1, 2, 3}))
-				mt.pieces[0].lastUse = 1 << 40 // most recently used, still first to go
+				setLastUse(mt, 0, 1<<40) // most recently used, still first to go
 			},
 			evicted: 0,
 		},
@@ -72,7 +72,7 @@ func TestEvictionClasses(t *testing.T) {
 				pin, err := mt.Pin(0, pl) // piece 0, complete and oldest
 				mustNil(t, err)
 				t.Cleanup(pin.Release)
-				w := mt.NewWindow()
+				w := mt.NewReadahead()
 				t.Cleanup(w.Close)
 				mustNil(t, w.Set(pl, 2*pl)) // 1..2
 			},
@@ -84,7 +84,7 @@ func TestEvictionClasses(t *testing.T) {
 				for i := range 4 {
 					fill(i, true)
 				}
-				w := mt.NewWindow()
+				w := mt.NewReadahead()
 				t.Cleanup(w.Close)
 				mustNil(t, w.Set(0, 3*pl)) // 0..2 in the window
 				pin, err := mt.Pin(3*pl, pl)
@@ -100,7 +100,7 @@ func TestEvictionClasses(t *testing.T) {
 					fill(i, i != 0)
 				}
 				writePiece(t, storageTorrent(mt), testInfo(pl, 8, 8*pl), 1, 0) // whole, not verified
-				w := mt.NewWindow()
+				w := mt.NewReadahead()
 				t.Cleanup(w.Close)
 				mustNil(t, w.Set(pl, 3*pl)) // 1..3, 3 furthest ahead; 0 outside
 			},
@@ -112,7 +112,7 @@ func TestEvictionClasses(t *testing.T) {
 				for i := range 4 {
 					fill(i, true)
 				}
-				w := mt.NewWindow()
+				w := mt.NewReadahead()
 				t.Cleanup(w.Close)
 				mustNil(t, w.Set(0, 4*pl))
 			},
@@ -127,11 +127,11 @@ func TestEvictionClasses(t *testing.T) {
 				}
 				mustNil(t, mt.SetLookbehind([]int{1, 2, 3}))
 				// Furthest behind would pick 1; least recently used picks 2.
-				mt.pieces[1].lastUse = 1 << 40
+				setLastUse(mt, 1, 1<<40)
 				// Shrink the lookbehind budget below what it holds: a window
 				// over the other torrent's pieces takes the room.
 				other := c.openForTest(t, 2, pl, 64)
-				w := other.NewWindow()
+				w := other.NewReadahead()
 				t.Cleanup(w.Close)
 				mustNil(t, w.Set(0, 64*pl))
 			},
@@ -198,8 +198,8 @@ func TestProtectBadInput(t *testing.T) {
 		{"lookbehind piece 8", mt.SetLookbehind([]int{1, 8})},
 		{"lookbehind range reversed", mt.SetLookbehindRange(3, 2)},
 		{"lookbehind range past end", mt.SetLookbehindRange(0, 9)},
-		{"window negative", mt.NewWindow().Set(-1, 10)},
-		{"window past end", mt.NewWindow().Set(8*pl-10, 11)},
+		{"window negative", mt.NewReadahead().Set(-1, 10)},
+		{"window past end", mt.NewReadahead().Set(8*pl-10, 11)},
 		{"pin past end", func() error { _, err := mt.Pin(8*pl-10, 11); return err }()},
 		{"pin empty", func() error { _, err := mt.Pin(0, 0); return err }()},
 	} {
@@ -288,7 +288,7 @@ func TestLookbehindConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := mt.NewWindow()
+			w := mt.NewReadahead()
 			defer w.Close()
 			for iter := 0; ; iter++ {
 				select {

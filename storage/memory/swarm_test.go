@@ -115,7 +115,7 @@ type session struct {
 	t         *testing.T
 	r         torrent.Reader
 	mt        *memory.Torrent
-	w         *memory.Window
+	w         *memory.Readahead
 	file      lookbehind.File
 	readahead int64
 	budget    int64
@@ -136,7 +136,7 @@ func (s *session) track() {
 	if err := s.w.Set(s.pos, min(s.readahead, s.file.Length-s.pos)); err != nil {
 		s.t.Fatal(err)
 	}
-	lr, err := lookbehind.Window(s.file, s.pos, s.budget)
+	lr, err := lookbehind.Pieces(s.file, s.pos, s.budget)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestLookbehindSeekBack(t *testing.T) {
 	// first): the 12 MiB seek lands beyond them.
 	const readahead = 8 * mib
 	r.SetReadahead(readahead)
-	w := mt.NewWindow()
+	w := mt.NewReadahead()
 	defer w.Close()
 	s := &session{
 		t: t, r: r, mt: mt, w: w, readahead: readahead, budget: 4 * mib,

@@ -21,21 +21,41 @@ type Torrent struct {
 	pieceLength int64         // never changes
 	length      int64         // never changes
 
-	lb *lookbehind.Set // never changes; safe for concurrent use
+	lb *lookbehind.Set // never changes; changed under lbMu, read anywhere
 
 	closed         atomic.Bool
 	residentPieces atomic.Int64 // pieces with at least one block
 	residentBytes  atomic.Int64 // bytes of blocks held
-	windowBytes    atomic.Int64 // bytes covered by reader windows
+	windowBytes    atomic.Int64 // bytes covered by readaheads
+	// lbBytes is the bytes of the lookbehind pieces held whole (see
+	// countLookbehindLocked); written under mu, loaded without a lock by
+	// updateReported and evictOne.
+	lbBytes atomic.Int64
 
 	mu       sync.Mutex // guards the fields below and every piece's guarded fields
 	pieces   []piece
 	resident []int32 // indices of pieces holding blocks; see piece.pos
-	windows  []*Window
+	windows  []*Readahead
 	pins     []*Pin
+	ev       evictIndex // the evictable pieces, by slot
+	lbHeld   int        // lookbehind pieces held whole: those with piece.lbHeld
+	lbHits   int64      // readahead moves back onto a held lookbehind piece
+	lbMisses int64      // readahead moves back onto a lookbehind piece not held
 	// spare holds block indexes of evicted pieces for reuse, so that the
 	// per-piece metadata follows what is resident, not the torrent's size.
 	spare [][]block
+
+	// lbMu serialises changes of the lookbehind set, and guards the fields
+	// below. It is taken before mu, never while holding it. A change
+	// replaces the set, then reindexes under mu the resident pieces that
+	// entered or left it; between the two they are ranked as before the
+	// change, as if the eviction had come first.
+	lbMu sync.Mutex
+	// lbRange is the lookbehind set when lbIsRange, so that moving it
+	// reindexes only the pieces that entered or left it.
+	lbRange   [2]int
+	lbIsRange bool
+	lbOld     []int // scratch for the lookbehind set's members
 }
 
 func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
@@ -48,6 +68,8 @@ func newTorrent(c *Client, info *metainfo.Info, ih metainfo.Hash) *Torrent {
 	n := info.NumPieces()
 	t.lb, _ = lookbehind.New(max(n, 1))
 	t.pieces = make([]piece, n)
+	t.ev.init(n)
+	t.lbIsRange = true
 	for i := range t.pieces {
 		p := &t.pieces[i]
 		p.t = t
@@ -112,7 +134,6 @@ func (t *Torrent) listLocked(p *piece) {
 	p.pos = int32(len(t.resident))
 	t.resident = append(t.resident, int32(p.index))
 	t.residentPieces.Inc()
-	t.lb.MarkResident(p.index, t.c.blockSize)
 }
 
 // unlistLocked takes p off the resident list.
@@ -127,7 +148,8 @@ func (t *Torrent) unlistLocked(p *piece) {
 	t.resident = t.resident[:last]
 	p.pos = -1
 	t.residentPieces.Dec()
-	t.lb.MarkEvicted(p.index)
+	t.countLookbehindLocked(p)
+	t.unindexLocked(p)
 }
 
 // freeLocked returns every block of p to the pool and forgets p's data.
@@ -145,6 +167,7 @@ func (t *Torrent) freeLocked(p *piece) int64 {
 		b.spans = nil
 	}
 	p.complete = false
+	p.full = 0
 	if p.blocks != nil && len(p.blocks) == t.blocksPerPiece() {
 		t.spare = append(t.spare, p.blocks)
 	}

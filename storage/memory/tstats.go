@@ -1,33 +1,34 @@
 package memory
 
-import "github.com/memtorrent/memtorrent/lookbehind"
-
 // TorrentStats is a snapshot of one torrent's storage.
 type TorrentStats struct {
-	Pieces         int              // pieces in the torrent
-	PieceLength    int64            // bytes per piece (the last may be shorter)
-	ResidentPieces int64            // pieces holding at least one block
-	ResidentBytes  int64            // bytes of blocks held
-	Windows        int              // open reader windows
-	WindowBytes    int64            // bytes the windows cover
-	Pins           int              // head/tail pins
-	Lookbehind     lookbehind.Stats // the lookbehind set's figures
+	Pieces         int             // pieces in the torrent
+	PieceLength    int64           // bytes per piece (the last may be shorter)
+	ResidentPieces int64           // pieces holding at least one block
+	ResidentBytes  int64           // bytes of blocks held
+	Readaheads     int             // open readaheads
+	ReadaheadBytes int64           // bytes the readaheads cover
+	Pins           int             // head/tail pins
+	Lookbehind     LookbehindStats // the lookbehind set's figures
 }
 
-// Stats returns the torrent's figures. It takes the torrent's lock briefly
-// and does not allocate.
+// Stats returns the torrent's figures. It waits for a change of the
+// lookbehind set in flight, takes the torrent's lock briefly and does not
+// allocate.
 func (t *Torrent) Stats() TorrentStats {
 	s := TorrentStats{
 		Pieces:         len(t.pieces),
 		PieceLength:    t.pieceLength,
 		ResidentPieces: t.residentPieces.Load(),
 		ResidentBytes:  t.residentBytes.Load(),
-		WindowBytes:    t.windowBytes.Load(),
-		Lookbehind:     t.lb.Stats(),
+		ReadaheadBytes: t.windowBytes.Load(),
 	}
+	t.lbMu.Lock()
 	t.mu.Lock()
-	s.Windows, s.Pins = len(t.windows), len(t.pins)
+	s.Readaheads, s.Pins = len(t.windows), len(t.pins)
+	s.Lookbehind = t.lookbehindStatsLocked()
 	t.mu.Unlock()
+	t.lbMu.Unlock()
 	return s
 }
 
@@ -39,8 +40,8 @@ const (
 	PieceResident   PieceState = 1 << iota // holds at least one block
 	PieceComplete                          // verified and held whole
 	PieceLookbehind                        // in the lookbehind set
-	PieceWindow                            // in a reader window
-	PiecePlayhead                          // the first piece of a reader window
+	PieceReadahead                         // in a readahead
+	PiecePlayhead                          // the first piece of a readahead
 	PiecePinned                            // in a head/tail pin
 )
 
@@ -67,7 +68,7 @@ func (t *Torrent) AppendPieceStates(dst []PieceState) []PieceState {
 	}
 	for _, w := range t.windows {
 		for i := w.begin; i < w.end && i < len(t.pieces); i++ {
-			dst[start+i] |= PieceWindow
+			dst[start+i] |= PieceReadahead
 		}
 		if w.begin < w.end && w.begin < len(t.pieces) {
 			dst[start+w.begin] |= PiecePlayhead

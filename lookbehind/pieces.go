@@ -3,8 +3,6 @@ package lookbehind
 import (
 	"fmt"
 	"math"
-	"math/bits"
-	"time"
 )
 
 // File places one file of a torrent in the torrent's byte and piece space.
@@ -27,7 +25,7 @@ type Range struct {
 // Len returns the number of pieces in r.
 func (r Range) Len() int { return r.End - r.Begin }
 
-// Window returns the pieces to protect behind a playhead: the whole pieces
+// Pieces returns the pieces to protect behind a playhead: the whole pieces
 // before the piece that holds byte playhead of file f, as many as budget bytes
 // pay for at PieceLength each, nearest to the playhead first, never a piece
 // that holds none of the file's bytes. playhead counts bytes from the file's
@@ -35,7 +33,7 @@ func (r Range) Len() int { return r.End - r.Begin }
 // to read and every piece of the file is behind the playhead.
 //
 // The piece that holds the playhead is left out on purpose: it is the first
-// piece of the reader's readahead window, and counting it here too would
+// piece of the reader's readahead, and counting it here too would
 // spend the budget on a piece that is kept anyway. The budget is a hard bound,
 // rounded down to whole pieces: the result never holds more than
 // budget/PieceLength pieces, because the storage keeps whole pieces and the
@@ -45,19 +43,19 @@ func (r Range) Len() int { return r.End - r.Begin }
 // playhead are not counted against the budget.
 //
 // The result is empty when the playhead is at the file's start, or when the
-// budget is below one piece. Window returns an error, and a zero Range, if
+// budget is below one piece. Pieces returns an error, and a zero Range, if
 // PieceLength is not positive, the file does not lie within the torrent, the
-// playhead is outside [0, f.Length], or budget is negative. Window is a pure
+// playhead is outside [0, f.Length], or budget is negative. Pieces is a pure
 // function: it allocates nothing unless it fails.
-func Window(f File, playhead, budget int64) (Range, error) {
+func Pieces(f File, playhead, budget int64) (Range, error) {
 	if err := f.check(); err != nil {
-		return Range{}, fmt.Errorf("lookbehind: computing window: %w", err)
+		return Range{}, fmt.Errorf("lookbehind: computing pieces: %w", err)
 	}
 	if playhead < 0 || playhead > f.Length {
-		return Range{}, fmt.Errorf("lookbehind: computing window: playhead %d outside the file's %d bytes", playhead, f.Length)
+		return Range{}, fmt.Errorf("lookbehind: computing pieces: playhead %d outside the file's %d bytes", playhead, f.Length)
 	}
 	if budget < 0 {
-		return Range{}, fmt.Errorf("lookbehind: computing window: budget %d is negative", budget)
+		return Range{}, fmt.Errorf("lookbehind: computing pieces: budget %d is negative", budget)
 	}
 	pl := f.PieceLength
 	first := f.Offset / pl // the file's first piece
@@ -87,27 +85,4 @@ func (f File) check() error {
 		return fmt.Errorf("torrent of %d bytes in pieces of %d has too many pieces for an int", f.TorrentLength, f.PieceLength)
 	}
 	return nil
-}
-
-// Budget returns the bytes that d of playback take at bytesPerSecond (a
-// bitrate in bits per second divided by 8): the byte budget for [Window] that
-// keeps d of video behind the playhead. The result is rounded down and
-// saturates at math.MaxInt64. Budget returns an error if either argument is
-// negative.
-func Budget(d time.Duration, bytesPerSecond int64) (int64, error) {
-	if d < 0 {
-		return 0, fmt.Errorf("lookbehind: computing budget: negative duration %v", d)
-	}
-	if bytesPerSecond < 0 {
-		return 0, fmt.Errorf("lookbehind: computing budget: negative rate %d bytes/s", bytesPerSecond)
-	}
-	hi, lo := bits.Mul64(uint64(d), uint64(bytesPerSecond))
-	if hi >= uint64(time.Second) {
-		return math.MaxInt64, nil
-	}
-	q, _ := bits.Div64(hi, lo, uint64(time.Second))
-	if q > math.MaxInt64 {
-		return math.MaxInt64, nil
-	}
-	return int64(q), nil
 }

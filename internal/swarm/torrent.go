@@ -1,15 +1,15 @@
-package testutil
+package swarm
 
 import (
 	"crypto/sha1"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -126,51 +126,12 @@ func (s Spec) Source() *Source {
 	return NewSource(s.Seed, s.TotalLength())
 }
 
-// Content returns the torrent's whole content, its files concatenated in
-// order. It allocates spec.TotalLength() bytes.
-func Content(spec Spec) []byte {
-	return Data(spec.Seed, spec.TotalLength())
-}
-
-// FileContent returns the content of file i of a multi-file spec, or the
-// whole content of a single-file spec when i is 0. It panics if i is out of
-// range.
-func FileContent(spec Spec, i int) []byte {
-	off, length := fileExtent(spec, i)
-	b := make([]byte, length)
-	spec.Source().fill(b, off)
-	return b
-}
-
-// fileExtent returns the torrent offset and length of file i.
-func fileExtent(spec Spec, i int) (off, length int64) {
-	if spec.Files == nil {
-		if i != 0 {
-			panic(fmt.Sprintf("testutil: file %d of a single-file spec", i))
-		}
-		return 0, spec.Length
-	}
-	for _, f := range spec.Files[:i] {
-		off += f.Length
-	}
-	return off, spec.Files[i].Length
-}
-
-// MakeTorrent writes the torrent's files into dir (a single-file torrent to
+// WriteFiles writes the torrent's files into dir (a single-file torrent to
 // dir/Name, a multi-file one to dir/Name/Path for each file, creating
-// directories) and returns its metainfo. It fails the test if the spec is
-// invalid or a file cannot be written. Call it from the test goroutine.
-func MakeTorrent(tb testing.TB, dir string, spec Spec) *metainfo.MetaInfo {
-	tb.Helper()
-	spec = spec.withDefaults()
-	mi, err := spec.MetaInfo()
-	if err != nil {
-		tb.Fatalf("making torrent: %v", err)
-	}
-	if err := writeFiles(dir, spec); err != nil {
-		tb.Fatalf("making torrent: %v", err)
-	}
-	return mi
+// directories), so that a seeder over dir (SeedDir) has them complete. It
+// returns an error naming the file that could not be created or written.
+func WriteFiles(dir string, spec Spec) error {
+	return writeFiles(dir, spec.withDefaults())
 }
 
 // writeFiles writes the content of spec (defaults applied) under dir.
@@ -213,4 +174,29 @@ func writeFile(name string, src *Source, off, length int64) error {
 		return fmt.Errorf("closing %s: %w", name, err)
 	}
 	return nil
+}
+
+// FileMetaInfo returns the metainfo of a single-file torrent of the file at
+// path, named name, in pieces of pieceLength bytes (hashing the whole
+// file). It returns an error if the file cannot be read or pieceLength is
+// not positive.
+func FileMetaInfo(path, name string, pieceLength int64) (*metainfo.MetaInfo, error) {
+	if pieceLength <= 0 {
+		return nil, fmt.Errorf("torrent of %s: piece length %d: want a positive length", path, pieceLength)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("making a torrent: %w", err)
+	}
+	info := metainfo.Info{Name: name, Length: fi.Size(), PieceLength: pieceLength}
+	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
+		return os.Open(path)
+	}); err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	b, err := bencode.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the info of %s: %w", path, err)
+	}
+	return &metainfo.MetaInfo{InfoBytes: b}, nil
 }

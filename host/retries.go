@@ -1,4 +1,4 @@
-package main
+package host
 
 import (
 	"context"
@@ -17,9 +17,11 @@ var expectedReadRetries = map[string]bool{
 	"read failed after completion resync": true,
 }
 
-// quietRetries is a slog.Handler that demotes expectedReadRetries to Debug
-// and passes everything else through unchanged. Safe for concurrent use if
-// the wrapped handler is.
+// QuietRetries returns a slog.Handler that demotes the torrent reader's
+// expected retry errors over memory storage to Debug and passes everything
+// else to h unchanged. It is safe for concurrent use if h is.
+func QuietRetries(h slog.Handler) slog.Handler { return quietRetries{h} }
+
 type quietRetries struct{ slog.Handler }
 
 func (h quietRetries) Handle(ctx context.Context, r slog.Record) error {

@@ -4,10 +4,9 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 )
 
-func TestWindow(t *testing.T) {
+func TestPieces(t *testing.T) {
 	// One file filling a torrent of 1050 bytes: pieces 0..9 of 100 bytes and
 	// a short last piece 10 of 50 bytes.
 	single := File{PieceLength: 100, TorrentLength: 1050, Offset: 0, Length: 1050}
@@ -52,18 +51,18 @@ func TestWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Window(tt.f, tt.playhead, tt.budget)
+			got, err := Pieces(tt.f, tt.playhead, tt.budget)
 			if err != nil {
-				t.Fatalf("Window(%+v, %d, %d): got error %v; want %v", tt.f, tt.playhead, tt.budget, err, tt.want)
+				t.Fatalf("Pieces(%+v, %d, %d): got error %v; want %v", tt.f, tt.playhead, tt.budget, err, tt.want)
 			}
 			if got != tt.want {
-				t.Errorf("Window(%+v, %d, %d): got %v; want %v", tt.f, tt.playhead, tt.budget, got, tt.want)
+				t.Errorf("Pieces(%+v, %d, %d): got %v; want %v", tt.f, tt.playhead, tt.budget, got, tt.want)
 			}
 		})
 	}
 }
 
-func TestWindowErrors(t *testing.T) {
+func TestPiecesErrors(t *testing.T) {
 	ok := File{PieceLength: 100, TorrentLength: 1000, Offset: 250, Length: 480}
 	with := func(change func(*File)) File {
 		f := ok
@@ -91,9 +90,9 @@ func TestWindowErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Window(tt.f, tt.playhead, tt.budget)
+			got, err := Pieces(tt.f, tt.playhead, tt.budget)
 			if err == nil {
-				t.Fatalf("Window(%+v, %d, %d): got %v, nil error; want an error naming %q", tt.f, tt.playhead, tt.budget, got, tt.named)
+				t.Fatalf("Pieces(%+v, %d, %d): got %v, nil error; want an error naming %q", tt.f, tt.playhead, tt.budget, got, tt.named)
 			}
 			if !strings.Contains(err.Error(), tt.named) {
 				t.Errorf("got error %q; want it to name %q", err, tt.named)
@@ -105,67 +104,27 @@ func TestWindowErrors(t *testing.T) {
 	}
 }
 
-func TestBudget(t *testing.T) {
-	tests := []struct {
-		name string
-		d    time.Duration
-		rate int64
-		want int64
-	}{
-		{"ten seconds at 500 kB/s", 10 * time.Second, 500_000, 5_000_000},
-		{"rounds down", 1500 * time.Millisecond, 3, 4},
-		{"zero duration", 0, 1 << 30, 0},
-		{"zero rate", time.Hour, 0, 0},
-		{"product beyond 64 bits", math.MaxInt64, 4, 36_893_488_147},
-		{"saturates", math.MaxInt64, math.MaxInt64, math.MaxInt64},
-		{"saturates just past int64", time.Second, math.MaxInt64, math.MaxInt64},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Budget(tt.d, tt.rate)
-			if err != nil {
-				t.Fatalf("Budget(%v, %d): got error %v; want %d", tt.d, tt.rate, err, tt.want)
-			}
-			if got != tt.want {
-				t.Errorf("Budget(%v, %d): got %d; want %d", tt.d, tt.rate, got, tt.want)
-			}
-		})
-	}
-	for _, bad := range []struct {
-		d     time.Duration
-		rate  int64
-		named string
-	}{
-		{-time.Second, 1, "-1s"},
-		{time.Second, -8, "-8"},
-	} {
-		if _, err := Budget(bad.d, bad.rate); err == nil || !strings.Contains(err.Error(), bad.named) {
-			t.Errorf("Budget(%v, %d): got error %v; want one naming %s", bad.d, bad.rate, err, bad.named)
-		}
-	}
-}
-
-// FuzzWindow checks the promises of Window on any input: an error exactly
+// FuzzPieces checks the promises of Pieces on any input: an error exactly
 // when the input is invalid, and otherwise a range of the file's pieces that
 // lies wholly before the playhead's piece, fits the budget in whole pieces,
 // and is as long as the budget and the file allow.
-func FuzzWindow(f *testing.F) {
+func FuzzPieces(f *testing.F) {
 	f.Add(int64(100), int64(1000), int64(250), int64(480), int64(300), int64(200))
 	f.Add(int64(1<<18), int64(5<<30), int64(0), int64(5<<30), int64(5<<30), int64(64<<20))
 	f.Add(int64(1), int64(math.MaxInt64), int64(math.MaxInt64), int64(0), int64(0), int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, pl, tl, off, length, playhead, budget int64) {
 		file := File{PieceLength: pl, TorrentLength: tl, Offset: off, Length: length}
-		r, err := Window(file, playhead, budget)
+		r, err := Pieces(file, playhead, budget)
 		valid := pl > 0 && tl >= 0 && off >= 0 && length >= 0 && off <= tl && length <= tl-off &&
 			playhead >= 0 && playhead <= length && budget >= 0
 		if valid != (err == nil) {
-			t.Fatalf("Window(%+v, %d, %d): got error %v; want an error: %v", file, playhead, budget, err, !valid)
+			t.Fatalf("Pieces(%+v, %d, %d): got error %v; want an error: %v", file, playhead, budget, err, !valid)
 		}
 		if err != nil {
 			return
 		}
 		first := off / pl // the file's first piece
-		var end int64     // where a non-empty window must end
+		var end int64     // where a non-empty result must end
 		if playhead < length {
 			end = (off + playhead) / pl
 		} else if length > 0 {
@@ -176,18 +135,18 @@ func FuzzWindow(f *testing.F) {
 		case begin > stop:
 			t.Fatalf("got %v; want Begin <= End", r)
 		case r.Len() == 0:
-			// An empty window is right only when nothing fits.
+			// An empty result is right only when nothing fits.
 			if playhead > 0 && budget/pl > 0 && end > first {
-				t.Fatalf("Window(%+v, %d, %d): got empty %v; want pieces up to %d", file, playhead, budget, r, end)
+				t.Fatalf("Pieces(%+v, %d, %d): got empty %v; want pieces up to %d", file, playhead, budget, r, end)
 			}
 		case begin < first:
-			t.Fatalf("Window(%+v, %d, %d): got %v; want no piece before the file's first piece %d", file, playhead, budget, r, first)
+			t.Fatalf("Pieces(%+v, %d, %d): got %v; want no piece before the file's first piece %d", file, playhead, budget, r, first)
 		case stop != end:
-			t.Fatalf("Window(%+v, %d, %d): got %v; want it to end at %d", file, playhead, budget, r, end)
+			t.Fatalf("Pieces(%+v, %d, %d): got %v; want it to end at %d", file, playhead, budget, r, end)
 		case stop-begin > budget/pl:
-			t.Fatalf("Window(%+v, %d, %d): got %d pieces; want at most %d", file, playhead, budget, r.Len(), budget/pl)
+			t.Fatalf("Pieces(%+v, %d, %d): got %d pieces; want at most %d", file, playhead, budget, r.Len(), budget/pl)
 		case stop-begin < budget/pl && begin != first:
-			t.Fatalf("Window(%+v, %d, %d): got %v; want %d pieces or back to the file's first piece %d", file, playhead, budget, r, budget/pl, first)
+			t.Fatalf("Pieces(%+v, %d, %d): got %v; want %d pieces or back to the file's first piece %d", file, playhead, budget, r, budget/pl, first)
 		}
 	})
 }

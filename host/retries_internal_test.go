@@ -1,8 +1,11 @@
-package main
+package host
 
 import (
 	"bytes"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -27,6 +30,25 @@ func TestQuietRetries(t *testing.T) {
 			if !strings.Contains(lines[i], w) {
 				t.Errorf("level %v: line %d %q; want it to contain %q", tc.level, i, lines[i], w)
 			}
+		}
+	}
+}
+
+// TestV1591ReaderRetryMessages fails when the torrent library no longer logs
+// the messages QuietRetries demotes: then the workaround can go, or must
+// learn the new messages.
+func TestV1591ReaderRetryMessages(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/anacrolix/torrent").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "reader.go"))
+	if err != nil {
+		t.Fatalf("reading the library's reader.go: %v", err)
+	}
+	for msg := range expectedReadRetries {
+		if !strings.Contains(string(src), `Error("`+msg+`"`) {
+			t.Errorf("reader.go no longer logs %q at Error level", msg)
 		}
 	}
 }
