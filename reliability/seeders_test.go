@@ -169,7 +169,7 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) {
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr lockedBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil || stderr.String() != "" {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
@@ -219,7 +219,7 @@ func writeTorrent(t *testing.T, mi *metainfo.MetaInfo) string {
 // the test failed.
 type process struct {
 	name   string
-	out    *lockedBuffer
+	out    *testutil.Buffer
 	exited chan error // receives the exit once
 }
 
@@ -227,7 +227,7 @@ type process struct {
 // of the test.
 func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{name: name, out: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &process{name: name, out: &testutil.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
