@@ -3,7 +3,9 @@ package host
 import (
 	"context"
 	"io"
+	"reflect"
 	"sync"
+	"sync/atomic"
 
 	gen "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
@@ -77,13 +79,14 @@ func (s guardedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	g.mu.Lock()
 	g.torrents[ih] = &guarded{n: n, complete: bitset.New(n), conns: make(map[*torrent.PeerConn]*connView)}
 	g.mu.Unlock()
+	cache := make([]atomic.Pointer[cachedPiece], n)
 	if inner := ti.PieceWithHash; inner != nil {
 		ti.PieceWithHash = func(p metainfo.Piece, h gen.Option[[]byte]) storage.PieceImpl {
-			return g.piece(ih, p.Index(), inner(p, h))
+			return g.piece(cache, ih, p.Index(), inner(p, h))
 		}
 	}
 	if inner := ti.Piece; inner != nil {
-		ti.Piece = func(p metainfo.Piece) storage.PieceImpl { return g.piece(ih, p.Index(), inner(p)) }
+		ti.Piece = func(p metainfo.Piece) storage.PieceImpl { return g.piece(cache, ih, p.Index(), inner(p)) }
 	}
 	if inner := ti.Close; inner != nil {
 		ti.Close = func() error {
@@ -96,14 +99,31 @@ func (s guardedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	return ti, nil
 }
 
+// cachedPiece is a wrapped piece handle and the handle it wraps.
+type cachedPiece struct {
+	inner, wrapped storage.PieceImpl
+}
+
 // piece wraps p so that MarkComplete goes through the guard, keeping
-// io.WriterTo (hashing reads through it).
-func (g *seedGuard) piece(ih metainfo.Hash, i int, p storage.PieceImpl) storage.PieceImpl {
-	gp := guardedPiece{p, g, ih, i}
-	if wt, ok := p.(io.WriterTo); ok {
-		return guardedPieceWriterTo{gp, wt}
+// io.WriterTo (hashing reads through it). The client asks for a piece's
+// handle on every access: when the storage returns the same pointer for a
+// piece each time (memory does), the wrapper is made once and kept in
+// cache, so the call allocates nothing.
+func (g *seedGuard) piece(cache []atomic.Pointer[cachedPiece], ih metainfo.Hash, i int, p storage.PieceImpl) storage.PieceImpl {
+	pointer := reflect.TypeOf(p) != nil && reflect.TypeOf(p).Kind() == reflect.Pointer
+	if pointer && i >= 0 && i < len(cache) {
+		if c := cache[i].Load(); c != nil && c.inner == p {
+			return c.wrapped
+		}
 	}
-	return gp
+	var wrapped storage.PieceImpl = &guardedPiece{p, g, ih, i}
+	if wt, ok := p.(io.WriterTo); ok {
+		wrapped = &guardedPieceWriterTo{guardedPiece{p, g, ih, i}, wt}
+	}
+	if pointer && i >= 0 && i < len(cache) {
+		cache[i].Store(&cachedPiece{p, wrapped})
+	}
+	return wrapped
 }
 
 type guardedPieceWriterTo struct {
@@ -111,7 +131,7 @@ type guardedPieceWriterTo struct {
 	wt io.WriterTo
 }
 
-func (p guardedPieceWriterTo) WriteTo(w io.Writer) (int64, error) { return p.wt.WriteTo(w) }
+func (p *guardedPieceWriterTo) WriteTo(w io.Writer) (int64, error) { return p.wt.WriteTo(w) }
 
 type guardedPiece struct {
 	storage.PieceImpl
@@ -120,7 +140,7 @@ type guardedPiece struct {
 	i  int
 }
 
-func (p guardedPiece) MarkComplete() error {
+func (p *guardedPiece) MarkComplete() error {
 	p.g.completing(p.ih, p.i)
 	return p.PieceImpl.MarkComplete()
 }
