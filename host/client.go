@@ -6,6 +6,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 
@@ -13,20 +14,62 @@ import (
 )
 
 // Client is an anacrolix torrent client whose default storage is a
-// memtorrent memory.Client, wired so that the torrent client learns of every
-// evicted complete piece (it caches completion, and would otherwise go on
-// serving and announcing the piece). Both fields are set by New and never
-// change; use them directly. A Client is safe for concurrent use.
+// memtorrent memory.Client, wired so that
+//   - the torrent client learns of every evicted complete piece (it caches
+//     completion, and would otherwise go on serving and announcing it);
+//   - peers that advertised BEP 54 lt_donthave are told each such piece is
+//     gone (see ExtensionDontHave), so that a cache that has seen every
+//     piece does not look like a seed;
+//   - a torrent that wants a piece no connected peer has dials the peers it
+//     was connected to before again, with backoff (RedialMinBackoff to
+//     RedialMaxBackoff), from a goroutine that Close stops.
+//
+// Both exported fields are set by New and never change; use them directly.
+// A Client is safe for concurrent use.
 type Client struct {
 	Torrent *torrent.Client
 	Storage *memory.Client
 
-	bound atomic.Pointer[torrent.Client] // Torrent, once it exists
+	bound  atomic.Pointer[torrent.Client] // Torrent, once it exists
+	redial *redialer                      // set by New, never changes
+	guard  *seedGuard                     // set by New, never changes
+
+	dontHaveSent atomic.Int64 // lt_donthave messages queued
+}
+
+// PeerStats counts what a Client did for its peers beyond the host
+// library's own protocol.
+type PeerStats struct {
+	// DontHaveSent is the number of lt_donthave messages queued to peers.
+	DontHaveSent int64
+}
+
+// PeerStats returns the counts so far. It never blocks.
+func (c *Client) PeerStats() PeerStats {
+	return PeerStats{DontHaveSent: c.dontHaveSent.Load()}
+}
+
+// AddPeers adds peers to t (Torrent.AddPeers) and remembers them as
+// sources of t to dial again when t wants a piece no connected peer has.
+// Use it for the peers that came with a torrent (a magnet's x.pe, peers
+// given with a .torrent); peers the client connects to are remembered
+// anyway when their connection closes. It returns what Torrent.AddPeers
+// returns: how many were new to the client. Safe for concurrent use.
+func (c *Client) AddPeers(t *torrent.Torrent, peers []torrent.PeerInfo) int {
+	for _, p := range peers {
+		if p.Addr != nil {
+			c.redial.remember(t.InfoHash(), p)
+		}
+	}
+	return t.AddPeers(peers)
 }
 
 // New makes the memory storage from opts, sets it as cfg.DefaultStorage and
 // makes the torrent client from cfg. opts.OnEvict, if set, still runs, after
-// the client has been told. Apply cfg first for memtorrent's recommended
+// the client and the peers have been told. New chains a
+// cfg.Callbacks.PeerConnClosed (to remember peers' addresses) with the one
+// already there, which runs first, and starts the goroutine that redials
+// (see Client); Close stops it. Apply cfg first for memtorrent's recommended
 // configuration. New returns the error of memory.New or torrent.NewClient,
 // wrapped, and leaves nothing running when it fails.
 func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
@@ -37,7 +80,23 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 // from the memory storage (to check or count what the client opens, say).
 // A nil wrap is New.
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
-	c := &Client{}
+	c := &Client{redial: newRedialer(), guard: newSeedGuard()}
+	prevClosed := cfg.Callbacks.PeerConnClosed
+	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
+		if prevClosed != nil {
+			prevClosed(pc)
+		}
+		c.guard.connClosed(pc)
+		c.redial.peerConnClosed(pc)
+	}
+	prevHandshake := cfg.Callbacks.ReadExtendedHandshake
+	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
+		if prevHandshake != nil {
+			prevHandshake(pc, msg)
+		}
+		c.guard.extendedHandshake(pc, msg)
+	}
+	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, c.guard.connAdded)
 	next := opts.OnEvict
 	opts.OnEvict = func(ih metainfo.Hash, pieces []int) {
 		c.evicted(ih, pieces)
@@ -49,10 +108,11 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	if err != nil {
 		return nil, fmt.Errorf("host: making memory storage: %w", err)
 	}
-	cfg.DefaultStorage = mem
+	var st storage.ClientImpl = mem
 	if wrap != nil {
-		cfg.DefaultStorage = wrap(mem)
+		st = wrap(mem)
 	}
+	cfg.DefaultStorage = c.guard.wrap(st)
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
 		mem.Close()
@@ -60,11 +120,13 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	}
 	c.Torrent, c.Storage = cl, mem
 	c.bound.Store(cl)
+	go c.redial.run(cl)
 	return c, nil
 }
 
 // evicted tells the torrent client to read the completion of each piece
-// again; memory calls it from its worker, outside its locks.
+// again, then tells the peers that can be told (tellGone); memory calls it
+// from its worker, outside its locks.
 func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 	cl := c.bound.Load()
 	if cl == nil {
@@ -77,12 +139,15 @@ func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 	for _, i := range pieces {
 		t.Piece(i).UpdateCompletion()
 	}
+	c.guard.evicted(ih, pieces)
+	c.dontHaveSent.Add(int64(tellGone(t, pieces)))
 }
 
-// Close closes the torrent client, then the storage (the torrent client
-// does not close its DefaultStorage). It returns the errors of both, joined.
-// Safe to call more than once.
+// Close stops the redialing goroutine, closes the torrent client, then the
+// storage (the torrent client does not close its DefaultStorage). It
+// returns the errors of both, joined. Safe to call more than once.
 func (c *Client) Close() error {
+	c.redial.Close()
 	var errs []error
 	errs = append(errs, c.Torrent.Close()...)
 	errs = append(errs, c.Storage.Close())
