@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -33,6 +34,13 @@ type Client struct {
 	bound  atomic.Pointer[torrent.Client] // Torrent, once it exists
 	redial *redialer                      // set by New, never changes
 	guard  *seedGuard                     // set by New, never changes
+
+	// dropMu orders drops of torrents (Drop, Close: write) with eviction
+	// reports (read): v1.59.1 panics when the completion of a torrent
+	// dropped meanwhile is updated while another torrent shares its
+	// request order (TestV1591UpdateCompletionAfterDropPanics). It is
+	// taken before the client's lock, never under it.
+	dropMu sync.RWMutex
 
 	dontHaveSent atomic.Int64 // lt_donthave messages queued
 }
@@ -132,9 +140,16 @@ func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 	if cl == nil {
 		return
 	}
+	c.dropMu.RLock()
+	defer c.dropMu.RUnlock()
 	t, ok := cl.Torrent(ih)
 	if !ok {
 		return
+	}
+	select {
+	case <-t.Closed(): // dropped before we took dropMu
+		return
+	default:
 	}
 	for _, i := range pieces {
 		t.Piece(i).UpdateCompletion()
@@ -143,13 +158,25 @@ func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 	c.dontHaveSent.Add(int64(tellGone(t, pieces)))
 }
 
+// Drop drops t from the torrent client. Use it instead of t.Drop for the
+// torrents of a Client: it waits for an eviction report of t in flight, which
+// would otherwise make v1.59.1 panic (see Client.dropMu). It blocks only
+// for as long as one report takes. Safe for concurrent use.
+func (c *Client) Drop(t *torrent.Torrent) {
+	c.dropMu.Lock()
+	defer c.dropMu.Unlock()
+	t.Drop()
+}
+
 // Close stops the redialing goroutine, closes the torrent client, then the
 // storage (the torrent client does not close its DefaultStorage). It
 // returns the errors of both, joined. Safe to call more than once.
 func (c *Client) Close() error {
 	c.redial.Close()
 	var errs []error
+	c.dropMu.Lock()
 	errs = append(errs, c.Torrent.Close()...)
+	c.dropMu.Unlock()
 	errs = append(errs, c.Storage.Close())
 	return errors.Join(errs...)
 }

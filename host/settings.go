@@ -15,14 +15,8 @@
 //
 // # The recommended configuration
 //
-// [Apply] sets memtorrent's recommended configuration.
-// Package settings holds the github.com/anacrolix/torrent (v1.59.1) client
-// configuration that memtorrent recommends and uses. Apply it to a
-// torrent.ClientConfig before torrent.NewClient:
-//
-//	cfg := torrent.NewDefaultClientConfig()
-//	host.Apply(cfg)
-//	cl, err := torrent.NewClient(cfg)
+// [Apply] sets memtorrent's recommended configuration; call it on a
+// torrent.ClientConfig before New (or torrent.NewClient).
 //
 // Each setting works around a defect of v1.59.1 that was reproduced on
 // loopback; docs/stalls.md has the evidence for the first one.
@@ -70,7 +64,24 @@
 // MaxAllocPeerRequestDataPerConn, Callbacks.ReadExtendedHandshake and
 // ConfigureAnacrolixDhtServer) and leaves networking, storage, logging and
 // the rest as the caller set them; [UseLogger] is the fix for logging. The
-// package has no state.
+// package has no package-level state.
+//
+// # Workarounds of v1.59.1 and their canaries
+//
+// Each has a test that fails when the upstream code or behaviour it works
+// around changes, so that an upgrade shows what can go:
+//
+//	KeepAliveTimeout 1 s (lost writer wake-up)      TestV1591WorkaroundCode, TestStallRepro
+//	MaxAllocPeerRequestDataPerConn 16 MiB           TestV1591WorkaroundCode
+//	reqq cap 500 (Transmission 3.00)                TestV1591WorkaroundCode
+//	DHT placeholder node (announce busy loop)       TestV1591RetriesDHTAnnounceAtOnce
+//	UseLogger (Slogger ignores the level)           TestV1591RetriesDHTAnnounceAtOnce
+//	QuietRetries (reader logs retries at Error)     TestV1591ReaderRetryMessages
+//	Client.Drop (completion update after a drop)    TestV1591UpdateCompletionAfterDropPanics
+//	lt_donthave, seed guard, redials (no BEP 54)    TestV1591HasNoDontHave
+//
+// stream's ReadPiece, which replaces a torrent.Reader over capped storage,
+// has its canary there (stream.TestReaderStop).
 package host
 
 import (

@@ -86,7 +86,7 @@ func TestDropWhileReading(t *testing.T) {
 	}
 	otherResident := otherMem.Stats().ResidentBytes
 
-	tor.Drop()
+	e.hc.Drop(tor)
 
 	if r := waitResult(t, waiting); r.err == nil {
 		t.Errorf("the waiting request succeeded with %d bytes; want an error", len(r.body))

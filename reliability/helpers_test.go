@@ -16,6 +16,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
@@ -49,6 +50,7 @@ func listenOn(host string) func(*torrent.ClientConfig) {
 // server.
 type env struct {
 	t   testing.TB
+	hc  *host.Client // drop torrents with hc.Drop
 	mem *memory.Client
 	cl  *torrent.Client
 	h   *stream.Handler
@@ -68,7 +70,7 @@ func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*
 		}
 		return stream.New(cl, mem, opts)
 	}, cfgOpts...)
-	return &env{t: t, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
+	return &env{t: t, hc: s.Host, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }
 
 // add adds mi to the leecher and has it connect to each address as an

@@ -88,7 +88,7 @@ func TestDropTorrentEndsRequest(t *testing.T) {
 	tor := e.unseeded(testutil.Spec{Name: "dropped.mkv", Length: mib, PieceLength: pieceLength, Seed: 9})
 	p := e.start(streamPath(tor, 0))
 	testutil.WaitFor(t, transferTimeout, "a busy session", func() bool { return busy(e.status(tor)) == 1 })
-	tor.Drop()
+	e.hc.Drop(tor)
 	p.wait(t)
 	testutil.WaitFor(t, transferTimeout, "the dropped torrent's session to end", func() bool {
 		e.h.mu.Lock()

@@ -24,7 +24,7 @@ func BenchmarkDownloadStream(b *testing.B) {
 		if _, body := e.get(streamPath(tor, 0), http.StatusOK); int64(len(body)) != spec.Length {
 			b.Fatalf("got %d bytes; want %d", len(body), spec.Length)
 		}
-		tor.Drop()
+		e.hc.Drop(tor)
 	}
 }
 

@@ -106,7 +106,7 @@ func TestCancelManyReads(t *testing.T) {
 		}
 		waiting(manyReads)
 		from := time.Now()
-		tor.Drop()
+		e.hc.Drop(tor)
 		collect(from, dones, ErrDropped)
 		// Reads after the drop fail at once.
 		collect(time.Now(), []<-chan error{start(t.Context(), 0)}, ErrDropped)
@@ -175,7 +175,7 @@ func TestCancelManyRequests(t *testing.T) {
 	t.Run("drop", func(t *testing.T) {
 		ps := startAll()
 		from := time.Now()
-		tor.Drop()
+		e.hc.Drop(tor)
 		served(from)
 		for _, p := range ps {
 			p.wait(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
@@ -26,6 +27,7 @@ const transferTimeout = time.Minute
 // env is a leecher over memory storage, a Handler on it and an HTTP server.
 type env struct {
 	t   testing.TB
+	hc  *host.Client // drop torrents with hc.Drop
 	mem *memory.Client
 	cl  *torrent.Client
 	h   *Handler
@@ -44,7 +46,7 @@ func newEnv(t testing.TB, capacity int64, opts Options) *env {
 		}
 		return New(cl, mem, opts)
 	})
-	return &env{t: t, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
+	return &env{t: t, hc: s.Host, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }
 
 // seed starts a seeder of spec and adds its torrent to the leecher.

@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -34,6 +35,7 @@ var (
 // concurrent use.
 type app struct {
 	// These never change after newApp.
+	hc          *host.Client // drops go through it (host.Client.Drop)
 	cl          *torrent.Client
 	mem         *memory.Client
 	h           *stream.Handler
@@ -64,10 +66,10 @@ type entry struct {
 
 // newApp returns the server of cl and starts its idle reaper, which close
 // stops.
-func newApp(cfg config, cl *torrent.Client, mem *memory.Client, h *stream.Handler, logger *slog.Logger, token string) *app {
+func newApp(cfg config, hc *host.Client, h *stream.Handler, logger *slog.Logger, token string) *app {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &app{
-		cl: cl, mem: mem, h: h, log: logger, token: token,
+		hc: hc, cl: hc.Torrent, mem: hc.Storage, h: h, log: logger, token: token,
 		capacity: cfg.Capacity, readahead: cfg.Readahead, idle: cfg.Idle, infoTimeout: cfg.InfoTimeout,
 		done: make(chan struct{}), stop: cancel,
 		entries: make(map[metainfo.Hash]*entry),
@@ -208,7 +210,7 @@ func (a *app) drop(t *torrent.Torrent) {
 		delete(a.entries, t.InfoHash())
 	}
 	a.mu.Unlock()
-	t.Drop()
+	a.hc.Drop(t)
 }
 
 // rejectInfo records that the storage refused the info of the torrent ih
@@ -322,7 +324,7 @@ func (a *app) reapOnce(now time.Time) {
 		} else {
 			a.log.Info("dropping idle torrent", "infohash", ih, "idle", a.idle)
 		}
-		c.t.Drop()
+		a.hc.Drop(c.t)
 	}
 }
 

@@ -136,7 +136,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	if token == "" {
 		token = newToken()
 	}
-	a := newApp(cfg, cl, mem, h, logger, token)
+	a := newApp(cfg, hc, h, logger, token)
 	defer a.close()
 	theApp.Store(a)
 	mux := http.NewServeMux()

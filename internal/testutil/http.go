@@ -11,6 +11,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
@@ -65,6 +66,7 @@ func Fetch(ctx context.Context, client *http.Client, method, url string, body io
 // loopback httptest server of that handler, made by Serve. Its fields
 // never change.
 type Served[H http.Handler] struct {
+	Host    *host.Client // Mem and Client; drop torrents with Host.Drop
 	Mem     *memory.Client
 	Client  *torrent.Client
 	Handler H
@@ -98,5 +100,5 @@ func Serve[H interface {
 			tb.Errorf("closing the handler: %v", err)
 		}
 	})
-	return &Served[H]{Mem: hc.Storage, Client: hc.Torrent, Handler: h, Server: srv}
+	return &Served[H]{Host: hc, Mem: hc.Storage, Client: hc.Torrent, Handler: h, Server: srv}
 }
