@@ -107,7 +107,8 @@ func parseLink(link string) (*torrent.TorrentSpec, error) {
 		return spec, nil
 	case isInfoHash(link):
 		spec := &torrent.TorrentSpec{}
-		if err := spec.InfoHash.FromHexString(link); err != nil {
+		// The client panics on a zero info hash (FuzzLink found it).
+		if err := spec.InfoHash.FromHexString(link); err != nil || spec.InfoHash.IsZero() {
 			return nil, errBadLink
 		}
 		return spec, nil

@@ -47,6 +47,9 @@ func parseSource(s string) (*torrent.TorrentSpec, *metainfo.Info, error) {
 		if err := spec.InfoHash.FromHexString(s); err != nil {
 			return nil, nil, badInput("invalid info hash %q: %v", s, err)
 		}
+		if spec.InfoHash.IsZero() {
+			return nil, nil, badInput("invalid info hash %q: all zeros", s)
+		}
 		return spec, nil, nil
 	}
 	mi, err := metainfo.LoadFromFile(s)
