@@ -185,11 +185,29 @@ func TestCloseTwice(t *testing.T) {
 // connection (the seeder would drop it: DropMutuallyCompletePeers), and
 // that an evicted piece can be read after the full pass.
 func TestSeedGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name, bep20 string
+		guarded     bool
+	}{
+		// A seeder of another client (the peer ID of Transmission 3.00):
+		// the guard closes the connection before it would see a seed.
+		{"other client", "-TR3000-", true},
+		// An anacrolix seeder never drops a seed: left alone.
+		{"anacrolix", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSeedGuard(t, tc.bep20, tc.guarded) })
+	}
+}
+
+func testSeedGuard(t *testing.T, bep20 string, guarded bool) {
 	spec := testutil.Spec{Name: "guard.bin", Length: 8 << 20, PieceLength: 256 << 10, Seed: 56}
 	var mu sync.Mutex
 	views := make(map[*torrent.PeerConn]map[int]bool) // what the seeder saw announced, per connection
 	most := 0
 	seeder := testutil.NewSeeder(t, spec, func(cfg *torrent.ClientConfig) {
+		if bep20 != "" {
+			cfg.Bep20 = bep20
+		}
 		cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -224,11 +242,13 @@ func TestSeedGuard(t *testing.T) {
 	mu.Lock()
 	got, conns := most, len(views)
 	mu.Unlock()
-	if n := tor.NumPieces(); got >= n {
+	switch n := tor.NumPieces(); {
+	case guarded && got >= n:
 		t.Errorf("the seeder saw %d pieces announced on one connection; want fewer than %d", got, n)
-	}
-	if conns < 2 {
+	case guarded && conns < 2:
 		t.Errorf("the seeder saw %d connections; want at least 2 (the guard closes one before it looks like a seed)", conns)
+	case !guarded && conns != 1:
+		t.Errorf("the anacrolix seeder saw %d connections; want 1 (never guarded)", conns)
 	}
 	t.Logf("most pieces announced on one connection: %d of %d; connections: %d", got, tor.NumPieces(), conns)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -52,7 +53,15 @@ type guarded struct {
 type connView struct {
 	announced *bitset.BitSet
 	toldGone  bool // the peer advertised lt_donthave: it learns of evictions
+	keepsSeed bool // an anacrolix peer: it never drops a connection to a seed
 }
+
+// anacrolixPeerIDPrefix starts the peer ID of anacrolix/torrent clients
+// (BEP 20, version.DefaultBep20Prefix "-GT0003-"). They never close a
+// connection because both ends are seeds, so guarding them only costs
+// reconnections: a 90 s soak with random seeks read 121 MB/s with every
+// such connection guarded, 235 MB/s without.
+const anacrolixPeerIDPrefix = "-GT"
 
 func newSeedGuard() *seedGuard {
 	return &seedGuard{torrents: make(map[metainfo.Hash]*guarded)}
@@ -155,7 +164,10 @@ func (g *seedGuard) connAdded(pc *torrent.PeerConn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if gt := g.torrents[t.InfoHash()]; gt != nil {
-		gt.conns[pc] = &connView{announced: gt.complete.Clone()}
+		gt.conns[pc] = &connView{
+			announced: gt.complete.Clone(),
+			keepsSeed: strings.HasPrefix(string(pc.PeerID[:]), anacrolixPeerIDPrefix),
+		}
 	}
 }
 
@@ -227,7 +239,7 @@ func (g *seedGuard) completing(ih metainfo.Hash, i int) {
 	// A new connection's bitfield would leave room for m more pieces.
 	worth := gt.complete.Count()+2*m < gt.n
 	for pc, v := range gt.conns {
-		if v.toldGone || v.announced.Test(uint(i)) {
+		if v.toldGone || v.keepsSeed || v.announced.Test(uint(i)) {
 			continue
 		}
 		if worth && v.announced.Count()+1+m >= gt.n {
