@@ -29,6 +29,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -85,7 +86,7 @@ func seekAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, content []byte, addr
 	}
 	equal(t, "whole file", body, content)
 	t.Logf("whole file (%d bytes) in %v", len(body), time.Since(start).Round(time.Millisecond))
-	waitEvicted(t, tor, 1)
+	waitEvicted(t, e, tor, 1)
 
 	pl := tor.Info().PieceLength
 	for _, off := range []int64{pl, int64(len(content)) / 4, int64(len(content)) / 2} {
@@ -114,8 +115,8 @@ func ffmpegAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, addr net.Addr) {
 	url := e.url(tor, 0)
 	start := time.Now()
 	run(t, 3*time.Minute, "ffmpeg", "-v", "error", "-threads", "1", "-i", url, "-f", "null", "-")
-	t.Logf("ffmpeg decoded %d bytes in %v", info.TotalLength(), time.Since(start).Round(time.Millisecond))
-	waitEvicted(t, tor, 1)
+	t.Logf("ffmpeg decoded %d bytes in %v; then %s", info.TotalLength(), time.Since(start).Round(time.Millisecond), holders(e, tor, 1))
+	waitEvicted(t, e, tor, 1)
 	for _, ss := range []float64{1, 10, 4, 16, 7} {
 		start := time.Now()
 		// No bound on the time: Transmission answers slowly through a
@@ -126,12 +127,36 @@ func ffmpegAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, addr net.Addr) {
 }
 
 // waitEvicted waits until the leecher no longer counts piece i complete:
-// the storage reports evictions asynchronously.
-func waitEvicted(t *testing.T, tor *torrent.Torrent, i int) {
+// the storage reports evictions asynchronously. On a timeout it says what
+// holds the piece: the storage's view of every piece and the sessions.
+func waitEvicted(t *testing.T, e *env, tor *torrent.Torrent, i int) {
 	t.Helper()
-	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("piece %d to be evicted", i), func() bool {
-		return !tor.Piece(i).State().Complete
+	const timeout = 10 * time.Second
+	deadline := time.Now().Add(timeout)
+	evicted := func() bool { return !tor.Piece(i).State().Complete }
+	testutil.WaitFor(t, 2*timeout, "the eviction wait's deadline", func() bool {
+		return evicted() || time.Now().After(deadline)
 	})
+	if !evicted() {
+		t.Fatalf("piece %d still complete after %v: %s", i, timeout, holders(e, tor, i))
+	}
+}
+
+// holders describes what may keep piece i of tor resident: the storage's
+// state of every piece, the piece's priority and the handler's sessions.
+func holders(e *env, tor *torrent.Torrent, i int) string {
+	var states []memory.PieceState
+	if mt, ok := e.mem.Torrent(tor.InfoHash()); ok {
+		states = mt.AppendPieceStates(nil)
+	}
+	var sessions []string
+	for _, ts := range e.h.Status().Torrents {
+		for _, s := range ts.Sessions {
+			sessions = append(sessions, fmt.Sprintf("%d@%d(busy %v, readahead %d)", s.ID, s.Position, s.Busy, s.Readahead))
+		}
+	}
+	return fmt.Sprintf("storage piece states %v (bits: resident, complete, lookbehind, readahead, playhead, pinned); piece %d priority %v; sessions %v",
+		states, i, tor.Piece(i).State().Priority, sessions)
 }
 
 // timedRange GETs len(want) bytes at off from url and compares them with

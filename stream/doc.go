@@ -79,7 +79,12 @@
 // its remote IP and User-Agent. A session keeps one playhead, its piece
 // priorities, one memory.Readahead and its share of the torrent's lookbehind
 // across the player's successive Range requests, so that a player sending
-// many short requests does not churn piece priorities. It ends after Options.IdleTimeout without a
+// many short requests does not churn piece priorities. A player that closes
+// the connection before the end of its range (a seek elsewhere, a stop) has
+// moved on: its session gives up its readahead (piece priorities and the
+// storage window) and keeps its lookbehind and pins, and the next request
+// that takes the session declares the window again at its first read.
+// It ends after Options.IdleTimeout without a
 // request (an idle reaper goroutine checks about once a second), when the
 // Handler needs its place, or at Close.
 //

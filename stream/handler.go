@@ -285,8 +285,9 @@ func httpError(w http.ResponseWriter, code int) {
 // Content-Range. It is used by one request's goroutine.
 type errorWriter struct {
 	http.ResponseWriter
-	size   int64 // the file's size for a 416's Content-Range; -1 unknown
-	failed bool  // a status >= 400 was written: swallow the rest
+	size      int64 // the file's size for a 416's Content-Range; -1 unknown
+	failed    bool  // a status >= 400 was written: swallow the rest
+	writeFail bool  // a write to the connection failed: the client went away
 }
 
 func (w *errorWriter) WriteHeader(code int) {
@@ -310,7 +311,11 @@ func (w *errorWriter) Write(p []byte) (int, error) {
 	if w.failed {
 		return len(p), nil
 	}
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil {
+		w.writeFail = true
+	}
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection.

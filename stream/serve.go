@@ -131,6 +131,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, t *torrent.T
 		closed = true
 	default:
 	}
+	// A player that closed the connection before the end of its range
+	// has moved on (a seek, a stop): its window is not wanted any more.
+	ew, _ := w.(*errorWriter)
+	if r.Context().Err() != nil || ew != nil && ew.writeFail {
+		s.abandon()
+	}
 	h.release(s, err != nil || closed)
 }
 

@@ -235,6 +235,23 @@ func (s *session) close() {
 	h.mu.Unlock()
 }
 
+// abandon gives up the session's window when its player closed the
+// connection mid-read: the pieces ahead of the playhead are no longer
+// downloaded first nor kept from eviction. The session stays for the
+// player's next request, whose first read declares the window again; the
+// lookbehind and pins stay, and the storage window keeps the playhead so
+// that a backward seek still counts lookbehind hits. Called by the holder of
+// the busy session.
+func (s *session) abandon() {
+	s.ts.setWindow(s.key.t, s, pieceRange{})
+	if s.win != nil {
+		if err := s.win.Clear(); err != nil {
+			s.h.log.Debug("stream: clearing storage window", "session", s.id, "err", err)
+		}
+	}
+	s.piece = -1
+}
+
 // begin prepares the session for a request.
 func (s *session) begin() {
 	s.requests.Inc()

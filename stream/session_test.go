@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent"
+
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
@@ -153,5 +155,53 @@ func TestSessionKeys(t *testing.T) {
 	}
 	if want := "[0:3 0:1 0:2 1:1]"; fmt.Sprint(got) != want {
 		t.Errorf("sessions (file:requests): got %v; want %s", got, want)
+	}
+}
+
+// TestAbandonedSessionGivesUpWindow checks that a player closing its
+// connection mid-read (a seek, a stop) leaves its session idle without a
+// window: no piece keeps a priority and the storage holds no readahead,
+// while a request that read its whole range keeps its window for the
+// player's next request. A stale window kept pieces downloading and
+// resident for the IdleTimeout after every seek.
+func TestAbandonedSessionGivesUpWindow(t *testing.T) {
+	e := newEnv(t, 4*mib, Options{IdleTimeout: time.Hour})
+	stuck := e.unseeded(testutil.Spec{Name: "stuck.mkv", Length: 4 * mib, PieceLength: pieceLength, Seed: 8})
+	wanted := func(tor *torrent.Torrent) (n int) {
+		for i := range tor.NumPieces() {
+			if tor.Piece(i).State().Priority != torrent.PiecePriorityNone {
+				n++
+			}
+		}
+		return n
+	}
+	p := e.startRange(streamPath(stuck, 0), 2*pieceLength)
+	testutil.WaitFor(t, transferTimeout, "a busy session with a window", func() bool {
+		st := e.status(stuck)
+		return busy(st) == 1 && st.Pieces.Window > 0
+	})
+	if n := wanted(stuck); n == 0 {
+		t.Fatalf("busy session: no piece wanted")
+	}
+	p.cancel()
+	p.wait(t)
+	testutil.WaitFor(t, transferTimeout, "the abandoned request to release its session", func() bool {
+		return busy(e.status(stuck)) == 0
+	})
+	st := e.status(stuck)
+	if len(st.Sessions) != 1 || st.Pieces.Window != 0 {
+		t.Errorf("abandoned: %d sessions, %d window pieces; want 1 idle session and no window", len(st.Sessions), st.Pieces.Window)
+	}
+	if n := wanted(stuck); n != 0 {
+		t.Errorf("abandoned: %d pieces still wanted; want none", n)
+	}
+
+	spec := testutil.Spec{Name: "done.mkv", Length: 2 * mib, PieceLength: pieceLength, Seed: 9}
+	done := e.seed(spec)
+	_, body := e.get(streamPath(done, 0), http.StatusPartialContent, "Range", "bytes=0-1000")
+	testutil.Equal(t, body, testutil.FileContent(spec, 0)[:1001])
+	if st := e.status(done); len(st.Sessions) != 1 || busy(st) != 0 || st.Pieces.Window == 0 {
+		t.Errorf("completed range: %d sessions (%d busy), %d window pieces; want 1 idle session keeping its window",
+			len(st.Sessions), busy(st), st.Pieces.Window)
 	}
 }

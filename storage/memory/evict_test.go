@@ -454,6 +454,10 @@ func TestEvictIndexMatchesScan(t *testing.T) {
 		case 10:
 			if len(windows) > 0 {
 				j := rng.IntN(len(windows))
+				if rng.IntN(2) == 0 {
+					windows[j].Clear()
+					break
+				}
 				windows[j].Close()
 				windows = slices.Delete(windows, j, j+1)
 			}

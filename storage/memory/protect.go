@@ -260,6 +260,25 @@ func (r *Readahead) Set(offset, length int64) error {
 	return nil
 }
 
+// Clear empties the readahead, as when its player went away mid-read: its
+// pieces become evictable like any other. The playhead stays where it was,
+// so a later Set further back still counts lookbehind hits and misses. It
+// returns ErrClosed after the readahead or the torrent was closed. Like Set,
+// it takes the torrent's lock and costs O(log resident pieces) a piece.
+func (r *Readahead) Clear() error {
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r.closed || t.closed.Load() {
+		return ErrClosed
+	}
+	t.windowBytes.Sub(int64(r.end-r.begin) * t.pieceLength)
+	old1 := r.end
+	r.end = r.begin
+	t.reindexRangeLocked(r.begin, old1)
+	return nil
+}
+
 // Pieces returns the readahead's piece range [begin, end).
 func (r *Readahead) Pieces() (begin, end int) {
 	r.t.mu.Lock()

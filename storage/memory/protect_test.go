@@ -119,6 +119,20 @@ func TestEvictionClasses(t *testing.T) {
 			evicted: 3,
 		},
 		{
+			name: "cleared window counts as unprotected",
+			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
+				for i := range 4 {
+					fill(i, true)
+				}
+				w := mt.NewReadahead()
+				t.Cleanup(w.Close)
+				mustNil(t, w.Set(pl, 3*pl)) // 1..3, 3 furthest ahead
+				mustNil(t, w.Clear())
+				setLastUse(mt, 2, 0) // the least recently used
+			},
+			evicted: 2,
+		},
+		{
 			name: "lookbehind over its budget counts as unprotected",
 			setup: func(t *testing.T, c *Client, mt *Torrent, fill func(int, bool)) {
 				fill(0, false) // partial, oldest
@@ -337,4 +351,35 @@ func TestLookbehindConcurrent(t *testing.T) {
 // storageTorrent wraps mt's piece handles as the client would.
 func storageTorrent(mt *Torrent) storage.Torrent {
 	return storage.Torrent{TorrentImpl: storage.TorrentImpl{PieceWithHash: mt.pieceImpl}}
+}
+
+// TestReadaheadClear checks that Clear empties a readahead but keeps its
+// playhead: a later Set further back counts the lookbehind pieces it covers
+// as hits, and Clear after Close is ErrClosed.
+func TestReadaheadClear(t *testing.T) {
+	const pl = 64 << 10
+	c := newTestClient(t, Options{Capacity: 8 * pl, LookbehindShare: 1})
+	tt, info := openTest(t, c, 1, pl, 8)
+	mt, _ := c.Torrent(ihOf(1))
+	for i := range 4 {
+		completePiece(t, tt, info, 1, i)
+	}
+	w := mt.NewReadahead()
+	mustNil(t, w.Set(4*pl, 2*pl))
+	mustNil(t, mt.SetLookbehindRange(0, 4))
+	mustNil(t, w.Clear())
+	if b, e := w.Pieces(); b != e {
+		t.Errorf("after Clear: pieces [%d, %d); want empty", b, e)
+	}
+	if n := mt.Stats().ReadaheadBytes; n != 0 {
+		t.Errorf("after Clear: %d readahead bytes; want 0", n)
+	}
+	mustNil(t, w.Set(2*pl, 2*pl)) // back over 2 and 3, both held
+	if st := mt.LookbehindStats(); st.Hits != 2 || st.Misses != 0 {
+		t.Errorf("backward Set after Clear: %d hits, %d misses; want 2, 0", st.Hits, st.Misses)
+	}
+	w.Close()
+	if err := w.Clear(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Clear after Close: %v; want ErrClosed", err)
+	}
 }
