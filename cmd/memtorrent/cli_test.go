@@ -61,6 +61,7 @@ func TestBadInput(t *testing.T) {
 		{"magnet without hash", []string{"serve", "magnet:?dn=x"}, "invalid magnet URI"},
 		{"zero info hash", []string{"serve", strings.Repeat("0", 40)}, "invalid info hash"},
 		{"capacity below a piece", []string{"serve", "-capacity", "1MiB", bigPieces}, "-capacity 1.0 MiB is smaller than one piece of " + bigPieces},
+		{"serve capacity below a block", []string{"serve", "-listen", "127.0.0.1:0", "-capacity", "1KiB", ih}, "-capacity 1.0 KiB: host: making memory storage: memory: invalid options: capacity 1024 is smaller than one block"},
 		{"demo capacity below a block", []string{"demo", "-listen", "127.0.0.1:0", "-capacity", "1KiB", "-size", "1MiB"}, "-capacity 1.0 KiB is smaller than one piece"},
 		{"missing demo file", []string{"demo", "-file", filepath.Join(dir, "nope.mp4")}, "-file: open " + filepath.Join(dir, "nope.mp4")},
 		{"demo file is a directory", []string{"demo", "-file", dir}, "is not a regular file"},

@@ -94,12 +94,6 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		NoLookbehind: cfg.Lookbehind < 0,
 		Logger:       logger,
 	}
-	// Check the options first, so that a bad capacity is the user's error.
-	probe, err := memory.New(memOpts)
-	if err != nil {
-		return badInput("-capacity %s: %v", humanize.IBytes(uint64(cfg.Capacity)), err)
-	}
-	probe.Close()
 	var theApp atomic.Pointer[app] // set once the app exists; storage rejections go to it
 	var checked checkedStorage
 	hc, err := host.NewWrapped(clientConfig(nil), memOpts, func(mem *memory.Client) storage.ClientImpl {
@@ -112,6 +106,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		return checked
 	})
 	if err != nil {
+		if errors.Is(err, memory.ErrInvalidOptions) { // a bad capacity is the user's error
+			return badInput("-capacity %s: %v", humanize.IBytes(uint64(cfg.Capacity)), err)
+		}
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return badInput("peer port %d: %v", cfg.PeerPort, unwrapSyscall(err))
 		}

@@ -23,6 +23,8 @@ var (
 	// Options.WaitTimeout, and by a SetCapacity shrink that could not evict
 	// down to the new capacity in that time.
 	ErrNoSpace = errors.New("memory: no evictable space")
+	// ErrInvalidOptions is wrapped by New's errors for options it refuses.
+	ErrInvalidOptions = errors.New("memory: invalid options")
 	// ErrOutOfRange is wrapped by reads and writes outside a piece.
 	ErrOutOfRange = errors.New("memory: offset out of range")
 )
@@ -109,28 +111,29 @@ type Client struct {
 var _ storage.ClientImplCloser = (*Client)(nil)
 
 // New returns a Client with the given options and starts the worker that
-// calls Options.OnEvict, which Close stops. It returns an error naming the bad field when
-// Capacity <= 0, BlockSize is not a power of two in [4 KiB, 4 MiB], Capacity
-// is below one block, or WaitTimeout < 0.
+// calls Options.OnEvict, which Close stops. It returns an error wrapping
+// ErrInvalidOptions and naming the bad field when Capacity <= 0, BlockSize
+// is not a power of two in [4 KiB, 4 MiB], Capacity is below one block,
+// LookbehindShare is outside [0, 1], or WaitTimeout < 0.
 func New(opts Options) (*Client, error) {
 	if opts.Capacity <= 0 {
-		return nil, fmt.Errorf("memory: capacity %d: must be > 0", opts.Capacity)
+		return nil, fmt.Errorf("%w: capacity %d: must be > 0", ErrInvalidOptions, opts.Capacity)
 	}
 	bs := opts.BlockSize
 	if bs == 0 {
 		bs = DefaultBlockSize
 	}
 	if bs < 4<<10 || bs > 4<<20 || bs&(bs-1) != 0 {
-		return nil, fmt.Errorf("memory: block size %d: must be a power of two from 4 KiB to 4 MiB", bs)
+		return nil, fmt.Errorf("%w: block size %d: must be a power of two from 4 KiB to 4 MiB", ErrInvalidOptions, bs)
 	}
 	if opts.Capacity < int64(bs) {
-		return nil, fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", opts.Capacity, bs)
+		return nil, fmt.Errorf("%w: capacity %d is smaller than one block (%d bytes)", ErrInvalidOptions, opts.Capacity, bs)
 	}
 	if opts.LookbehindShare < 0 || opts.LookbehindShare > 1 {
-		return nil, fmt.Errorf("memory: lookbehind share %v: must be in [0, 1]", opts.LookbehindShare)
+		return nil, fmt.Errorf("%w: lookbehind share %v: must be in [0, 1]", ErrInvalidOptions, opts.LookbehindShare)
 	}
 	if opts.WaitTimeout < 0 {
-		return nil, fmt.Errorf("memory: wait timeout %v: must be >= 0", opts.WaitTimeout)
+		return nil, fmt.Errorf("%w: wait timeout %v: must be >= 0", ErrInvalidOptions, opts.WaitTimeout)
 	}
 	c := &Client{
 		blockSize:   int64(bs),
@@ -239,10 +242,10 @@ func (c *Client) removeTorrent(t *Torrent) {
 // of the torrent client takes.
 func (c *Client) SetCapacity(n int64) error {
 	if n <= 0 {
-		return fmt.Errorf("memory: capacity %d: must be > 0", n)
+		return fmt.Errorf("%w: capacity %d: must be > 0", ErrInvalidOptions, n)
 	}
 	if n < c.blockSize {
-		return fmt.Errorf("memory: capacity %d is smaller than one block (%d bytes)", n, c.blockSize)
+		return fmt.Errorf("%w: capacity %d is smaller than one block (%d bytes)", ErrInvalidOptions, n, c.blockSize)
 	}
 	c.resizeMu.Lock()
 	defer c.resizeMu.Unlock()

@@ -25,6 +25,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"block too small", Options{Capacity: 1 << 20, BlockSize: 1024}, "block size 1024"},
 		{"capacity below a block", Options{Capacity: 1000}, "smaller than one block"},
 		{"negative wait", Options{Capacity: 1 << 20, WaitTimeout: -1}, "wait timeout"},
+		{"lookbehind share above 1", Options{Capacity: 1 << 20, LookbehindShare: 1.5}, "lookbehind share 1.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(tc.opts)
@@ -32,8 +33,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 				c.Close()
 				t.Fatalf("New(%+v): got nil error; want one containing %q", tc.opts, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("New(%+v): got %q; want it to contain %q", tc.opts, err, tc.want)
+			if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidOptions) {
+				t.Errorf("New(%+v): got %q; want it to contain %q and wrap ErrInvalidOptions", tc.opts, err, tc.want)
 			}
 		})
 	}
