@@ -161,7 +161,7 @@ func TestSoak(t *testing.T) {
 - Go heap objects: peak %.1f MiB, last %.1f MiB; Go total memory peak %.1f MiB
 - goroutines: %d at start, %d at end (peak %d)
 - slowest request: %v; requests over 500 ms: %d
-- storage: evictions %d (%d bytes), write waits %d, notified %d
+- storage: evictions %d (%d bytes; before their hash: %d partial, %d whole), write waits %d, notified %d
 `,
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH,
 		*soakFor, map[bool]string{false: "PASS", true: "FAIL"}[failed.Load() || leaked || bound.violations.Load() > 0 || sm.violations > 0],
@@ -174,7 +174,7 @@ func TestSoak(t *testing.T) {
 		float64(sm.peakHeap)/mib, float64(sm.lastHeap)/mib, float64(sm.peakTotal)/mib,
 		startGoroutines, endGoroutines, sm.peakGoroutines,
 		time.Duration(maxLatency.Load()).Round(time.Millisecond), slow.Load(),
-		st.Evictions, st.EvictedBytes, st.WriteWaits, st.Notified)
+		st.Evictions, st.EvictedBytes, st.EvictedPartial, st.EvictedUnhashed, st.WriteWaits, st.Notified)
 	t.Log("\n" + summary)
 	if *soakOut != "" {
 		if err := os.WriteFile(*soakOut, []byte(summary), 0o644); err != nil {

@@ -17,6 +17,10 @@ var (
 		"Bytes of Go heap objects, live or not yet swept.", nil, nil)
 	descMapped = prometheus.NewDesc("memtorrent_storage_mapped_bytes",
 		"Address space the memory storage mapped outside the Go heap for its blocks.", nil, nil)
+	descEvictions = prometheus.NewDesc("memtorrent_storage_evictions_total",
+		"Pieces the memory storage evicted.", nil, nil)
+	descEvictedUnverified = prometheus.NewDesc("memtorrent_storage_evicted_unverified_total",
+		"Pieces evicted before their hash check; their download is wasted.", nil, nil)
 	descSessions = prometheus.NewDesc("memtorrent_stream_sessions",
 		"Playback sessions alive.", nil, nil)
 	descReaders = prometheus.NewDesc("memtorrent_stream_readers_created_total",
@@ -57,7 +61,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 	} {
@@ -78,6 +82,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descProcessRSS, float64(s.ProcessRSS))
 	gauge(descGoHeap, float64(s.GoHeap))
 	gauge(descMapped, float64(s.BlocksMapped))
+	counter(descEvictions, float64(s.Evictions))
+	counter(descEvictedUnverified, float64(s.EvictedUnverified))
 	gauge(descSessions, float64(s.Sessions))
 	counter(descReaders, float64(s.ReadersCreated))
 	counter(descStalls, float64(s.Stalls))

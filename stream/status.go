@@ -28,12 +28,18 @@ type Status struct {
 	// address space the storage mapped outside the Go heap for its blocks
 	// (memory.Stats.Mapped). RSS is about the blocks in use plus the Go
 	// heap plus the program's code.
-	ProcessRSS     int64 `json:"processRSS"`
-	GoHeap         int64 `json:"goHeap"`
-	BlocksMapped   int64 `json:"blocksMapped"`
-	Sessions       int   `json:"sessions"`       // sessions alive
-	MaxSessions    int   `json:"maxSessions"`    // Options.MaxSessions
-	ReadersCreated int64 `json:"readersCreated"` // torrent readers created since New
+	ProcessRSS   int64 `json:"processRSS"`
+	GoHeap       int64 `json:"goHeap"`
+	BlocksMapped int64 `json:"blocksMapped"`
+	// Evictions counts pieces the storage evicted; EvictedUnverified those
+	// of them evicted before their hash check (partly written, or whole
+	// and waiting for the check), whose download is wasted
+	// (memory.Stats.EvictedPartial and EvictedUnhashed).
+	Evictions         int64 `json:"evictions"`
+	EvictedUnverified int64 `json:"evictedUnverified"`
+	Sessions          int   `json:"sessions"`       // sessions alive
+	MaxSessions       int   `json:"maxSessions"`    // Options.MaxSessions
+	ReadersCreated    int64 `json:"readersCreated"` // torrent readers created since New
 	// Stalls counts torrent reads that waited longer than StallThreshold
 	// for data; LongestReadWait is the longest single wait, in seconds.
 	Stalls          int64           `json:"stalls"`
@@ -123,16 +129,18 @@ func (h *Handler) Status() Status {
 		return bytes.Compare(ia[:], ib[:])
 	})
 	s := Status{
-		Capacity:        st.Capacity,
-		Resident:        st.Resident,
-		ProcessRSS:      processRSS(),
-		GoHeap:          goHeap(),
-		BlocksMapped:    st.Mapped,
-		MaxSessions:     h.opts.MaxSessions,
-		ReadersCreated:  h.readers.Load(),
-		Stalls:          h.stalls.Load(),
-		LongestReadWait: time.Duration(h.longestWait.Load()).Seconds(),
-		Torrents:        make([]TorrentStatus, 0, len(ts)),
+		Capacity:          st.Capacity,
+		Resident:          st.Resident,
+		ProcessRSS:        processRSS(),
+		GoHeap:            goHeap(),
+		BlocksMapped:      st.Mapped,
+		Evictions:         st.Evictions,
+		EvictedUnverified: st.EvictedPartial + st.EvictedUnhashed,
+		MaxSessions:       h.opts.MaxSessions,
+		ReadersCreated:    h.readers.Load(),
+		Stalls:            h.stalls.Load(),
+		LongestReadWait:   time.Duration(h.longestWait.Load()).Seconds(),
+		Torrents:          make([]TorrentStatus, 0, len(ts)),
 	}
 	h.mu.Lock()
 	s.Sessions = len(h.sessions)

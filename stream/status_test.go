@@ -128,6 +128,8 @@ func TestStatusAndMetrics(t *testing.T) {
 		{"memtorrent_process_resident_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v >= 0 }},
 		{"memtorrent_go_heap_objects_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v > 0 }},
 		{"memtorrent_storage_mapped_bytes", nil, dto.MetricType_GAUGE, func(v float64) bool { return v >= 0 }},
+		{"memtorrent_storage_evictions_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v >= 0 }},
+		{"memtorrent_storage_evicted_unverified_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v >= 0 }},
 		{"memtorrent_stream_sessions", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_readers_created_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_stalls_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 0 }},

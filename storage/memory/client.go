@@ -104,8 +104,11 @@ type Client struct {
 
 	evictions    atomic.Int64 // pieces evicted
 	evictedBytes atomic.Int64 // bytes freed by eviction
-	waits        atomic.Int64 // writes that had to wait for space
-	pinnedBytes  atomic.Int64 // bytes covered by Pins
+	// Evicted pieces that were not verified: partly written, or whole
+	// and waiting for their hash.
+	evictedPartial, evictedUnhashed atomic.Int64
+	waits                           atomic.Int64 // writes that had to wait for space
+	pinnedBytes                     atomic.Int64 // bytes covered by Pins
 }
 
 var _ storage.ClientImplCloser = (*Client)(nil)
@@ -321,6 +324,16 @@ type Stats struct {
 	EvictedBytes int64 // bytes freed by eviction since New
 	WriteWaits   int64 // writes that found nothing evictable and waited
 	Notified     int64 // evicted complete pieces passed to Options.OnEvict
+	// EvictedPartial counts evicted pieces that were partly written. The
+	// torrent client still counts their chunks as received (v1.59.1 has no
+	// way to be told otherwise), so the piece fails its hash check with a
+	// "not resident" error once its last chunk arrives and is downloaded
+	// again whole: wasted download, not corruption.
+	EvictedPartial int64
+	// EvictedUnhashed counts evicted pieces that were written whole but not
+	// yet verified: the same waste, a whole piece each. They are the last
+	// to be evicted.
+	EvictedUnhashed int64
 
 	// Reported is the capacity the torrent client is told (TorrentImpl.
 	// Capacity): Capacity less what lookbehind and pins hold, at least
@@ -336,15 +349,17 @@ type Stats struct {
 func (c *Client) Stats() Stats {
 	capacity, used := c.budget.snapshot()
 	s := Stats{
-		Capacity:     capacity,
-		Resident:     used,
-		Pooled:       c.budget.pooled.Load() * c.blockSize,
-		Mapped:       c.budget.arena.mapped.Load(),
-		Evictions:    c.evictions.Load(),
-		EvictedBytes: c.evictedBytes.Load(),
-		WriteWaits:   c.waits.Load(),
-		Notified:     c.notifier.sent.Load(),
-		Reported:     c.reported.Load(),
+		Capacity:        capacity,
+		Resident:        used,
+		Pooled:          c.budget.pooled.Load() * c.blockSize,
+		Mapped:          c.budget.arena.mapped.Load(),
+		Evictions:       c.evictions.Load(),
+		EvictedBytes:    c.evictedBytes.Load(),
+		WriteWaits:      c.waits.Load(),
+		Notified:        c.notifier.sent.Load(),
+		EvictedPartial:  c.evictedPartial.Load(),
+		EvictedUnhashed: c.evictedUnhashed.Load(),
+		Reported:        c.reported.Load(),
 	}
 	s.LookbehindLimit = c.lookbehindLimit()
 	for _, t := range *c.torrents.Load() {

@@ -254,11 +254,19 @@ func (t *Torrent) evict(i int) bool {
 		return false
 	}
 	wasComplete := p.complete
+	wasWhole := int(p.full) == p.numBlocks()
 	freed := t.freeLocked(p)
 	t.mu.Unlock()
 	c := t.c
 	c.evictions.Inc()
 	c.evictedBytes.Add(freed)
+	switch {
+	case wasComplete:
+	case wasWhole:
+		c.evictedUnhashed.Inc()
+	default:
+		c.evictedPartial.Inc()
+	}
 	if wasComplete {
 		c.notifier.add(t.ih, i)
 	}

@@ -383,3 +383,20 @@ func TestReadaheadClear(t *testing.T) {
 		t.Errorf("Clear after Close: %v; want ErrClosed", err)
 	}
 }
+
+// TestEvictedUnverifiedCounts checks Stats.EvictedPartial and
+// EvictedUnhashed: pieces evicted before their hash, whose download is
+// wasted.
+func TestEvictedUnverifiedCounts(t *testing.T) {
+	const pl = 64 << 10
+	c := newTestClient(t, Options{Capacity: pl})
+	tt, info := openTest(t, c, 1, pl, 8)
+	mustNil2(tt.Piece(info.Piece(0)).WriteAt(make([]byte, 16<<10), 0)) // partial
+	writePiece(t, tt, info, 1, 1)                                       // whole, not verified: evicts 0
+	completePiece(t, tt, info, 1, 2)                                    // evicts 1
+	completePiece(t, tt, info, 1, 3)                                    // evicts 2, complete
+	st := c.Stats()
+	if st.Evictions != 3 || st.EvictedPartial != 1 || st.EvictedUnhashed != 1 {
+		t.Errorf("stats: %d evictions, %d partial, %d unhashed; want 3, 1, 1", st.Evictions, st.EvictedPartial, st.EvictedUnhashed)
+	}
+}
