@@ -340,7 +340,7 @@ type Stats struct {
 	// half of Capacity. Readahead should fit in it.
 	Reported int64
 	// LookbehindLimit is the most bytes lookbehind pieces may hold now:
-	// Options.LookbehindShare of Capacity less what reader windows cover.
+	// Options.LookbehindShare of Capacity less what readaheads cover.
 	LookbehindLimit int64
 }
 

@@ -13,7 +13,7 @@ const (
 	classLookbehind        // verified pieces behind a playhead: furthest behind first
 	classPartial           // pieces still missing bytes
 	classPinned            // a file's head or tail (container indexes)
-	classWindow            // in a readahead: furthest ahead of the playhead first
+	classReadahead         // in a readahead: furthest ahead of the playhead first
 	classUnhashed          // every byte written, hash pending: evicting it wastes a whole piece and fails its hash
 )
 
@@ -32,7 +32,7 @@ func (r rank) less(o rank) bool {
 
 // Slots: where a resident piece is indexed for eviction. A piece is in at
 // most one slot; the slot follows from the piece's state and the torrent's
-// windows, pins and lookbehind set (see slotLocked). Lookbehind pieces have
+// readaheads, pins and lookbehind set (see slotLocked). Lookbehind pieces have
 // their own slot because they are ranked two ways: by index while
 // lookbehind holds no more than its budget, by last use (with the complete
 // pieces) when it holds more.
@@ -42,7 +42,7 @@ const (
 	slotLookbehind        // complete and in the lookbehind set: heap by lastUse and set by index
 	slotPartial           // classPartial, heap by lastUse
 	slotPinned            // classPinned, heap by lastUse
-	slotWindow            // classWindow, set by index
+	slotReadahead         // classReadahead, set by index
 	slotUnhashed          // classUnhashed, heap by lastUse
 	numSlots
 )
@@ -50,21 +50,21 @@ const (
 // evictIndex holds a torrent's evictable pieces by slot, so that the best
 // candidate is found without looking at every resident piece: the head of
 // a heap, the lowest member of a set, or for readaheads the highest
-// member of the set below each window boundary. Guarded by Torrent.mu.
+// member of the set below each readahead boundary. Guarded by Torrent.mu.
 type evictIndex struct {
-	heaps    [numSlots]lruHeap // by slot; unused for slotNone and slotWindow
-	lbIndex  indexSet          // slotLookbehind pieces by index
-	window   indexSet          // slotWindow pieces by index
-	bounds   []int             // scratch for windowCandidateLocked
-	examined int64             // heap entries and set words looked at by eviction; for tests
+	heaps     [numSlots]lruHeap // by slot; unused for slotNone and slotReadahead
+	lbIndex   indexSet          // slotLookbehind pieces by index
+	readahead indexSet          // slotReadahead pieces by index
+	bounds    []int             // scratch for readaheadCandidateLocked
+	examined  int64             // heap entries and set words looked at by eviction; for tests
 }
 
 func (e *evictIndex) init(n int) {
 	e.lbIndex.init(n)
-	e.window.init(n)
+	e.readahead.init(n)
 }
 
-// slotLocked returns the slot piece p belongs in now. It costs O(windows +
+// slotLocked returns the slot piece p belongs in now. It costs O(readaheads +
 // pins) of the torrent.
 func (t *Torrent) slotLocked(p *piece) uint8 {
 	if p.pins > 0 || p.pos < 0 {
@@ -73,9 +73,9 @@ func (t *Torrent) slotLocked(p *piece) uint8 {
 	if !p.complete && int(p.full) == p.numBlocks() {
 		return slotUnhashed
 	}
-	for _, w := range t.windows {
+	for _, w := range t.readaheads {
 		if p.index >= w.begin && p.index < w.end {
-			return slotWindow
+			return slotReadahead
 		}
 	}
 	for _, pin := range t.pins {
@@ -101,7 +101,7 @@ func (t *Torrent) reindexLocked(p *piece) {
 	s := t.slotLocked(p)
 	e := &t.ev
 	if s == p.slot {
-		if s != slotNone && s != slotWindow && e.heaps[s][p.hpos].key != p.lastUse {
+		if s != slotNone && s != slotReadahead && e.heaps[s][p.hpos].key != p.lastUse {
 			e.heaps[s].fix(t.pieces, p.hpos, p.lastUse)
 		}
 		return
@@ -110,8 +110,8 @@ func (t *Torrent) reindexLocked(p *piece) {
 	switch s {
 	case slotNone:
 		return
-	case slotWindow:
-		e.window.add(p.index)
+	case slotReadahead:
+		e.readahead.add(p.index)
 	case slotLookbehind:
 		e.lbIndex.add(p.index)
 		e.heaps[s].push(t.pieces, p, p.lastUse)
@@ -127,8 +127,8 @@ func (t *Torrent) unindexLocked(p *piece) {
 	switch p.slot {
 	case slotNone:
 		return
-	case slotWindow:
-		e.window.remove(p.index)
+	case slotReadahead:
+		e.readahead.remove(p.index)
 	case slotLookbehind:
 		e.lbIndex.remove(p.index)
 		e.examined += e.heaps[p.slot].remove(t.pieces, p.hpos)
@@ -161,7 +161,7 @@ func (t *Torrent) reindexMovedLocked(a0, a1, b0, b1 int) {
 }
 
 // candidate returns the torrent's best eviction candidate. It costs
-// O(log resident pieces) under the torrent's lock, plus O(windows²) when
+// O(log resident pieces) under the torrent's lock, plus O(readaheads²) when
 // only readaheads are left.
 func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 	t.mu.Lock()
@@ -197,8 +197,8 @@ func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 			return int(i), rank{s.class, key}, true
 		}
 	}
-	if i, ahead, ok := t.windowCandidateLocked(); ok {
-		return i, rank{classWindow, -int64(ahead)}, true
+	if i, ahead, ok := t.readaheadCandidateLocked(); ok {
+		return i, rank{classReadahead, -int64(ahead)}, true
 	}
 	if i, key, ok := e.heaps[slotUnhashed].top(); ok {
 		return int(i), rank{classUnhashed, key}, true
@@ -206,18 +206,18 @@ func (t *Torrent) candidate(lbOver bool) (index int, r rank, ok bool) {
 	return 0, rank{}, false
 }
 
-// windowCandidateLocked returns the window piece furthest ahead of its
-// playhead and how far ahead it is. A piece in several windows is as far
-// ahead as in the one that starts last. The window boundaries cut the
-// pieces into segments whose pieces all lie in the same windows, so in
+// readaheadCandidateLocked returns the readahead piece furthest ahead of its
+// playhead and how far ahead it is. A piece in several readaheads is as far
+// ahead as in the one that starts last. The readahead boundaries cut the
+// pieces into segments whose pieces all lie in the same readaheads, so in
 // each segment the highest indexed piece is the furthest ahead.
-func (t *Torrent) windowCandidateLocked() (index, ahead int, ok bool) {
+func (t *Torrent) readaheadCandidateLocked() (index, ahead int, ok bool) {
 	e := &t.ev
-	if e.window.len == 0 {
+	if e.readahead.len == 0 {
 		return 0, 0, false
 	}
 	bounds := e.bounds[:0]
-	for _, w := range t.windows {
+	for _, w := range t.readaheads {
 		if w.begin < w.end {
 			bounds = append(bounds, w.begin, w.end)
 		}
@@ -228,8 +228,8 @@ func (t *Torrent) windowCandidateLocked() (index, ahead int, ok bool) {
 	ahead = -1
 	for k := 0; k+1 < len(bounds); k++ {
 		lo, hi := bounds[k], bounds[k+1]
-		start := -1 // the latest start of a window holding the segment
-		for _, w := range t.windows {
+		start := -1 // the latest start of a readahead holding the segment
+		for _, w := range t.readaheads {
 			if w.begin <= lo && hi <= w.end && w.begin > start {
 				start = w.begin
 			}
@@ -237,7 +237,7 @@ func (t *Torrent) windowCandidateLocked() (index, ahead int, ok bool) {
 		if start < 0 {
 			continue
 		}
-		if i, found := e.window.prev(hi-1, &e.examined); found && i >= lo && i-start > ahead {
+		if i, found := e.readahead.prev(hi-1, &e.examined); found && i >= lo && i-start > ahead {
 			index, ahead = i, i-start
 		}
 	}

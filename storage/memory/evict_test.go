@@ -260,13 +260,13 @@ func (p *piece) scanRankLocked(lbOver bool) (r rank, ok bool) {
 	}
 	t := p.t
 	ahead := -1
-	for _, w := range t.windows {
+	for _, w := range t.readaheads {
 		if p.index >= w.begin && p.index < w.end && (ahead < 0 || p.index-w.begin < ahead) {
 			ahead = p.index - w.begin
 		}
 	}
 	if ahead >= 0 {
-		return rank{classWindow, -int64(ahead)}, true
+		return rank{classReadahead, -int64(ahead)}, true
 	}
 	for _, pin := range t.pins {
 		if p.index >= pin.begin && p.index < pin.end {
@@ -314,7 +314,7 @@ func checkIndex(t *testing.T, mt *Torrent) {
 		switch p.slot {
 		case slotNone:
 			continue
-		case slotWindow:
+		case slotReadahead:
 			continue
 		}
 		h := e.heaps[p.slot]
@@ -324,7 +324,7 @@ func checkIndex(t *testing.T, mt *Torrent) {
 	}
 	for s := range e.heaps {
 		h := e.heaps[s]
-		if s != slotNone && s != slotWindow && len(h) != count[s] {
+		if s != slotNone && s != slotReadahead && len(h) != count[s] {
 			t.Fatalf("slot %d: heap of %d; want %d", s, len(h), count[s])
 		}
 		for k := 1; k < len(h); k++ {
@@ -336,7 +336,7 @@ func checkIndex(t *testing.T, mt *Torrent) {
 	for _, set := range []struct {
 		s    *indexSet
 		slot uint8
-	}{{&e.lbIndex, slotLookbehind}, {&e.window, slotWindow}} {
+	}{{&e.lbIndex, slotLookbehind}, {&e.readahead, slotReadahead}} {
 		if set.s.len != count[set.slot] {
 			t.Fatalf("slot %d: set of %d; want %d", set.slot, set.s.len, count[set.slot])
 		}

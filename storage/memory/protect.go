@@ -193,7 +193,7 @@ func (t *Torrent) countLookbehindLocked(p *piece) {
 	}
 }
 
-// Readahead is the window of pieces a playback session is about to read,
+// Readahead is the range of pieces a playback session is about to read,
 // from the playhead's piece on. Its pieces are evicted last, furthest ahead
 // of the playhead first. A Readahead is safe for concurrent use.
 type Readahead struct {
@@ -211,7 +211,7 @@ func (t *Torrent) NewReadahead() *Readahead {
 	if t.closed.Load() {
 		r.closed = true
 	} else {
-		t.windows = append(t.windows, r)
+		t.readaheads = append(t.readaheads, r)
 	}
 	t.mu.Unlock()
 	return r
@@ -240,7 +240,7 @@ func (r *Readahead) Set(offset, length int64) error {
 	if r.closed || t.closed.Load() {
 		return ErrClosed
 	}
-	t.windowBytes.Add(int64((end-begin)-(r.end-r.begin)) * t.pieceLength)
+	t.readaheadBytes.Add(int64((end-begin)-(r.end-r.begin)) * t.pieceLength)
 	if begin < r.begin {
 		// A backward seek: each protected piece the readahead now covers is a
 		// lookbehind hit if still held, a miss if it must be downloaded again.
@@ -272,7 +272,7 @@ func (r *Readahead) Clear() error {
 	if r.closed || t.closed.Load() {
 		return ErrClosed
 	}
-	t.windowBytes.Sub(int64(r.end-r.begin) * t.pieceLength)
+	t.readaheadBytes.Sub(int64(r.end-r.begin) * t.pieceLength)
 	old1 := r.end
 	r.end = r.begin
 	t.reindexRangeLocked(r.begin, old1)
@@ -295,8 +295,8 @@ func (r *Readahead) Close() {
 		return
 	}
 	r.closed = true
-	t.windowBytes.Sub(int64(r.end-r.begin) * t.pieceLength)
-	t.windows = slices.DeleteFunc(t.windows, func(o *Readahead) bool { return o == r })
+	t.readaheadBytes.Sub(int64(r.end-r.begin) * t.pieceLength)
+	t.readaheads = slices.DeleteFunc(t.readaheads, func(o *Readahead) bool { return o == r })
 	t.reindexRangeLocked(r.begin, r.end)
 }
 
@@ -359,11 +359,11 @@ func (p *Pin) Release() {
 func (c *Client) lookbehindLimit() int64 {
 	capacity := c.budget.capacity.Load()
 	limit := int64(float64(capacity) * c.lookbehindShare)
-	var windows int64
+	var readaheads int64
 	for _, t := range *c.torrents.Load() {
-		windows += t.windowBytes.Load()
+		readaheads += t.readaheadBytes.Load()
 	}
-	return max(0, min(limit, capacity-windows))
+	return max(0, min(limit, capacity-readaheads))
 }
 
 // updateReported recomputes the capacity reported to the torrent client:

@@ -392,9 +392,9 @@ func TestEvictedUnverifiedCounts(t *testing.T) {
 	c := newTestClient(t, Options{Capacity: pl})
 	tt, info := openTest(t, c, 1, pl, 8)
 	mustNil2(tt.Piece(info.Piece(0)).WriteAt(make([]byte, 16<<10), 0)) // partial
-	writePiece(t, tt, info, 1, 1)                                       // whole, not verified: evicts 0
-	completePiece(t, tt, info, 1, 2)                                    // evicts 1
-	completePiece(t, tt, info, 1, 3)                                    // evicts 2, complete
+	writePiece(t, tt, info, 1, 1)                                      // whole, not verified: evicts 0
+	completePiece(t, tt, info, 1, 2)                                   // evicts 1
+	completePiece(t, tt, info, 1, 3)                                   // evicts 2, complete
 	st := c.Stats()
 	if st.Evictions != 3 || st.EvictedPartial != 1 || st.EvictedUnhashed != 1 {
 		t.Errorf("stats: %d evictions, %d partial, %d unhashed; want 3, 1, 1", st.Evictions, st.EvictedPartial, st.EvictedUnhashed)

@@ -26,21 +26,21 @@ type Torrent struct {
 	closed         atomic.Bool
 	residentPieces atomic.Int64 // pieces with at least one block
 	residentBytes  atomic.Int64 // bytes of blocks held
-	windowBytes    atomic.Int64 // bytes covered by readaheads
+	readaheadBytes atomic.Int64 // bytes covered by readaheads
 	// lbBytes is the bytes of the lookbehind pieces held whole (see
 	// countLookbehindLocked); written under mu, loaded without a lock by
 	// updateReported and evictOne.
 	lbBytes atomic.Int64
 
-	mu       sync.Mutex // guards the fields below and every piece's guarded fields
-	pieces   []piece
-	resident []int32 // indices of pieces holding blocks; see piece.pos
-	windows  []*Readahead
-	pins     []*Pin
-	ev       evictIndex // the evictable pieces, by slot
-	lbHeld   int        // lookbehind pieces held whole: those with piece.lbHeld
-	lbHits   int64      // readahead moves back onto a held lookbehind piece
-	lbMisses int64      // readahead moves back onto a lookbehind piece not held
+	mu         sync.Mutex // guards the fields below and every piece's guarded fields
+	pieces     []piece
+	resident   []int32 // indices of pieces holding blocks; see piece.pos
+	readaheads []*Readahead
+	pins       []*Pin
+	ev         evictIndex // the evictable pieces, by slot
+	lbHeld     int        // lookbehind pieces held whole: those with piece.lbHeld
+	lbHits     int64      // readahead moves back onto a held lookbehind piece
+	lbMisses   int64      // readahead moves back onto a lookbehind piece not held
 	// spare holds block indexes of evicted pieces for reuse, so that the
 	// per-piece metadata follows what is resident, not the torrent's size.
 	spare [][]block
@@ -110,10 +110,10 @@ func (t *Torrent) Close() error {
 		}
 		t.freeLocked(p)
 	}
-	for _, w := range t.windows {
+	for _, w := range t.readaheads {
 		w.closed = true
 	}
-	t.windows = nil
+	t.readaheads = nil
 	for _, p := range t.pins {
 		p.released = true
 		t.c.pinnedBytes.Sub(int64(p.end-p.begin) * t.pieceLength)

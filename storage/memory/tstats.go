@@ -21,11 +21,11 @@ func (t *Torrent) Stats() TorrentStats {
 		PieceLength:    t.pieceLength,
 		ResidentPieces: t.residentPieces.Load(),
 		ResidentBytes:  t.residentBytes.Load(),
-		ReadaheadBytes: t.windowBytes.Load(),
+		ReadaheadBytes: t.readaheadBytes.Load(),
 	}
 	t.lbMu.Lock()
 	t.mu.Lock()
-	s.Readaheads, s.Pins = len(t.windows), len(t.pins)
+	s.Readaheads, s.Pins = len(t.readaheads), len(t.pins)
 	s.Lookbehind = t.lookbehindStatsLocked()
 	t.mu.Unlock()
 	t.lbMu.Unlock()
@@ -66,7 +66,7 @@ func (t *Torrent) AppendPieceStates(dst []PieceState) []PieceState {
 		}
 		dst = append(dst, s)
 	}
-	for _, w := range t.windows {
+	for _, w := range t.readaheads {
 		for i := w.begin; i < w.end && i < len(t.pieces); i++ {
 			dst[start+i] |= PieceReadahead
 		}
