@@ -1,9 +1,13 @@
 package reliability
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +15,11 @@ import (
 	"github.com/memtorrent/memtorrent/stream"
 )
 
-var throughput = flag.Bool("throughput", false, "TestTransmissionThroughput: measure (skipped otherwise)")
+var (
+	throughput      = flag.Bool("throughput", false, "TestTransmissionThroughput: measure (skipped otherwise)")
+	throughputCaps  = flag.String("throughput.capacities", "64,8,4", "TestTransmissionThroughput: cache capacities in MiB")
+	throughputTrace = flag.Bool("throughput.trace", false, "TestTransmissionThroughput: log requests outstanding, chunks and chokes over time")
+)
 
 // TestTransmissionThroughput streams a 32 MiB file from Transmission 3.00
 // through caches of 64, 8 and 4 MiB and logs when each MiB mark arrived: a
@@ -39,13 +47,33 @@ func TestTransmissionThroughput(t *testing.T) {
 	spec := testutil.Spec{Name: "movie.bin", PieceLength: pieceLength, Length: 32 * mib, Seed: 12}
 	mi := testutil.MakeTorrent(t, dataDir, spec)
 	addr := transmissionProgram.start(t, dataDir, writeTorrent(t, mi))
-	for _, capacity := range []int64{64 * mib, 8 * mib, 4 * mib} {
-		e := newEnv(t, capacity, stream.Options{})
+	var capacities []int64
+	for _, f := range strings.Split(*throughputCaps, ",") {
+		c, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || c <= 0 {
+			t.Fatalf("-throughput.capacities: %q is not a number of MiB", f)
+		}
+		capacities = append(capacities, c*mib)
+	}
+	for i, capacity := range capacities {
+		// Each leecher has an address of its own: Transmission marks an
+		// address that was a seed (the 64 MiB leecher ends as one) and
+		// refuses it while it seeds itself.
+		tr := newReqTrace()
+		e := newEnv(t, capacity, stream.Options{}, tr.config, listenOn(fmt.Sprintf("127.0.0.%d", 20+i)))
 		tor := e.add(mi, addr)
+		stop, watched := make(chan struct{}), make(chan struct{})
+		if *throughputTrace {
+			go tr.watch(tor, func() int64 { return e.mem.Stats().Reported }, stop, watched)
+		} else {
+			close(watched)
+		}
 		start := time.Now()
-		resp, err := e.get(t.Context(), e.url(tor, 0), "")
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		defer cancel()
+		resp, err := e.get(ctx, e.url(tor, 0), "")
 		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatal(err)
+			t.Fatalf("capacity %d MiB: GET: %v (trace:\n%s)", capacity>>20, err, tr.report())
 		}
 		buf := make([]byte, 64<<10)
 		var n int64
@@ -57,6 +85,7 @@ func TestTransmissionThroughput(t *testing.T) {
 				first = time.Since(start)
 			}
 			n += int64(k)
+			tr.read(k)
 			for _, m := range []int64{1, 4, 8, 16, 24, 32} {
 				if n >= m*mib-100000 && marks[m] == 0 {
 					marks[m] = time.Since(start)
@@ -66,13 +95,18 @@ func TestTransmissionThroughput(t *testing.T) {
 				break
 			}
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("capacity %d MiB: after %d bytes: %v (trace:\n%s)", capacity>>20, n, err, tr.report())
 			}
 		}
 		resp.Body.Close()
 		st := tor.Stats()
 		t.Logf("capacity %d MiB: first byte %v, MiB marks %v, total %v; read %d useful %d, peers %d",
 			capacity>>20, first.Round(time.Millisecond), marks, time.Since(start).Round(time.Millisecond), st.BytesReadData.Int64(), st.BytesReadUsefulData.Int64(), len(tor.PeerConns()))
+		close(stop)
+		<-watched
+		if *throughputTrace {
+			t.Logf("capacity %d MiB trace:\n%s", capacity>>20, tr.report())
+		}
 		e.h.Close()
 		e.cl.Close()
 	}
