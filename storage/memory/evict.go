@@ -255,6 +255,7 @@ func (t *Torrent) evict(i int) bool {
 	}
 	wasComplete := p.complete
 	freed := t.freeLocked(p)
+	p.gone = wasComplete
 	t.mu.Unlock()
 	c := t.c
 	c.evictions.Inc()
