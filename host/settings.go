@@ -79,6 +79,8 @@
 //	QuietRetries (reader logs retries at Error)     TestV1591ReaderRetryMessages
 //	Client.Drop (completion update after a drop)    TestV1591UpdateCompletionAfterDropPanics
 //	lt_donthave, seed guard, redials (no BEP 54)    TestV1591HasNoDontHave
+//	memory: evicted pieces answer unknown           TestV1591WorkaroundCode
+//	  (an incomplete piece resets request budgets)
 //
 // stream's ReadPiece, which replaces a torrent.Reader over capped storage,
 // has its canary there (stream.TestReaderStop).

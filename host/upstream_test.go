@@ -106,6 +106,18 @@ func TestV1591WorkaroundCode(t *testing.T) {
 			"Client.Drop: a completion update of a dropped torrent whose request order is shared panics (Key should have been added already)",
 			"torrent-piece-request-order.go", "Torrent", "updatePieceRequestOrderPiece", "3a1d6f446c47",
 		},
+		{
+			"storage/memory's unknown completion of evicted pieces no readahead covers: a piece found incomplete starts a request update on every connection whose peer has it, even with requests outstanding, but a piece of unknown completion does not",
+			"torrent.go", "Torrent", "onIncompletePiece", "74f0766b09c3",
+		},
+		{
+			"storage/memory's unknown completion of evicted pieces (the other half: a piece of unknown completion is never requested, so it starts no update)",
+			"piece.go", "Piece", "ignoreForRequests", "e51f56ddd9ac",
+		},
+		{
+			"storage/memory's unknown completion of evicted pieces (the cost it avoids: an update that adds no request sets the connection's request budget, nominalMaxRequests, to one)",
+			"requesting.go", "PeerConn", "applyRequestState", "139487e7fac7",
+		},
 	} {
 		got := funcFingerprint(t, tc.file, tc.recv, tc.name)
 		if got != tc.fingerprint {

@@ -64,6 +64,9 @@ type Options struct {
 	// Close returns; pieces is only valid during the call. It must not call
 	// Close. The package host wires it to an anacrolix torrent.Client;
 	// without it the client finds out when a read of such a piece fails.
+	// A piece evicted while no readahead covered it may come again when a
+	// readahead covers it: the client was told its completion is unknown
+	// and must read it again (see the package doc).
 	OnEvict func(ih metainfo.Hash, pieces []int)
 }
 

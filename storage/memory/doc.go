@@ -37,7 +37,11 @@
 // readaheads cover; beyond that its pieces count as unprotected. The
 // capacity reported to the torrent client is the capacity less what
 // lookbehind and pins hold, never below half of it. An evicted
-// complete piece answers Completion{Ok: true, Complete: false}, reads of it
+// complete piece answers Completion{Ok: true, Complete: false}, or, while
+// its torrent has readaheads and none covers it, Completion{Ok: false}
+// (unknown: the torrent client neither requests it nor restarts requests
+// on every connection for it; a readahead that covers it again hands it
+// to Options.OnEvict once more, and it answers Ok), reads of it
 // fail with an error wrapping io.ErrUnexpectedEOF (never (0, nil), which the
 // client's wrapper turns into a panic), and [Options.OnEvict] is told
 // asynchronously, in batches, by a worker goroutine, outside every lock of

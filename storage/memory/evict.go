@@ -256,6 +256,7 @@ func (t *Torrent) evict(i int) bool {
 	wasComplete := p.complete
 	wasWhole := int(p.full) == p.numBlocks()
 	freed := t.freeLocked(p)
+	p.gone = wasComplete
 	t.mu.Unlock()
 	c := t.c
 	c.evictions.Inc()

@@ -257,7 +257,30 @@ func (r *Readahead) Set(offset, length int64) error {
 	old0, old1 := r.begin, r.end
 	r.begin, r.end = begin, end
 	t.reindexMovedLocked(old0, old1, begin, end)
+	t.revealLocked(begin, end)
 	return nil
+}
+
+// coveredLocked reports whether a readahead covers piece i.
+func (t *Torrent) coveredLocked(i int) bool {
+	for _, w := range t.readaheads {
+		if w.begin <= i && i < w.end {
+			return true
+		}
+	}
+	return false
+}
+
+// revealLocked queues for Options.OnEvict the pieces of [begin, end) whose
+// completion the torrent client was last told is unknown (see
+// piece.Completion), so that it reads it again.
+func (t *Torrent) revealLocked(begin, end int) {
+	for i := max(begin, 0); i < min(end, len(t.pieces)); i++ {
+		if p := &t.pieces[i]; p.hidden {
+			p.hidden = false
+			t.c.notifier.add(t.ih, i)
+		}
+	}
 }
 
 // Clear empties the readahead, as when its player went away mid-read: its
@@ -298,6 +321,10 @@ func (r *Readahead) Close() {
 	t.readaheadBytes.Sub(int64(r.end-r.begin) * t.pieceLength)
 	t.readaheads = slices.DeleteFunc(t.readaheads, func(o *Readahead) bool { return o == r })
 	t.reindexRangeLocked(r.begin, r.end)
+	if len(t.readaheads) == 0 && !t.closed.Load() {
+		// Without readaheads every piece answers known again.
+		t.revealLocked(0, len(t.pieces))
+	}
 }
 
 // Pin keeps the pieces of a byte range (a container index such as an MP4

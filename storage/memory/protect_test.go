@@ -2,9 +2,12 @@ package memory
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 )
@@ -398,5 +401,79 @@ func TestEvictedUnverifiedCounts(t *testing.T) {
 	st := c.Stats()
 	if st.Evictions != 3 || st.EvictedPartial != 1 || st.EvictedUnhashed != 1 {
 		t.Errorf("stats: %d evictions, %d partial, %d unhashed; want 3, 1, 1", st.Evictions, st.EvictedPartial, st.EvictedUnhashed)
+	}
+}
+
+// TestEvictedPieceUnknownOutsideReadaheads checks the completion of a piece
+// evicted while complete: unknown while its torrent has readaheads and none
+// covers it, known incomplete (and handed to OnEvict again) once one does,
+// or once the last readahead closes.
+func TestEvictedPieceUnknownOutsideReadaheads(t *testing.T) {
+	const pl = 64 << 10
+	reports := make(chan []int, 16)
+	c := newTestClient(t, Options{Capacity: 2 * pl, NoLookbehind: true, OnEvict: func(_ metainfo.Hash, pieces []int) {
+		reports <- slices.Clone(pieces)
+	}})
+	tt, info := openTest(t, c, 1, pl, 6)
+	mt, _ := c.Torrent(ihOf(1))
+	next := func(want int) {
+		t.Helper()
+		select {
+		case got := <-reports:
+			if !slices.Equal(got, []int{want}) {
+				t.Fatalf("OnEvict got %v; want [%d]", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("OnEvict not called for piece %d", want)
+		}
+	}
+	completion := func(i int, want storage.Completion) {
+		t.Helper()
+		if got := tt.Piece(info.Piece(i)).Completion(); got != want {
+			t.Errorf("Completion of piece %d: got %+v; want %+v", i, got, want)
+		}
+	}
+	unknown, incomplete := storage.Completion{}, storage.Completion{Ok: true}
+
+	w := mt.NewReadahead()
+	mustNil(t, w.Set(2*pl, 2*pl)) // pieces 2 and 3
+	completePiece(t, tt, info, 1, 0)
+	completePiece(t, tt, info, 1, 1)
+	completePiece(t, tt, info, 1, 2) // evicts 0, the least recently used
+	next(0)
+	completion(0, unknown)
+	completion(0, unknown) // asking again changes nothing
+
+	mustNil(t, w.Set(0, 2*pl)) // covers 0 again: the client must ask again
+	next(0)
+	completion(0, incomplete)
+	mustNil(t, w.Set(2*pl, 2*pl)) // away again: unknown if asked, and told again when covered
+	completion(0, unknown)
+	mustNil(t, w.Set(0, pl))
+	next(0)
+	completion(0, incomplete)
+	mustNil(t, w.Set(2*pl, 2*pl))
+
+	completePiece(t, tt, info, 1, 3) // evicts 1 (2 and 3 stay, 3 the newest)
+	next(1)
+	completion(1, unknown)
+	writePiece(t, tt, info, 1, 1) // held again, evicting 3 (furthest ahead): known
+	next(3)
+	completion(1, incomplete)
+	completion(3, incomplete) // covered by the readahead
+
+	mustNil(t, w.Set(4*pl, pl))
+	mustNil(t, tt.Piece(info.Piece(1)).MarkComplete())
+	completePiece(t, tt, info, 1, 4) // evicts 2, older than 1
+	next(2)
+	completion(2, unknown)
+
+	w.Close() // no readahead left: every piece known again
+	next(2)
+	completion(2, incomplete)
+	select {
+	case got := <-reports:
+		t.Errorf("OnEvict got %v after the last report; want nothing", got)
+	default:
 	}
 }

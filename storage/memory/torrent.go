@@ -132,6 +132,7 @@ func (t *Torrent) listLocked(p *piece) {
 		return
 	}
 	p.pos = int32(len(t.resident))
+	p.gone = false
 	t.resident = append(t.resident, int32(p.index))
 	t.residentPieces.Inc()
 }
