@@ -41,7 +41,10 @@
 // its torrent has readaheads and none covers it, Completion{Ok: false}
 // (unknown: the torrent client neither requests it nor restarts requests
 // on every connection for it; a readahead that covers it again hands it
-// to Options.OnEvict once more, and it answers Ok), reads of it
+// to Options.OnEvict once more, and it answers Ok; so code that wants
+// pieces of such a torrent by other means, a torrent.Reader or
+// DownloadPieces, gets evicted ones back only under a Readahead of its
+// own, or once the torrent has none), reads of it
 // fail with an error wrapping io.ErrUnexpectedEOF (never (0, nil), which the
 // client's wrapper turns into a panic), and [Options.OnEvict] is told
 // asynchronously, in batches, by a worker goroutine, outside every lock of
