@@ -4,12 +4,9 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,7 +191,7 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 		t.Fatal("timed out waiting for the leecher's URL")
 	}
 
-	startRSS, err := procStatusOf(cmd.Process.Pid, "VmRSS")
+	startRSS, err := testutil.ProcStatus(cmd.Process.Pid, "VmRSS")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +204,7 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 			hi = r.size
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), transferTimeout)
-		err := fetchAndCheck(ctx, url, lo, hi, src)
+		err := testutil.FetchAndCheck(ctx, url, lo, hi, src)
 		cancel()
 		if err != nil {
 			t.Fatalf("segment %d [%d, %d): %v", k, lo, hi, err)
@@ -245,81 +242,11 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 	}
 	var end [3]int64
 	for i, field := range []string{"VmHWM", "RssAnon", "RssFile"} {
-		if end[i], err = procStatusOf(cmd.Process.Pid, field); err != nil {
+		if end[i], err = testutil.ProcStatus(cmd.Process.Pid, field); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Logf("leecher: VmRSS %.1f MiB before streaming; after: VmHWM %.1f MiB, RssAnon %.1f MiB, RssFile %.1f MiB",
 		float64(startRSS)/mib, float64(end[0])/mib, float64(end[1])/mib, float64(end[2])/mib)
 	return end[0]
-}
-
-// fetchAndCheck gets bytes [lo, hi) of url with a Range request and
-// compares them with src, one MiB at a time, holding no more than that.
-func fetchAndCheck(ctx context.Context, url string, lo, hi int64, src *testutil.Source) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", lo, hi-1))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
-		return fmt.Errorf("status %d; want 206", resp.StatusCode)
-	}
-	got, want := make([]byte, mib), make([]byte, mib)
-	for off := lo; off < hi; {
-		n := min(int64(len(got)), hi-off)
-		if _, err := io.ReadFull(resp.Body, got[:n]); err != nil {
-			return fmt.Errorf("reading at %d: %w", off, err)
-		}
-		src.ReadAt(want[:n], off)
-		if i := firstDiff(got[:n], want[:n]); i >= 0 {
-			return fmt.Errorf("byte %d: got %#x; want %#x", off+int64(i), got[i], want[i])
-		}
-		off += n
-	}
-	if n, _ := resp.Body.Read(got[:1]); n != 0 {
-		return fmt.Errorf("body longer than %d bytes", hi-lo)
-	}
-	return nil
-}
-
-func firstDiff(a, b []byte) int {
-	if bytes.Equal(a, b) {
-		return -1
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return len(a)
-}
-
-// procStatusOf returns a field of /proc/<pid>/status in bytes.
-func procStatusOf(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		v, ok := strings.CutPrefix(line, field+":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("/proc/%d/status: %s: %q", pid, field, v)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, field, err)
-		}
-		return n << 10, nil
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -54,7 +50,7 @@ func TestServePeakRSS(t *testing.T) {
 			hi = spec.Length
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		err := fetchAndCheck(ctx, url, lo, hi, src)
+		err := testutil.FetchAndCheck(ctx, url, lo, hi, src)
 		cancel()
 		if err != nil {
 			t.Fatalf("segment %d [%d, %d): %v", k, lo, hi, err)
@@ -69,63 +65,16 @@ func TestServePeakRSS(t *testing.T) {
 	s.stop(t, syscall.SIGTERM, 30*time.Second)
 }
 
-// fetchAndCheck gets bytes [lo, hi) of url with a Range request and
-// compares them with src one MiB at a time, holding no more than that.
-func fetchAndCheck(ctx context.Context, url string, lo, hi int64, src *testutil.Source) error {
-	resp, err := rangeGet(ctx, url, fmt.Sprintf("bytes=%d-%d", lo, hi-1))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
-		return fmt.Errorf("status %d; want 206", resp.StatusCode)
-	}
-	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := lo; off < hi; {
-		n := min(int64(len(got)), hi-off)
-		if _, err := io.ReadFull(resp.Body, got[:n]); err != nil {
-			return fmt.Errorf("reading at %d: %w", off, err)
-		}
-		src.ReadAt(want[:n], off)
-		if !bytes.Equal(got[:n], want[:n]) {
-			return fmt.Errorf("bytes [%d, %d) differ from the source", off, off+n)
-		}
-		off += n
-	}
-	if n, _ := resp.Body.Read(got[:1]); n != 0 {
-		return fmt.Errorf("body longer than %d bytes", hi-lo)
-	}
-	return nil
-}
-
-// rangeGet sends GET url with a Range header; the caller closes the body.
-func rangeGet(ctx context.Context, url, rng string) (*http.Response, error) {
-	req, err := testutil.NewRequest(ctx, http.MethodGet, url, nil, "Range", rng)
-	if err != nil {
-		return nil, err
-	}
-	return http.DefaultClient.Do(req)
-}
-
-// procStatus returns a field of /proc/pid/status in bytes (VmRSS, VmHWM).
+// procStatus returns a field of /proc/pid/status in bytes (VmRSS, VmHWM);
+// it skips the test where there is no /proc (not Linux).
 func procStatus(t *testing.T, pid int, field string) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/status", pid)); err != nil {
 		t.Skipf("no /proc/%d/status (Linux only): %v", pid, err)
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		v, ok := strings.CutPrefix(line, field+":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if len(f) != 2 || f[1] != "kB" || err != nil {
-			t.Fatalf("/proc/%d/status: %s: %q", pid, field, v)
-		}
-		return n << 10
+	n, err := testutil.ProcStatus(pid, field)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("/proc/%d/status has no %s", pid, field)
-	return 0
+	return n
 }
