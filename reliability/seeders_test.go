@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
@@ -212,15 +211,7 @@ func makeMedia(t *testing.T, dir, name string) *metainfo.MetaInfo {
 		"-f", "lavfi", "-i", "testsrc=duration=20:size=320x240:rate=25,noise=alls=30:allf=t",
 		"-f", "lavfi", "-i", "sine", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2000k",
 		"-c:a", "aac", "-shortest", path)
-	info := metainfo.Info{PieceLength: pieceLength}
-	if err := info.BuildFromFilePath(path); err != nil {
-		t.Fatal(err)
-	}
-	infoBytes, err := bencode.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &metainfo.MetaInfo{InfoBytes: infoBytes}
+	return testutil.FileMetaInfo(t, path, pieceLength)
 }
 
 // writeTorrent writes mi to a .torrent file in a fresh directory and

@@ -21,24 +21,34 @@ var transmissionProgram = seederProgram{
 	start: func(t *testing.T, dataDir string, torrents ...string) *net.TCPAddr {
 		t.Helper()
 		tr := startTransmission(t, requireProgram(t, "transmission-daemon", "transmission-daemon"), dataDir)
-		for _, f := range torrents {
-			if _, err := tr.remote("-a", f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := tr.remote("-t", "all", "--verify"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tr.remote("-t", "all", "--start"); err != nil {
-			t.Fatal(err)
-		}
-		testutil.WaitFor(t, time.Minute, "Transmission to verify and seed every torrent", func() bool { return tr.seedingAll(t, len(torrents)) })
+		tr.seed(t, torrents...)
 		return tr.peerAddr
 	},
 }
 
+// seed adds the .torrent files to the daemon, has it verify their data
+// and start, and waits until it seeds every one.
+func (tr *transmission) seed(t *testing.T, torrents ...string) {
+	t.Helper()
+	for _, f := range torrents {
+		if _, err := tr.remote("-a", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.remote("-t", "all", "--verify"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.remote("-t", "all", "--start"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, time.Minute, "Transmission to verify and seed every torrent", func() bool { return tr.seedingAll(t, len(torrents)) })
+}
+
 // seedingAll reports whether the daemon seeds n torrents, all 100% done,
-// from the list transmission-remote -l prints (see seeding).
+// from the list that transmission-remote -l prints:
+//
+//	ID   Done       Have  ETA           Up    Down  Ratio  Status       Name
+//	   1   100%   25.1 MB  Done         0.0     0.0    0.0  Seeding      movie.mkv
 func (tr *transmission) seedingAll(t *testing.T, n int) bool {
 	out, err := tr.remote("-t", "all", "-l")
 	if err != nil {

@@ -137,25 +137,6 @@ func (tr *transmission) remote(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// seeding reports whether the daemon's only torrent is 100% done and
-// seeding, from the list that transmission-remote -l prints:
-//
-//	ID   Done       Have  ETA           Up    Down  Ratio  Status       Name
-//	   1   100%   25.1 MB  Done         0.0     0.0    0.0  Seeding      movie.mkv
-func (tr *transmission) seeding(t *testing.T) bool {
-	out, err := tr.remote("-t", "all", "-l")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 2 && f[1] == "100%" && (strings.Contains(line, "Seeding") || strings.Contains(line, "Idle")) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestTransmissionInterop streams, through the Handler, a 24 MiB file that
 // a real Transmission 3.00 daemon seeds on loopback. The file is large
 // enough, and the storage large enough for the readahead, that the leecher
@@ -182,16 +163,7 @@ func TestTransmissionInterop(t *testing.T) {
 	testutil.WriteTorrentFile(t, torrentFile, mi)
 
 	tr := startTransmission(t, daemon, dataDir)
-	if _, err := tr.remote("-a", torrentFile); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.remote("-t", "all", "--verify"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.remote("-t", "all", "--start"); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, time.Minute, "Transmission to verify and seed the torrent", func() bool { return tr.seeding(t) })
+	tr.seed(t, torrentFile)
 
 	var advertised, applied atomic.Int64
 	e := newEnv(t, 64*mib, stream.Options{}, func(cfg *torrent.ClientConfig) {

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
@@ -111,15 +109,7 @@ func moovAtEnd(boxes []string) bool {
 func (e *env) seedFile(path string) *torrent.Torrent {
 	t := e.t
 	t.Helper()
-	info := metainfo.Info{PieceLength: pieceLength}
-	if err := info.BuildFromFilePath(path); err != nil {
-		t.Fatal(err)
-	}
-	infoBytes, err := bencode.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi := &metainfo.MetaInfo{InfoBytes: infoBytes}
+	mi := testutil.FileMetaInfo(t, path, pieceLength)
 	seeder := testutil.SeedDir(t, filepath.Dir(path), mi, nil)
 	return testutil.AddTorrent(t, e.cl, mi, seeder)
 }

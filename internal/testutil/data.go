@@ -3,6 +3,7 @@ package testutil
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -120,4 +121,16 @@ func Equal(tb testing.TB, got, want []byte) bool {
 		return true
 	}
 	return false
+}
+
+// FileMetaInfo returns a metainfo of a single-file torrent of the file at
+// path, named after the file, in pieces of pieceLength (swarm.FileMetaInfo),
+// failing tb on an error.
+func FileMetaInfo(tb testing.TB, path string, pieceLength int64) *metainfo.MetaInfo {
+	tb.Helper()
+	mi, err := swarm.FileMetaInfo(path, filepath.Base(path), pieceLength)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return mi
 }
