@@ -257,7 +257,9 @@ func (r *Readahead) Set(offset, length int64) error {
 	old0, old1 := r.begin, r.end
 	r.begin, r.end = begin, end
 	t.reindexMovedLocked(old0, old1, begin, end)
-	t.revealLocked(begin, end)
+	// Only pieces entering the readahead can be hidden: one covered is never.
+	t.revealLocked(begin, min(end, old0))
+	t.revealLocked(max(begin, old1), end)
 	return nil
 }
 
