@@ -2,11 +2,38 @@ package stream
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 )
+
+// PlaylistEntry is one entry of an M3U playlist: a title and a URL.
+type PlaylistEntry struct {
+	Title, URL string
+}
+
+// WritePlaylist writes an extended M3U of entries as the response w, with
+// Content-Type audio/x-mpegurl. Line breaks in titles become spaces: a
+// torrent's paths are not trusted.
+func WritePlaylist(w http.ResponseWriter, entries []PlaylistEntry) {
+	var b bytes.Buffer
+	b.WriteString("#EXTM3U\n")
+	for _, e := range entries {
+		b.WriteString("#EXTINF:-1," + oneLine(e.Title) + "\n" + oneLine(e.URL) + "\n")
+	}
+	w.Header().Set("Content-Type", "audio/x-mpegurl")
+	w.Write(b.Bytes())
+}
+
+// oneLine replaces the line breaks of s by spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}
 
 // servePlaylist serves /playlist/{infohash}.m3u: an extended M3U of the
 // torrent's video and audio files in torrent order, each an absolute URL of
@@ -33,8 +60,7 @@ func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request) {
 			prefix = before
 		}
 	}
-	var b bytes.Buffer
-	b.WriteString("#EXTM3U\n")
+	var entries []PlaylistEntry
 	for _, f := range t.Files() {
 		p := f.DisplayPath()
 		if _, ok := MediaType(p); !ok {
@@ -44,16 +70,8 @@ func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request) {
 		for i, e := range elems {
 			elems[i] = url.PathEscape(e)
 		}
-		// Titles are one line: a torrent's paths are not trusted.
-		title := strings.Map(func(r rune) rune {
-			if r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, p)
-		fmt.Fprintf(&b, "#EXTINF:-1,%s\n%s://%s%s/stream/%s/path/%s\n",
-			title, scheme, r.Host, prefix, t.InfoHash().HexString(), strings.Join(elems, "/"))
+		entries = append(entries, PlaylistEntry{Title: p,
+			URL: scheme + "://" + r.Host + prefix + "/stream/" + t.InfoHash().HexString() + "/path/" + strings.Join(elems, "/")})
 	}
-	w.Header().Set("Content-Type", "audio/x-mpegurl")
-	w.Write(b.Bytes())
+	WritePlaylist(w, entries)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/lookbehind"
 )
@@ -68,6 +69,27 @@ func validPath(p string) bool {
 		}
 	}
 	return true
+}
+
+// FilePath returns the URL path of file i of the torrent ih on the
+// Handler's index route: /stream/{infohash}/{i}.
+func FilePath(ih metainfo.Hash, i int) string {
+	return "/stream/" + ih.HexString() + "/" + strconv.Itoa(i)
+}
+
+// ServeFile serves file i of t (a torrent of the Handler's client) as the
+// index route does, for an application that routes its own URLs to files:
+// 404 when t has no info yet or no file i, 503 after Close.
+func (h *Handler) ServeFile(w http.ResponseWriter, r *http.Request, t *torrent.Torrent, i int) {
+	ew := &errorWriter{ResponseWriter: w, size: -1}
+	switch {
+	case h.isClosed.Load():
+		unavailable(ew)
+	case t.Info() == nil || i < 0 || i >= len(t.Files()):
+		notFound(ew)
+	default:
+		h.serveFile(ew, r, t, i)
+	}
 }
 
 // serveFile serves file i of t through http.ServeContent and a session.

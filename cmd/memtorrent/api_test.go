@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -28,7 +29,7 @@ func TestAPI(t *testing.T) {
 	if code != 206 || !bytes.Equal(body, want[100:]) || hdr.Get("Content-Type") != "video/mp4" {
 		t.Errorf("play: %d, %d bytes, %q; want 206, the file from byte 100, video/mp4", code, len(body), hdr.Get("Content-Type"))
 	}
-	var list []apiTorrent
+	var list []server.Torrent
 	code, body, _ = c.do(t, ctx, "GET", "/api/torrents", nil)
 	if code != 200 || json.Unmarshal(body, &list) != nil || len(list) != 1 {
 		t.Fatalf("list: %d %s; want one torrent", code, body)

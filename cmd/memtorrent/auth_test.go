@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/memtorrent/memtorrent/server"
 )
 
 // TestAuthWildcard binds every address with -auth and connects over
@@ -29,7 +31,7 @@ func TestAuthWildcard(t *testing.T) {
 	good := apiClient{base: base, user: "kodi", pass: "s3cret"}
 	code, body, _ := good.do(t, ctx, http.MethodPost, "/api/torrents?wait", strings.NewReader(`{"link":"`+magnet+`"}`),
 		"Content-Type", "application/json")
-	var at apiTorrent
+	var at server.Torrent
 	if code != 200 || json.Unmarshal(body, &at) != nil || len(at.Files) != 2 {
 		t.Fatalf("add with credentials: %d %s; want 200 and 2 files", code, body)
 	}

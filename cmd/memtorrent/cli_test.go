@@ -158,18 +158,3 @@ func equalConfig(a, b config) bool {
 		slices.Equal(a.Allow, b.Allow) && a.Auth == b.Auth && a.Token == b.Token && a.Idle == b.Idle &&
 		a.InfoTimeout == b.InfoTimeout && a.Offline == b.Offline
 }
-
-// TestDemoPieceLength checks the demo's piece lengths.
-func TestDemoPieceLength(t *testing.T) {
-	for _, tc := range []struct{ size, capacity, want int64 }{
-		{1, 256 << 20, 16 << 10},
-		{64 << 20, 256 << 20, 64 << 10},
-		{4 << 30, 256 << 20, 1 << 20},
-		{4 << 30, 1 << 20, 256 << 10},
-		{4 << 30, 16 << 10, 16 << 10},
-	} {
-		if got := demoPieceLength(tc.size, tc.capacity); got != tc.want {
-			t.Errorf("demoPieceLength(%d, %d) = %d; want %d", tc.size, tc.capacity, got, tc.want)
-		}
-	}
-}

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/memtorrent/memtorrent/server"
 )
 
 // config is what the command line asks for.
@@ -24,7 +27,7 @@ type config struct {
 	Readahead  int64      // one session's readahead cap in bytes
 	LogLevel   slog.Level // of the torrent client and the stream handler
 
-	// The server (both commands): see api.go and auth.go.
+	// The server (both commands): see server.Config.
 	Auth        string         // "user:password" for HTTP Basic; "" none
 	Allow       []netip.Prefix // client addresses allowed; nil any
 	Token       string         // the stream URLs' token; "" a random one
@@ -106,7 +109,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP listen `address` (port 0 picks one; the address is printed)")
 	fs.Var(lookbehindFlag{&cfg.Lookbehind}, "lookbehind", "lookbehind budget kept behind the playheads: a `size`, auto (a quarter of -capacity) or off")
 	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
-	fs.Var(levelFlag{&cfg.LogLevel}, "log-level", "log `level`: debug, info, warn or error")
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.Auth, "auth", "", "require HTTP Basic `user:password` on every request (stream URLs may carry the token instead)")
 	fs.Var(allowFlag{&cfg.Allow}, "allow", "serve only clients in these `CIDRs` (comma-separated addresses or prefixes)")
 	fs.StringVar(&cfg.Token, "token", "", "the `token` stream and playlist URLs carry (default: random at each start)")
@@ -162,9 +165,9 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("-idle must not be negative")
 	case cfg.InfoTimeout <= 0:
 		return config{}, errors.New("-metadata-timeout must be more than 0")
-	case set["auth"] && !validAuth(cfg.Auth):
+	case set["auth"] && !server.ValidAuth(cfg.Auth):
 		return config{}, errors.New("-auth must be user:password with a non-empty user and password")
-	case set["token"] && !validToken(cfg.Token):
+	case set["token"] && !server.ValidToken(cfg.Token):
 		return config{}, errors.New("-token must be 16 to 128 letters, digits, '-' or '_'")
 	}
 	if err := checkExposure(cfg); err != nil {
@@ -223,21 +226,46 @@ func (f lookbehindFlag) Set(s string) error {
 	return sizeFlag(f).Set(s)
 }
 
-// levelFlag is a flag.Value of a slog.Level.
-type levelFlag struct{ p *slog.Level }
+// allowFlag is a flag.Value of comma-separated CIDR prefixes or addresses.
+type allowFlag struct{ p *[]netip.Prefix }
 
-func (f levelFlag) String() string {
+func (f allowFlag) String() string {
 	if f.p == nil {
 		return ""
 	}
-	return strings.ToLower(f.p.String())
+	s := make([]string, len(*f.p))
+	for i, p := range *f.p {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
 }
 
-func (f levelFlag) Set(s string) error {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return errors.New("want debug, info, warn or error")
+func (f allowFlag) Set(v string) error {
+	ps, err := server.ParseAllow(v)
+	*f.p = append(*f.p, ps...)
+	return err
+}
+
+// checkExposure returns an error when cfg listens outside loopback without
+// -auth or -allow.
+func checkExposure(cfg config) error {
+	if cfg.Auth != "" || len(cfg.Allow) > 0 || isLoopbackListen(cfg.Listen) {
+		return nil
 	}
-	*f.p = l
-	return nil
+	return fmt.Errorf("-listen %s is reachable from other machines: give -auth user:password and/or -allow CIDR,... (or listen on 127.0.0.1)", cfg.Listen)
+}
+
+// isLoopbackListen reports whether the listen address addr binds loopback
+// only: 127.0.0.0/8, ::1 or localhost. ":PORT", 0.0.0.0 and [::] bind
+// every address; host names other than localhost count as exposed.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memtorrent/memtorrent/internal/demovideo"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
@@ -75,7 +76,7 @@ func TestDemoInProcess(t *testing.T) {
 func demoData(t *testing.T, size int64) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data")
-	if _, err := writeDemoData(path, size); err != nil {
+	if _, err := demovideo.WriteFile(path, size); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

@@ -9,19 +9,18 @@
 //	memtorrent demo [flags] [--file PATH] [--size N]
 //
 // serve adds the torrents, prints the URL of each playable file and
-// serves them until interrupted; more are added at run time over HTTP
-// (api.go, and torrserver.go for Kodi and Lampa), and those are dropped
-// when idle (registry.go). demo needs no network: it makes a torrent of a
-// file (or of a video it generates, media.go), seeds it from an
-// in-process seeder on loopback and serves it like serve does. Both serve
-// a front page at / to add a torrent, and a status page per torrent at
-// /ui/{infohash}: the piece map, the capacity gauge, sessions and rates,
-// refreshed live, and a player for the file. Listening beyond loopback
-// needs -auth or -allow (auth.go).
+// serves them until interrupted, with the media server of package
+// github.com/memtorrent/memtorrent/server: more torrents are added at run
+// time over HTTP (its API, and TorrServer's for Kodi and Lampa) and
+// dropped when idle; a front page at / and a status page per torrent at
+// /ui/{infohash}. demo needs no network: it makes a torrent of a file (or
+// of a video it generates), seeds it from an in-process seeder on loopback
+// and serves it like serve does. Listening beyond loopback needs -auth or
+// -allow.
 //
 // SIGINT or SIGTERM shuts down in order: the HTTP server stops accepting,
-// the stream handler ends its sessions, then the torrent client and the
-// memory storage close. Bad input (an unknown flag, an unreadable .torrent,
+// the media server ends its streams, then closes its torrent client and
+// memory storage. Bad input (an unknown flag, an unreadable .torrent,
 // an invalid magnet URI, a capacity smaller than one piece, a port in use)
 // exits with status 2 after a one-line message; other failures with 1.
 package main

@@ -53,8 +53,8 @@ func binary(t *testing.T) string {
 	return path
 }
 
-// server is a memtorrent process the test started.
-type server struct {
+// process is a memtorrent process the test started.
+type process struct {
 	cmd    *exec.Cmd
 	stderr *testutil.Buffer
 	lines  chan string // stdout lines
@@ -63,10 +63,10 @@ type server struct {
 
 // startServer runs the binary with args and returns once it printed
 // its listening address.
-func startServer(t *testing.T, args ...string) (*server, string) {
+func startServer(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	s := &server{cmd: cmd, stderr: &testutil.Buffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
+	s := &process{cmd: cmd, stderr: &testutil.Buffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -97,7 +97,7 @@ func startServer(t *testing.T, args ...string) (*server, string) {
 }
 
 // waitLine returns the first submatch of the next stdout line matching re.
-func (s *server) waitLine(t *testing.T, re *regexp.Regexp) string {
+func (s *process) waitLine(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
 	timer := time.NewTimer(time.Minute)
 	defer timer.Stop()
@@ -118,7 +118,7 @@ func (s *server) waitLine(t *testing.T, re *regexp.Regexp) string {
 
 // stop sends sig and checks that the process exits with status 0 within
 // timeout.
-func (s *server) stop(t *testing.T, sig os.Signal, timeout time.Duration) {
+func (s *process) stop(t *testing.T, sig os.Signal, timeout time.Duration) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)

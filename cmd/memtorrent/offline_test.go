@@ -73,7 +73,7 @@ func TestServeOfflineIdles(t *testing.T) {
 		}
 	})
 	// For stop; stderr is the countingBuffer.
-	s := &server{cmd: cmd, lines: lines, done: done}
+	s := &process{cmd: cmd, lines: lines, done: done}
 	select {
 	case line := <-lines:
 		if !strings.HasPrefix(line, "listening on ") {
@@ -179,7 +179,7 @@ func TestDHTFlag(t *testing.T) {
 		if err != nil {
 			t.Fatalf("parseArgs(%q): %v", tc.args, err)
 		}
-		if got := serveClientConfig(cfg, nil, newLogger(cfg)).NoDHT; got != tc.wantNoDHT {
+		if got := serveClientConfig(cfg, newLogger(cfg)).NoDHT; got != tc.wantNoDHT {
 			t.Errorf("%q: NoDHT got %v; want %v", tc.args, got, tc.wantNoDHT)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/memtorrent/memtorrent/server"
 )
 
 // This file reports on the terminal what the user waits for: a torrent's
@@ -39,6 +41,24 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// start returns a progress bar of max (-1 for a spinner) described by
+// desc when p draws bars; otherwise it writes line and returns nil.
+func (p *progress) start(max int64, desc, line string, opts ...progressbar.Option) *progressbar.ProgressBar {
+	if !p.term {
+		fmt.Fprintln(p.w, line)
+		return nil
+	}
+	opts = append(opts, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(desc), progressbar.OptionClearOnFinish())
+	return progressbar.NewOptions64(max, opts...)
+}
+
+// exit removes bar, if not nil, from the terminal.
+func (p *progress) exit(bar *progressbar.ProgressBar) {
+	if bar != nil {
+		bar.Exit()
+	}
+}
+
 // waitInfo waits for t's metadata, an error on failed or the end of ctx.
 func (p *progress) waitInfo(ctx context.Context, t *torrent.Torrent, failed <-chan error) error {
 	select {
@@ -50,17 +70,8 @@ func (p *progress) waitInfo(ctx context.Context, t *torrent.Torrent, failed <-ch
 	if n := t.Name(); n != "" && n != name {
 		name = fmt.Sprintf("%s (%s)", n, name)
 	}
-	var bar *progressbar.ProgressBar
-	if p.term {
-		bar = progressbar.NewOptions(-1,
-			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription("fetching metadata of "+name),
-			progressbar.OptionSpinnerType(14),
-			progressbar.OptionClearOnFinish())
-		defer bar.Exit()
-	} else {
-		fmt.Fprintf(p.w, "fetching metadata of %s\n", name)
-	}
+	bar := p.start(-1, "fetching metadata of "+name, "fetching metadata of "+name, progressbar.OptionSpinnerType(14))
+	defer p.exit(bar)
 	start := time.Now()
 	lastLine := start
 	tick := time.NewTicker(pollInterval)
@@ -95,7 +106,7 @@ func (p *progress) waitInfo(ctx context.Context, t *torrent.Torrent, failed <-ch
 // shorter), so that a player starts at once, and waits for them or the end
 // of ctx. It raises those pieces' priority for the wait only.
 func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) error {
-	f := mainFile(t)
+	f := server.MainFile(t)
 	if f == nil || n <= 0 {
 		return nil
 	}
@@ -110,18 +121,9 @@ func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) erro
 	t.DownloadPieces(begin, end)
 	defer t.CancelPieces(begin, end)
 	name := f.DisplayPath()
-	var bar *progressbar.ProgressBar
-	if p.term {
-		bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription("buffering "+name),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionUseIECUnits(true),
-			progressbar.OptionClearOnFinish())
-		defer bar.Exit()
-	} else {
-		fmt.Fprintf(p.w, "buffering %s of %s\n", humanize.IBytes(uint64(total)), name)
-	}
+	bar := p.start(total, "buffering "+name, fmt.Sprintf("buffering %s of %s", humanize.IBytes(uint64(total)), name),
+		progressbar.OptionShowBytes(true), progressbar.OptionUseIECUnits(true))
+	defer p.exit(bar)
 	start := time.Now()
 	lastLine := start
 	tick := time.NewTicker(pollInterval)
@@ -158,21 +160,11 @@ func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) erro
 
 // newlyComplete marks in seen the pieces of t from begin on that are
 // complete now and were not marked, and returns their bytes.
-func newlyComplete(t *torrent.Torrent, begin int, seen []bool) int64 {
-	var n int64
-	i := 0
-	for _, run := range t.PieceStateRuns() {
-		if run.Complete {
-			for j := max(i, begin); j < min(i+run.Length, begin+len(seen)); j++ {
-				if !seen[j-begin] {
-					seen[j-begin] = true
-					n += t.Piece(j).Info().Length()
-				}
-			}
-		}
-		i += run.Length
-		if i >= begin+len(seen) {
-			break
+func newlyComplete(t *torrent.Torrent, begin int, seen []bool) (n int64) {
+	for j := range seen {
+		if p := t.Piece(begin + j); !seen[j] && p.State().Complete {
+			seen[j] = true
+			n += p.Info().Length()
 		}
 	}
 	return n

@@ -13,17 +13,16 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 	"github.com/dustin/go-humanize"
-	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
+	"github.com/memtorrent/memtorrent/internal/swarm"
+	"github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/storage/memory"
-	"github.com/memtorrent/memtorrent/stream"
 )
 
 // shutdownTimeout bounds how long the HTTP server waits for responses at
-// shutdown once the stream handler has ended its sessions.
+// shutdown once the media server has ended the streaming ones.
 const shutdownTimeout = 5 * time.Second
 
 // run runs the command cfg asks for until ctx ends.
@@ -54,9 +53,7 @@ func runServe(ctx context.Context, cfg config) error {
 		return err
 	}
 	logger := newLogger(cfg)
-	return serve(ctx, cfg, ln, logger, func(st storage.ClientImpl) *torrent.ClientConfig {
-		return serveClientConfig(cfg, st, logger)
-	}, specs, nil)
+	return serve(ctx, cfg, ln, logger, serveClientConfig(cfg, logger), specs, nil)
 }
 
 // newLogger returns the logger of the clients and the handler; the torrent
@@ -75,74 +72,87 @@ func listen(cfg config) (net.Listener, error) {
 	return ln, nil
 }
 
-// serve serves HTTP on ln, which it closes: it creates the memory storage,
-// a torrent client configured by clientConfig and the stream handler, adds specs
-// (calling added, if not nil, for each new torrent), prints their URLs and
-// serves until ctx ends. Then it shuts down in order: the HTTP server stops
-// accepting while the stream handler ends its sessions, the server finishes,
-// the torrent client closes, and the storage last.
+// serveClientConfig returns the configuration of serve's client: the
+// library defaults (DHT unless cfg.DHT is false, trackers, PEX, uTP) on
+// cfg.PeerPort, uploading as cfg.Upload says, logging to logger at its
+// level.
+func serveClientConfig(cfg config, logger *slog.Logger) *torrent.ClientConfig {
+	c := torrent.NewDefaultClientConfig()
+	if cfg.loopback {
+		host.Loopback(c)
+	}
+	c.ListenPort = cfg.PeerPort
+	c.Seed = cfg.Upload
+	c.NoUpload = !cfg.Upload
+	if !cfg.DHT {
+		c.NoDHT = true
+	}
+	host.UseLogger(c, logger)
+	host.Apply(c)
+	return c
+}
+
+// loopbackClientConfig returns the configuration of demo's clients:
+// swarm.Config's loopback-only client (127.0.0.1 on a kernel-chosen port, no
+// DHT, trackers, PEX, uTP, IPv6, UPnP, webtorrent or webseeds, plaintext,
+// host.Apply), logging to logger as serve's client does.
+func loopbackClientConfig(logger *slog.Logger) *torrent.ClientConfig {
+	c := swarm.Config("", logger)
+	host.UseLogger(c, logger)
+	return c
+}
+
+// checkPieceFits returns server.CheckPieceFits's error as bad input.
+func checkPieceFits(name string, info *metainfo.Info, capacity int64) error {
+	if err := server.CheckPieceFits(name, info, capacity); err != nil {
+		return badInput("-%v", err) // "-capacity N is smaller than..."
+	}
+	return nil
+}
+
+// serve serves HTTP on ln, which it closes: it creates the media server
+// (server.New) with the torrent client configuration clientConfig, adds
+// specs (calling added, if not nil, for each new torrent), prints their
+// URLs and serves until ctx ends. Then it shuts down in order: the HTTP
+// server stops accepting while the media server ends its streaming
+// responses, and the media server closes once the HTTP server is done.
 func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger,
-	clientConfig func(storage.ClientImpl) *torrent.ClientConfig,
-	specs []*torrent.TorrentSpec, added func(*torrent.Torrent)) (err error) {
+	clientConfig *torrent.ClientConfig, specs []*torrent.TorrentSpec, added func(*torrent.Torrent)) (err error) {
 	defer func() {
 		if ln != nil {
 			ln.Close()
 		}
 	}()
-	memOpts := memory.Options{
-		Capacity:     cfg.Capacity,
-		NoLookbehind: cfg.Lookbehind < 0,
-		Logger:       logger,
-	}
-	var theApp atomic.Pointer[app] // set once the app exists; storage rejections go to it
-	var checked checkedStorage
-	hc, err := host.NewWrapped(clientConfig(nil), memOpts, func(mem *memory.Client) storage.ClientImpl {
-		checked = checkedStorage{Client: mem, capacity: cfg.Capacity, failed: make(chan error, 1),
-			reject: func(ih metainfo.Hash, err error) {
-				if a := theApp.Load(); a != nil {
-					a.rejectInfo(ih, err)
-				}
-			}}
-		return checked
+	failed := make(chan error, 1) // the first torrent the storage refused
+	s, err := server.New(server.Config{
+		Client:      clientConfig,
+		Capacity:    cfg.Capacity,
+		Lookbehind:  cfg.Lookbehind,
+		Readahead:   cfg.Readahead,
+		Idle:        cfg.Idle,
+		InfoTimeout: cfg.InfoTimeout,
+		Auth:        cfg.Auth,
+		Allow:       cfg.Allow,
+		Token:       cfg.Token,
+		Logger:      logger,
+		OnReject: func(_ metainfo.Hash, err error) {
+			select {
+			case failed <- badInput("-%v", err):
+			default:
+			}
+		},
 	})
-	if err != nil {
-		if errors.Is(err, memory.ErrInvalidOptions) { // a bad capacity is the user's error
-			return badInput("-capacity %s: %v", humanize.IBytes(uint64(cfg.Capacity)), err)
-		}
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return badInput("peer port %d: %v", cfg.PeerPort, unwrapSyscall(err))
-		}
-		return fmt.Errorf("creating the torrent client: %w", err)
+	switch {
+	case errors.Is(err, memory.ErrInvalidOptions): // a bad capacity is the user's error
+		return badInput("-capacity %s: %v", humanize.IBytes(uint64(cfg.Capacity)), err)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return badInput("peer port %d: %v", cfg.PeerPort, unwrapSyscall(err))
+	case err != nil:
+		return err
 	}
-	defer hc.Close()
-	cl, mem := hc.Torrent, hc.Storage
-	h, err := stream.New(cl, mem, stream.Options{
-		LookbehindBytes: cfg.Lookbehind,
-		ReadaheadCap:    cfg.Readahead,
-		IdleTimeout:     sessionIdle(cfg.Idle),
-		InfoTimeout:     cfg.InfoTimeout,
-		Logger:          logger,
-	})
-	if err != nil {
-		return fmt.Errorf("creating the stream handler: %w", err)
-	}
-	defer h.Close()
-
 	base := baseURL(ln.Addr())
-	token := cfg.Token
-	if token == "" {
-		token = newToken()
-	}
-	a := newApp(cfg, hc, h, logger, token)
-	defer a.close()
-	theApp.Store(a)
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	ui := &ui{cl: cl, mem: mem, log: logger, app: a}
-	ui.register(mux)
-	a.register(mux)
 	srv := &http.Server{
-		Handler:           newGuard(mux, cfg, token),
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -153,18 +163,20 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		if ctx.Err() != nil {
 			fmt.Fprintln(cfg.Err, "shutting down")
 		}
-		// The server stops accepting and waits for its responses while the
-		// handler ends the streaming ones, which only it can end.
+		// The HTTP server stops accepting and waits for its responses while
+		// the media server ends the streaming ones, which only it can end.
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		shut := make(chan error, 1)
 		go func() { shut <- srv.Shutdown(sctx) }()
-		h.Close()
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
 		if e := <-shut; e != nil {
 			srv.Close()
 			err = errors.Join(err, fmt.Errorf("shutting the HTTP server down: %w", e))
 		}
 		<-serveErr
+		err = errors.Join(err, <-closed)
 	}()
 	fmt.Fprintf(cfg.Out, "listening on %s\n", base)
 	if cfg.Auth != "" {
@@ -173,11 +185,10 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 
 	ts := make([]*torrent.Torrent, 0, len(specs))
 	for _, spec := range specs {
-		t, err := a.open(spec, nil, meta{}, true)
+		t, err := s.Add(spec)
 		if err != nil {
 			return err
 		}
-		a.release(t)
 		if added != nil {
 			added(t)
 		}
@@ -185,10 +196,10 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	}
 	p := newProgress(cfg)
 	for _, t := range ts {
-		if err := p.waitInfo(ctx, t, checked.failed); err != nil {
+		if err := p.waitInfo(ctx, t, failed); err != nil {
 			return ignoreCanceled(ctx, err)
 		}
-		printURLs(cfg.Out, base, t)
+		server.WriteURLs(cfg.Out, base, t)
 	}
 	for _, t := range ts {
 		if err := p.buffer(ctx, t, prebufferBytes(cfg)); err != nil {
@@ -202,15 +213,6 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		serveErr <- err // for the deferred shutdown
 		return fmt.Errorf("serving HTTP: %w", err)
 	}
-}
-
-// sessionIdle returns the stream handler's session idle timeout: its
-// default, or less when torrents go idle sooner.
-func sessionIdle(idle time.Duration) time.Duration {
-	if idle > 0 {
-		return min(stream.DefaultIdleTimeout, idle)
-	}
-	return 0
 }
 
 // ignoreCanceled returns nil for an error caused by the end of ctx.

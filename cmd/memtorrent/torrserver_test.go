@@ -110,7 +110,7 @@ func seedClip(t *testing.T) (testutil.Spec, string, string) {
 
 // startAPIServer runs `memtorrent serve` with no torrent, offline, on a
 // loopback port, plus args.
-func startAPIServer(t *testing.T, args ...string) (*server, string) {
+func startAPIServer(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
 	return startServer(t, append([]string{"serve", "-offline", "-peer-port", "0", "-listen", "127.0.0.1:0",
 		"-capacity", "2MiB", "-readahead", "256KiB"}, args...)...)
@@ -121,7 +121,7 @@ func startAPIServer(t *testing.T, args ...string) (*server, string) {
 type apiSetup struct {
 	spec       testutil.Spec
 	ih, magnet string
-	s          *server
+	s          *process
 	c          apiClient
 	ctx        context.Context // ends 2 minutes after startAPI, or with the test
 }

@@ -1,10 +1,9 @@
-package main
+package server
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/memtorrent/memtorrent/stream"
 )
 
 // This file is memtorrent's own HTTP API for adding torrents at run time
@@ -25,7 +26,7 @@ import (
 //	DELETE /api/torrents/{infohash}    drop it (204)
 //	GET|HEAD /play?link=&index=        add if needed, wait for metadata, stream file index (0-based; main file without)
 //
-// Every answer about a torrent is apiTorrent, whose files carry absolute
+// Every answer about a torrent is a Torrent, whose files carry absolute
 // stream URLs with the server's token. The stream handler's routes
 // (/stream/{infohash}/{file}, /status, /metrics) and the playlist, here
 // with tokens in its URLs, stay where they were.
@@ -33,26 +34,26 @@ import (
 // maxTorrentFile bounds a .torrent upload.
 const maxTorrentFile = 16 << 20
 
-// apiTorrent is one torrent in the answers of /api/torrents.
-type apiTorrent struct {
-	InfoHash      string    `json:"infoHash"`
-	Name          string    `json:"name"`
-	Title         string    `json:"title,omitempty"`
-	GotInfo       bool      `json:"gotInfo"`
-	Length        int64     `json:"length"`
-	StatusPage    string    `json:"statusPage"` // URL of the status page
-	Playlist      string    `json:"playlist"`   // URL of the M3U, with the token
-	Files         []apiFile `json:"files"`
-	Sessions      int       `json:"sessions"`
-	ResidentBytes int64     `json:"residentBytes"`
-	IdleSeconds   float64   `json:"idleSeconds"`
+// Torrent is one torrent in the answers of /api/torrents.
+type Torrent struct {
+	InfoHash      string  `json:"infoHash"`
+	Name          string  `json:"name"`
+	Title         string  `json:"title,omitempty"`
+	GotInfo       bool    `json:"gotInfo"`
+	Length        int64   `json:"length"`
+	StatusPage    string  `json:"statusPage"` // URL of the status page
+	Playlist      string  `json:"playlist"`   // URL of the M3U, with the token
+	Files         []File  `json:"files"`
+	Sessions      int     `json:"sessions"`
+	ResidentBytes int64   `json:"residentBytes"`
+	IdleSeconds   float64 `json:"idleSeconds"`
 	// DropInSeconds is how long before an idle torrent is dropped; -1
-	// never (torrents of the command line, or -idle 0).
+	// never (torrents of Server.Add, or Config.Idle 0).
 	DropInSeconds float64 `json:"dropInSeconds"`
 }
 
-// apiFile is one file of an apiTorrent.
-type apiFile struct {
+// File is one file of a Torrent.
+type File struct {
 	Index  int    `json:"index"`
 	Path   string `json:"path"`
 	Length int64  `json:"length"`
@@ -66,10 +67,15 @@ func (a *app) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/torrents/{infohash}", a.apiGet)
 	mux.HandleFunc("DELETE /api/torrents/{infohash}", a.apiDrop)
 	mux.HandleFunc("GET /play", a.servePlay)
-	mux.HandleFunc("GET /stream", a.serveStreamRoute)
-	mux.HandleFunc("GET /stream/", a.serveStreamRoute)
 	mux.HandleFunc("GET /playlist/{name}", a.servePlaylist)
+	// The stream handler's routes, but its playlist: the server's names
+	// URLs with the token.
+	mux.HandleFunc("GET /stream/{infohash}/", a.serveStream)
+	mux.Handle("GET /status", a.h)
+	mux.Handle("GET /status/{infohash}", a.h)
+	mux.Handle("GET /metrics", a.h)
 	a.registerTorrServer(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { httpStatus(w, http.StatusNotFound) })
 }
 
 // baseOf returns the scheme and host the request came to.
@@ -80,16 +86,16 @@ func baseOf(r *http.Request) string {
 	return "http://" + r.Host
 }
 
-// describe returns the apiTorrent of t for a request to base.
-func (a *app) describe(t *torrent.Torrent, base string) apiTorrent {
+// describe returns the Torrent of t for a request to base.
+func (a *app) describe(t *torrent.Torrent, base string) Torrent {
 	ih := t.InfoHash().HexString()
 	tok := "?" + tokenParam + "=" + url.QueryEscape(a.token)
 	e := a.entryOf(t)
-	at := apiTorrent{
+	at := Torrent{
 		InfoHash: ih, Name: t.Name(), Title: e.title,
 		StatusPage: base + "/ui/" + ih,
 		Playlist:   base + "/playlist/" + ih + ".m3u" + tok,
-		Files:      []apiFile{},
+		Files:      []File{},
 		Sessions:   a.h.Sessions(t.InfoHash()),
 	}
 	idle, left := a.idleLeft(t, time.Now())
@@ -106,9 +112,9 @@ func (a *app) describe(t *torrent.Torrent, base string) apiTorrent {
 	at.GotInfo = true
 	at.Length = t.Length()
 	for i, f := range t.Files() {
-		at.Files = append(at.Files, apiFile{
+		at.Files = append(at.Files, File{
 			Index: i, Path: f.DisplayPath(), Length: f.Length(), Media: isMedia(f.DisplayPath()),
-			Stream: base + streamPath(t, i) + tok,
+			Stream: base + stream.FilePath(t.InfoHash(), i) + tok,
 		})
 	}
 	return at
@@ -135,7 +141,7 @@ func (a *app) failOpen(w http.ResponseWriter, err error) {
 		httpStatus(w, http.StatusBadRequest)
 	case errors.Is(err, errInfoTimeout):
 		httpStatus(w, http.StatusGatewayTimeout)
-	case errors.Is(err, errRejected):
+	case errors.Is(err, ErrPieceTooLarge):
 		httpStatus(w, http.StatusInsufficientStorage)
 	case errors.Is(err, errDropped), errors.Is(err, context.Canceled):
 		w.Header().Set("Retry-After", "5")
@@ -183,23 +189,6 @@ func readAdd(w http.ResponseWriter, r *http.Request) (*torrent.TorrentSpec, *met
 	return spec, nil, meta{req.Title, req.Poster, req.Data, req.Category}, err
 }
 
-// readTorrentFile returns the spec and info of a v1 .torrent read from r.
-func readTorrentFile(r io.Reader) (*torrent.TorrentSpec, *metainfo.Info, error) {
-	mi, err := metainfo.Load(io.LimitReader(r, maxTorrentFile))
-	if err != nil {
-		return nil, nil, errBadLink
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil || !info.HasV1() || info.PieceLength <= 0 {
-		return nil, nil, errBadLink
-	}
-	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
-	if err != nil {
-		return nil, nil, errBadLink
-	}
-	return spec, &info, nil
-}
-
 func (a *app) apiAdd(w http.ResponseWriter, r *http.Request) {
 	spec, info, m, err := readAdd(w, r)
 	if err != nil {
@@ -224,7 +213,7 @@ func (a *app) apiAdd(w http.ResponseWriter, r *http.Request) {
 func (a *app) apiList(w http.ResponseWriter, r *http.Request) {
 	ts := a.cl.Torrents()
 	sortTorrents(ts)
-	out := make([]apiTorrent, 0, len(ts))
+	out := make([]Torrent, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, a.describe(t, baseOf(r)))
 	}
@@ -300,14 +289,14 @@ func (a *app) servePlay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		i = n
-	} else if f := mainFile(t); f != nil {
+	} else if f := MainFile(t); f != nil {
 		i = fileIndex(t, f)
 	}
 	if i < 0 {
 		httpStatus(w, http.StatusNotFound)
 		return
 	}
-	a.serveFile(w, r, t, i)
+	a.h.ServeFile(w, r, t, i)
 }
 
 // fileIndex returns the index of f in t's files, -1 if it is not one.
@@ -320,26 +309,11 @@ func fileIndex(t *torrent.Torrent, f *torrent.File) int {
 	return -1
 }
 
-// serveFile streams file i of t through the stream handler.
-func (a *app) serveFile(w http.ResponseWriter, r *http.Request, t *torrent.Torrent, i int) {
-	r2 := r.Clone(r.Context())
-	r2.URL.Path = streamPath(t, i)
-	r2.URL.RawPath = ""
-	a.h.ServeHTTP(w, r2)
-}
-
-// serveStreamRoute serves /stream and /stream/...: TorrServer's stream
-// API when the query has link=, the stream handler's routes otherwise,
+// serveStream serves the stream handler's /stream/{infohash}/... routes,
 // counting the torrent as in use meanwhile.
-func (a *app) serveStreamRoute(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Has("link") {
-		a.tsStream(w, r)
-		return
-	}
-	rest, _ := strings.CutPrefix(r.URL.Path, "/stream/")
-	hex, _, _ := strings.Cut(rest, "/")
+func (a *app) serveStream(w http.ResponseWriter, r *http.Request) {
 	var ih metainfo.Hash
-	if ih.FromHexString(hex) == nil {
+	if ih.FromHexString(r.PathValue("infohash")) == nil {
 		if t, ok := a.use(ih); ok {
 			defer a.release(t)
 		}
@@ -367,24 +341,10 @@ func (a *app) servePlaylist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base, tok := baseOf(r), "?"+tokenParam+"="+url.QueryEscape(a.token)
-	var b strings.Builder
-	b.WriteString("#EXTM3U\n")
 	files := t.Files()
-	for _, i := range playFiles(t) {
-		f := files[i]
-		b.WriteString("#EXTINF:-1," + oneLine(f.DisplayPath()) + "\n")
-		b.WriteString(base + streamPath(t, i) + tok + "\n")
+	var entries []stream.PlaylistEntry
+	for _, i := range PlayFiles(t) {
+		entries = append(entries, stream.PlaylistEntry{Title: files[i].DisplayPath(), URL: base + stream.FilePath(t.InfoHash(), i) + tok})
 	}
-	w.Header().Set("Content-Type", "audio/x-mpegurl")
-	io.WriteString(w, b.String())
-}
-
-// oneLine replaces the line breaks of s, a title from a torrent, by spaces.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, s)
+	stream.WritePlaylist(w, entries)
 }

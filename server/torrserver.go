@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/storage/memory"
+	"github.com/memtorrent/memtorrent/stream"
 )
 
 // This file answers the calls of TorrServer's API (MatriX) that Lampa
@@ -136,6 +137,8 @@ func (a *app) registerTorrServer(mux *http.ServeMux) {
 		io.WriteString(w, tsVersion)
 	})
 	mux.HandleFunc("GET /playlist", a.tsPlaylist)
+	mux.HandleFunc("GET /stream", a.tsStream)
+	mux.HandleFunc("GET /stream/{name}", a.tsStream)
 }
 
 // sortTorrents sorts ts by info hash.
@@ -213,7 +216,7 @@ func readTSRequest(w http.ResponseWriter, r *http.Request) (tsRequest, bool) {
 // tsTorrent returns the torrent of a TorrServer hash, or false.
 func (a *app) tsTorrent(hash string) (*torrent.Torrent, bool) {
 	var ih metainfo.Hash
-	if !isInfoHash(hash) || ih.FromHexString(hash) != nil {
+	if !IsInfoHash(hash) || ih.FromHexString(hash) != nil {
 		return nil, false
 	}
 	return a.cl.Torrent(ih)
@@ -397,9 +400,14 @@ func (a *app) tsSettingsReq(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// tsStream serves TorrServer's /stream[/{name}]?link=...
+// tsStream serves TorrServer's /stream[/{name}]?link=...; without link=
+// it answers 404, as the stream handler does for a path it does not know.
 func (a *app) tsStream(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if !q.Has("link") {
+		httpStatus(w, http.StatusNotFound)
+		return
+	}
 	spec, err := parseLink(q.Get("link"))
 	if err != nil {
 		a.failOpen(w, err)
@@ -407,8 +415,7 @@ func (a *app) tsStream(w http.ResponseWriter, r *http.Request) {
 	}
 	title := q.Get("title")
 	if title == "" {
-		title = strings.TrimPrefix(r.URL.Path, "/stream")
-		title = strings.TrimPrefix(title, "/")
+		title = r.PathValue("name")
 	}
 	t, ok := a.openPlay(w, r, spec, meta{title: title, poster: q.Get("poster")})
 	if !ok {
@@ -440,7 +447,7 @@ func (a *app) tsStream(w http.ResponseWriter, r *http.Request) {
 		a.writeM3U(w, r, t)
 	case play || preload:
 		// preload alone plays too, so that Lampa's preload URL plays.
-		a.serveFile(w, r, t, index-1)
+		a.h.ServeFile(w, r, t, index-1)
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
@@ -465,19 +472,16 @@ func (a *app) tsPlaylist(w http.ResponseWriter, r *http.Request) {
 // writeM3U writes the M3U of t's playFiles as TorrServer's stream URLs.
 func (a *app) writeM3U(w http.ResponseWriter, r *http.Request, t *torrent.Torrent) {
 	base, ih := baseOf(r), t.InfoHash().HexString()
-	var b strings.Builder
-	b.WriteString("#EXTM3U\n")
 	files := t.Files()
-	for _, i := range playFiles(t) {
-		f := files[i]
-		name := path.Base(f.DisplayPath())
-		b.WriteString("#EXTINF:0," + oneLine(name) + "\n")
-		b.WriteString(base + "/stream/" + url.PathEscape(name) + "?link=" + ih + "&index=" + strconv.Itoa(i+1) +
-			"&play&" + tokenParam + "=" + url.QueryEscape(a.token) + "\n")
+	var entries []stream.PlaylistEntry
+	for _, i := range PlayFiles(t) {
+		name := path.Base(files[i].DisplayPath())
+		entries = append(entries, stream.PlaylistEntry{Title: name,
+			URL: base + "/stream/" + url.PathEscape(name) + "?link=" + ih + "&index=" + strconv.Itoa(i+1) +
+				"&play&" + tokenParam + "=" + url.QueryEscape(a.token)})
 	}
-	w.Header().Set("Content-Type", "audio/x-mpegurl")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+ih+`.m3u"`)
-	io.WriteString(w, b.String())
+	stream.WritePlaylist(w, entries)
 }
 
 // preload fetches the head of file i of t, up to a readahead and a

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -13,8 +13,8 @@ import (
 )
 
 // FuzzLink sends fuzzed link parameters to every route that takes one,
-// on a server running in-process, offline: no request may crash it, and a
-// link parseLink refuses must never add a torrent.
+// on a server on loopback, offline: no request may crash it, and a link
+// parseLink refuses must never add a torrent.
 func FuzzLink(f *testing.F) {
 	for _, s := range []string{
 		"", "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
@@ -25,18 +25,16 @@ func FuzzLink(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	p := startInProcess(f, config{
-		Command: "serve", Capacity: 1 << 20, Listen: "127.0.0.1:0", Readahead: 256 << 10,
-		LogLevel: 100, PeerPort: 0, loopback: true, Idle: time.Minute, InfoTimeout: time.Millisecond,
-		Err: &testutil.Buffer{},
+	base := startServer(f, Config{
+		Client: testutil.Config(f), Capacity: 1 << 20, Readahead: 256 << 10,
+		Idle: time.Minute, InfoTimeout: time.Millisecond,
 	})
-	base := p.waitLine(f, listenLine)[1]
 	send := func(t *testing.T, method, path, body string) []byte {
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := httpClient.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
@@ -58,7 +56,7 @@ func FuzzLink(f *testing.F) {
 		send(t, "GET", "/stream?link="+q+"&stat", "")
 		send(t, "GET", "/stream/x?link="+q+"&index=1&play", "")
 		send(t, "GET", "/play?link="+q, "")
-		var list []apiTorrent
+		var list []Torrent
 		if err := json.Unmarshal(send(t, "GET", "/api/torrents", ""), &list); err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,10 @@
-package main
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,23 +16,22 @@ import (
 	"github.com/memtorrent/memtorrent/stream"
 )
 
-// This file keeps the torrents of the server: those of the command line
+// This file keeps the torrents of the server: those of Server.Add
 // (kept until the end) and those added over HTTP, which are dropped after
-// -idle without a player so that their memory returns to the budget.
+// Config.Idle without a player so that their memory returns to the budget.
 
 // Errors of app.open and app.waitInfo.
 var (
 	errBadLink     = errors.New("not a magnet URI or an info hash")
 	errInfoTimeout = errors.New("no metadata in time")
-	errRejected    = errors.New("pieces larger than the capacity")
 	errDropped     = errors.New("torrent dropped")
 )
 
-// app is the server: the torrent client, its storage and stream handler,
-// and what it knows of each torrent beyond them. It is safe for
-// concurrent use.
+// app is the registry of the server's torrents and its HTTP APIs: the
+// torrent client, its storage and stream handler, and what it knows of
+// each torrent beyond them. It is safe for concurrent use.
 type app struct {
-	// These never change after newApp.
+	// These never change after start.
 	hc          *host.Client // drops go through it (host.Client.Drop)
 	cl          *torrent.Client
 	mem         *memory.Client
@@ -59,23 +56,28 @@ type entry struct {
 	title, poster, data, catName string
 	added                        time.Time
 	lastUsed                     time.Time
-	pinned                       bool  // from the command line: never dropped
+	pinned                       bool  // from Server.Add: never dropped
 	inflight                     int   // requests using the torrent now
 	rejected                     error // the storage refused its info
 }
 
-// newApp returns the server of cl and starts its idle reaper, which close
-// stops.
-func newApp(cfg config, hc *host.Client, h *stream.Handler, logger *slog.Logger, token string) *app {
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &app{
-		hc: hc, cl: hc.Torrent, mem: hc.Storage, h: h, log: logger, token: token,
+// newApp returns the registry of cfg (with its defaults), without a client
+// yet: only rejectInfo may be called before start.
+func newApp(cfg Config) *app {
+	return &app{
+		log: cfg.Logger, token: cfg.Token,
 		capacity: cfg.Capacity, readahead: cfg.Readahead, idle: cfg.Idle, infoTimeout: cfg.InfoTimeout,
-		done: make(chan struct{}), stop: cancel,
+		done:    make(chan struct{}),
 		entries: make(map[metainfo.Hash]*entry),
 	}
-	go a.reap(ctx, reapInterval(cfg.Idle))
-	return a
+}
+
+// start gives a the client and the stream handler and starts its idle
+// reaper, which close stops.
+func (a *app) start(hc *host.Client, h *stream.Handler) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.hc, a.cl, a.mem, a.h, a.stop = hc, hc.Torrent, hc.Storage, h, cancel
+	go a.reap(ctx, reapInterval(a.idle))
 }
 
 // reapInterval is how often the reaper looks for idle torrents.
@@ -92,36 +94,6 @@ func (a *app) close() {
 	<-a.done
 }
 
-// parseLink returns the spec of a link a client sent: a magnet URI with a
-// v1 info hash, or an info hash (40 hex digits or 32 base32 characters).
-// Anything else, http URLs and file paths included, is errBadLink: the
-// server never fetches or opens what a client names.
-func parseLink(link string) (*torrent.TorrentSpec, error) {
-	link = strings.TrimSpace(link)
-	switch {
-	case strings.HasPrefix(strings.ToLower(link), "magnet:"):
-		spec, err := torrent.TorrentSpecFromMagnetUri(link)
-		if err != nil || spec.InfoHash.IsZero() {
-			return nil, errBadLink
-		}
-		return spec, nil
-	case isInfoHash(link):
-		spec := &torrent.TorrentSpec{}
-		// The client panics on a zero info hash (FuzzLink found it).
-		if err := spec.InfoHash.FromHexString(link); err != nil || spec.InfoHash.IsZero() {
-			return nil, errBadLink
-		}
-		return spec, nil
-	case len(link) == 32:
-		spec, err := torrent.TorrentSpecFromMagnetUri("magnet:?xt=urn:btih:" + url.QueryEscape(link))
-		if err != nil || spec.InfoHash.IsZero() {
-			return nil, errBadLink
-		}
-		return spec, nil
-	}
-	return nil, errBadLink
-}
-
 // meta is what a client may say about a torrent it adds.
 type meta struct {
 	title, poster, data, category string
@@ -129,11 +101,13 @@ type meta struct {
 
 // open adds spec to the client unless it has the torrent, and returns it
 // counted as in use: call release when done. A torrent added here is
-// dropped after -idle unused; pinned marks a torrent of the command line.
+// dropped after Config.Idle unused; pinned marks a torrent of Server.Add.
 // info, when known (a .torrent), is checked to fit in the capacity first.
 func (a *app) open(spec *torrent.TorrentSpec, info *metainfo.Info, m meta, pinned bool) (*torrent.Torrent, error) {
-	if info != nil && checkPieceFits(info.BestName(), info, a.capacity) != nil {
-		return nil, errRejected
+	if info != nil {
+		if err := CheckPieceFits(info.BestName(), info, a.capacity); err != nil {
+			return nil, err
+		}
 	}
 	t, _, err := a.cl.AddTorrentSpec(spec)
 	if err != nil {
@@ -228,8 +202,8 @@ func (a *app) rejectInfo(ih metainfo.Hash, err error) {
 func (a *app) rejectedErr(t *torrent.Torrent) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if e := a.entries[t.InfoHash()]; e != nil && e.t == t && e.rejected != nil {
-		return errRejected
+	if e := a.entries[t.InfoHash()]; e != nil && e.t == t {
+		return e.rejected
 	}
 	return nil
 }

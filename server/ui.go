@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"embed"
@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -129,7 +128,7 @@ func (u *ui) serveState(w http.ResponseWriter, r *http.Request) {
 	}
 	if st.GotInfo {
 		st.PieceLength = t.Info().PieceLength
-		main := mainFile(t)
+		main := MainFile(t)
 		for i, f := range t.Files() {
 			if f == main {
 				st.Main = i
@@ -138,7 +137,7 @@ func (u *ui) serveState(w http.ResponseWriter, r *http.Request) {
 				Index:  i,
 				Path:   f.DisplayPath(),
 				Length: f.Length(),
-				Stream: streamPath(t, i),
+				Stream: stream.FilePath(t.InfoHash(), i),
 				Media:  isMedia(f.DisplayPath()),
 			})
 		}
@@ -193,11 +192,6 @@ func (u *ui) serveIndex(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// streamPath returns the URL path of file i of t.
-func streamPath(t *torrent.Torrent, i int) string {
-	return "/stream/" + t.InfoHash().HexString() + "/" + strconv.Itoa(i)
-}
-
 // isMedia reports whether name is a video or audio file: stream.MediaType
 // decides, for the status page, the printed URLs, the playlists and the
 // APIs alike.
@@ -206,10 +200,10 @@ func isMedia(name string) bool {
 	return playable
 }
 
-// playFiles returns the indices of the files of t a player is offered (the
-// printed stream URLs, the playlists): its media files, or every file when
-// none is media. t must have its info.
-func playFiles(t *torrent.Torrent) []int {
+// PlayFiles returns the indices of the files of t a player is offered (the
+// playlists, the URLs the command prints): its media files by
+// stream.MediaType, or every file when none is media. t must have its info.
+func PlayFiles(t *torrent.Torrent) []int {
 	files := t.Files()
 	anyMedia := slices.ContainsFunc(files, func(f *torrent.File) bool { return isMedia(f.DisplayPath()) })
 	var is []int
@@ -221,9 +215,9 @@ func playFiles(t *torrent.Torrent) []int {
 	return is
 }
 
-// mainFile returns the file of t to play: its largest media file, else its
+// MainFile returns the file of t to play: its largest media file, else its
 // largest file; nil before the info or for a torrent without files.
-func mainFile(t *torrent.Torrent) *torrent.File {
+func MainFile(t *torrent.Torrent) *torrent.File {
 	if t.Info() == nil {
 		return nil
 	}
@@ -238,17 +232,18 @@ func mainFile(t *torrent.Torrent) *torrent.File {
 	return best
 }
 
-// printURLs writes the URLs of t: its status page, its playlist and each
-// playable file (every file when none is media).
-func printURLs(w io.Writer, base string, t *torrent.Torrent) {
+// WriteURLs writes to w the URLs of t on the server at base (scheme and
+// host, as http://127.0.0.1:8080): its status page, its playlist and each
+// of its PlayFiles, with the torrent's name and size. t must have its info.
+func WriteURLs(w io.Writer, base string, t *torrent.Torrent) {
 	ih := t.InfoHash().HexString()
 	fmt.Fprintf(w, "torrent %s (%s, %s)\n", t.Name(), ih, humanize.IBytes(uint64(t.Length())))
 	fmt.Fprintf(w, "  status:   %s/ui/%s\n", base, ih)
 	fmt.Fprintf(w, "  playlist: %s/playlist/%s.m3u\n", base, ih)
 	files := t.Files()
-	for _, i := range playFiles(t) {
+	for _, i := range PlayFiles(t) {
 		f := files[i]
-		fmt.Fprintf(w, "  stream:   %s%s  %s (%s)\n", base, streamPath(t, i), f.DisplayPath(),
+		fmt.Fprintf(w, "  stream:   %s%s  %s (%s)\n", base, stream.FilePath(t.InfoHash(), i), f.DisplayPath(),
 			humanize.IBytes(uint64(f.Length())))
 	}
 }

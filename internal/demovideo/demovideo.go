@@ -1,17 +1,19 @@
-package main
+// Package demovideo writes the video memtorrent's demo seeds, in pure Go:
+// an MP4 of H.264 video whose every macroblock is I_PCM, raw samples that
+// need no encoder (ISO/IEC 14496-10 7.3.5), so every browser's and
+// player's H.264 decoder shows a moving picture. The bitrate is high (about
+// 18 Mbit/s), which loopback does not mind. Every frame is an IDR frame:
+// any frame is a seek point.
+package demovideo
 
 import (
 	"bufio"
 	be "encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
+	"os"
 )
-
-// This file makes the demo's media in pure Go: an MP4 of H.264 video whose
-// every macroblock is I_PCM, raw samples that need no encoder (ISO/IEC
-// 14496-10 7.3.5), so every browser's and player's H.264 decoder shows a
-// moving picture. The bitrate is high (about 18 Mbit/s), which loopback
-// does not mind. Every frame is an IDR frame: any frame is a seek point.
 
 // Geometry of the demo video.
 const (
@@ -191,13 +193,13 @@ func demoFrame(n int) []byte {
 	return nal(3, 5, w.buf)
 }
 
-// demoFrameSize is the size of one frame's sample in the MP4.
-func demoFrameSize() int { return 4 + len(demoFrame(0)) }
+// FrameSize is the size of one frame's sample in the MP4.
+func FrameSize() int { return 4 + len(demoFrame(0)) }
 
-// writeDemoMP4 writes an MP4 of the demo video, about size bytes and at
-// least one frame, to w.
-func writeDemoMP4(out io.Writer, size int64) error {
-	frames := max(1, int(size/int64(demoFrameSize())))
+// WriteMP4 writes an MP4 of the demo video, about size bytes and at least
+// one frame, to out.
+func WriteMP4(out io.Writer, size int64) error {
+	frames := max(1, int(size/int64(FrameSize())))
 	samples := make([][]byte, frames)
 	sizes := make([]uint32, frames)
 	for i := range frames {
@@ -224,6 +226,39 @@ func writeDemoMP4(out io.Writer, size int64) error {
 		return fmt.Errorf("writing the demo video: %w", err)
 	}
 	return nil
+}
+
+// WriteFile writes the demo video of about size bytes (the same for every
+// run) to a new file at path and returns its size.
+func WriteFile(path string, size int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	err = WriteMP4(f, size)
+	if e := f.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// PieceLength returns the piece length of a torrent of the demo's file of
+// size bytes under capacity: about 1024 pieces, a power of two between 16 KiB and 1 MiB, and
+// no more than a quarter of the capacity when that leaves 16 KiB.
+func PieceLength(size, capacity int64) int64 {
+	pl := int64(1) << bits.Len64(uint64(max(size/1024, 1)-1))
+	pl = min(max(pl, 16<<10), 1<<20)
+	for pl > 16<<10 && pl > capacity/4 {
+		pl /= 2
+	}
+	return pl
 }
 
 // demoMoov returns the moov box of frames frames whose samples follow

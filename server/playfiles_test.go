@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"slices"
@@ -29,8 +29,8 @@ func TestPlayFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			tor := testutil.AddTorrent(t, cl, mi)
-			if got := playFiles(tor); !slices.Equal(got, tt.want) {
-				t.Errorf("playFiles(%q): got %v; want %v", tt.files, got, tt.want)
+			if got := PlayFiles(tor); !slices.Equal(got, tt.want) {
+				t.Errorf("PlayFiles(%q): got %v; want %v", tt.files, got, tt.want)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/rand"
@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -15,16 +14,14 @@ import (
 
 // This file is the server's access control (issue 14, "safe on a LAN"):
 //
-//   - Listening anywhere but loopback needs -auth and/or -allow, or the
-//     command refuses to start (checkExposure).
-//   - -allow: a client whose address is outside every prefix gets 403 on
+//   - Config.Allow: a client whose address is outside every prefix gets 403 on
 //     every path, before anything else is looked at.
-//   - -auth user:password: every request needs HTTP Basic credentials (401
+//   - Config.Auth user:password: every request needs HTTP Basic credentials (401
 //     with WWW-Authenticate without them), except that the URLs handed to
 //     players that cannot send credentials (stream, one-request play and
 //     playlist URLs) may carry ?token= instead.
-//   - The token is random at each start (or -token). A request carrying a
-//     token that is not the server's gets 403, with or without -auth.
+//   - The token is random at each New (or Config.Token). A request carrying a
+//     token that is not the server's gets 403, with or without Config.Auth.
 //
 // Refusals carry only the status text: nothing about the torrents leaks.
 // Neither the token nor credentials are ever logged: the server logs no
@@ -33,52 +30,43 @@ import (
 // tokenParam is the query parameter of the token.
 const tokenParam = "token"
 
-// allowFlag is a flag.Value of comma-separated CIDR prefixes or addresses.
-type allowFlag struct{ p *[]netip.Prefix }
-
-func (f allowFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	s := make([]string, len(*f.p))
-	for i, p := range *f.p {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func (f allowFlag) Set(v string) error {
+// ParseAllow returns the prefixes of v, comma-separated CIDR prefixes or
+// addresses, for Config.Allow; an error names the first part that is
+// neither, or says that v holds none.
+func ParseAllow(v string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
 	for part := range strings.SplitSeq(v, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
 		if p, err := netip.ParsePrefix(part); err == nil {
-			*f.p = append(*f.p, p.Masked())
+			ps = append(ps, p.Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(part)
 		if err != nil {
-			return fmt.Errorf("%q is neither a CIDR prefix nor an address", part)
+			return nil, fmt.Errorf("%q is neither a CIDR prefix nor an address", part)
 		}
 		a = a.Unmap()
-		*f.p = append(*f.p, netip.PrefixFrom(a, a.BitLen()))
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
 	}
-	if len(*f.p) == 0 {
-		return errors.New("no prefix given")
+	if len(ps) == 0 {
+		return nil, errors.New("no prefix given")
 	}
-	return nil
+	return ps, nil
 }
 
-// validAuth reports whether s is user:password, both non-empty.
-func validAuth(s string) bool {
+// ValidAuth reports whether s may be Config.Auth: user:password, both
+// non-empty.
+func ValidAuth(s string) bool {
 	user, pass, ok := strings.Cut(s, ":")
 	return ok && user != "" && pass != ""
 }
 
-// validToken reports whether s may be a token: URL-safe, long enough not
-// to be guessed.
-func validToken(s string) bool {
+// ValidToken reports whether s may be Config.Token: 16 to 128 letters,
+// digits, '-' or '_' (URL-safe, long enough not to be guessed).
+func ValidToken(s string) bool {
 	if len(s) < 16 || len(s) > 128 {
 		return false
 	}
@@ -97,45 +85,22 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// checkExposure returns an error when cfg listens outside loopback without
-// -auth or -allow.
-func checkExposure(cfg config) error {
-	if cfg.Auth != "" || len(cfg.Allow) > 0 || isLoopbackListen(cfg.Listen) {
-		return nil
-	}
-	return fmt.Errorf("-listen %s is reachable from other machines: give -auth user:password and/or -allow CIDR,... (or listen on 127.0.0.1)", cfg.Listen)
-}
-
-// isLoopbackListen reports whether the listen address addr binds loopback
-// only: 127.0.0.0/8, ::1 or localhost. ":PORT", 0.0.0.0 and [::] bind
-// every address; host names other than localhost count as exposed.
-func isLoopbackListen(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
-}
-
 // guard enforces the access rules above around next. Its fields never
 // change; it is safe for concurrent use.
 type guard struct {
 	next  http.Handler
 	allow []netip.Prefix
 	// user and pass are SHA-256 digests of the credentials, compared in
-	// constant time; auth is false without -auth.
+	// constant time; auth is false without Config.Auth.
 	auth       bool
 	user, pass [32]byte
 	token      string
 }
 
-func newGuard(next http.Handler, cfg config, token string) *guard {
-	g := &guard{next: next, allow: cfg.Allow, token: token}
-	if user, pass, ok := strings.Cut(cfg.Auth, ":"); ok {
+// newGuard returns the guard of next for Config's auth, allow and token.
+func newGuard(next http.Handler, auth string, allow []netip.Prefix, token string) *guard {
+	g := &guard{next: next, allow: allow, token: token}
+	if user, pass, ok := strings.Cut(auth, ":"); ok {
 		g.auth = true
 		g.user, g.pass = sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	}

@@ -1,0 +1,38 @@
+// Package server is memtorrent's media server, for a Go program to embed:
+// a torrent client over capacity-bounded memory storage (host.New over
+// storage/memory), the stream handler of package stream, a registry of the
+// torrents, memtorrent's HTTP API, TorrServer's API (for Kodi and Lampa),
+// access control, and status pages. Listening is the program's:
+//
+//	s, err := server.New(server.Config{Capacity: 512 << 20})
+//	...
+//	defer s.Close()
+//	http.ListenAndServe("127.0.0.1:8080", s.Handler())
+//
+// # Routes
+//
+//	GET /                                  front page: the torrents, a form to add one
+//	GET /ui/{infohash}[/state]             a torrent's status page, and its JSON
+//	POST|GET /api/torrents[/{infohash}]    add (link or .torrent), list, describe ([Torrent])
+//	DELETE /api/torrents/{infohash}        drop
+//	GET /play?link=&index=                 add if needed, wait for the metadata, stream
+//	GET /playlist/{infohash}.m3u           M3U of the PlayFiles, URLs with the token
+//	GET /stream/{infohash}/...             package stream's file routes; /status, /metrics too
+//	/stream?link=, /torrents, /cache, ...  TorrServer's API (docs/torrserver.md)
+//
+// A link is a magnet URI or an info hash; the server never fetches a URL
+// or opens a path a client names. Torrents added over HTTP are dropped
+// after Config.Idle without a request or a playback session; those of
+// [Server.Add] and of the client directly ([Server.Host]) are kept.
+//
+// # Access
+//
+// With Config.Auth every request needs HTTP Basic credentials, except the
+// URLs handed to players (stream, play, playlist), which may carry the
+// server's token (?token=) instead; a wrong token is 403. Config.Allow
+// limits the client addresses. Refusals carry only the status text.
+//
+// A Server is safe for concurrent use. Close ends the streams and closes
+// the client and the storage; call it concurrently with the
+// http.Server's Shutdown, which would otherwise wait for the streams.
+package server
