@@ -134,6 +134,7 @@ func leech(raw string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	}
 	return err
 }
+
 // missingBytes returns the bytes of t's pieces holding [from, to) that the
 // storage does not hold complete.
 func missingBytes(mem *memory.Client, t *torrent.Torrent, from, to int64) int64 {
