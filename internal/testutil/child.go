@@ -76,22 +76,29 @@ func StartChild(tb testing.TB, cmd *exec.Cmd, stop func()) *Child {
 }
 
 // WaitLine returns the submatches of the next line of standard output that
-// matches re. It fails tb if the output ends first or after a minute.
+// matches re (WaitLine of c.Lines).
 func (c *Child) WaitLine(tb testing.TB, re *regexp.Regexp) []string {
+	tb.Helper()
+	return WaitLine(tb, c.Lines, re)
+}
+
+// WaitLine returns the submatches of the next line from lines that matches
+// re. It fails tb if lines closes first or after a minute.
+func WaitLine(tb testing.TB, lines <-chan string, re *regexp.Regexp) []string {
 	tb.Helper()
 	timer := time.NewTimer(time.Minute)
 	defer timer.Stop()
 	for {
 		select {
-		case line, ok := <-c.Lines:
+		case line, ok := <-lines:
 			if !ok {
-				tb.Fatalf("%s ended before printing a line matching %v", c.Cmd.Path, re)
+				tb.Fatalf("the output ended before a line matching %v", re)
 			}
 			if m := re.FindStringSubmatch(line); m != nil {
 				return m
 			}
 		case <-timer.C:
-			tb.Fatalf("timed out waiting for %s to print a line matching %v", c.Cmd.Path, re)
+			tb.Fatalf("timed out waiting for a line matching %v", re)
 		}
 	}
 }
