@@ -33,6 +33,7 @@
 // limits the client addresses. Refusals carry only the status text.
 //
 // A Server is safe for concurrent use. Close ends the streams and closes
-// the client and the storage; call it concurrently with the
-// http.Server's Shutdown, which would otherwise wait for the streams.
+// the client and the storage; [Server.Shutdown] shuts an http.Server
+// serving the Handler down together with the Server (the http.Server's
+// Shutdown alone would wait for the streams).
 package server
