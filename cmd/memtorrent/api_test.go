@@ -85,7 +85,7 @@ func TestAPI(t *testing.T) {
 // -idle it is dropped and the storage holds nothing; a new request adds it
 // again.
 func TestIdleDrop(t *testing.T) {
-	x := startAPI(t, false, "-idle", "300ms")
+	x := startAPI(t, false, "-idle", "2s") // long enough that the status right after play comes first on a loaded machine
 	spec, ih, magnet, s, c, ctx := x.spec, x.ih, x.magnet, x.s, x.c, x.ctx
 	status := func() stream.Status {
 		t.Helper()
