@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/memtorrent/memtorrent/internal/swarm"
+	"github.com/memtorrent/memtorrent/stream"
 )
 
 // The streaming scenario plays one file the way a media player does: HTTP
@@ -161,7 +162,7 @@ func (b *streamBench) stream(capacity int64, noLookbehind bool) func(context.Con
 		tr := &http.Transport{DisableCompression: true}
 		defer tr.CloseIdleConnections()
 		httpc := &http.Client{Transport: tr}
-		url := fmt.Sprintf("%s/stream/%s/0", lp.base, b.seed.MetaInfo.HashInfoBytes().HexString())
+		url := lp.base + stream.FilePath(b.seed.MetaInfo.HashInfoBytes(), 0)
 		src := b.spec.Source()
 		p := &player{c: httpc, url: url + "?session=player", src: src}
 		other := &player{c: httpc, url: url + "?session=other", src: src}
