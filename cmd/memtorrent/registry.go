@@ -14,6 +14,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/host"
+	mserver "github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -45,6 +46,7 @@ type app struct {
 	readahead   int64
 	idle        time.Duration // 0: never drop
 	infoTimeout time.Duration
+	maxTorrents int           // most torrents; 0 no cap (-max-torrents)
 	done        chan struct{} // closed when the reaper returns
 	stop        context.CancelFunc
 
@@ -71,7 +73,7 @@ func newApp(cfg config, hc *host.Client, h *stream.Handler, logger *slog.Logger,
 	a := &app{
 		hc: hc, cl: hc.Torrent, mem: hc.Storage, h: h, log: logger, token: token,
 		capacity: cfg.Capacity, readahead: cfg.Readahead, idle: cfg.Idle, infoTimeout: cfg.InfoTimeout,
-		done: make(chan struct{}), stop: cancel,
+		maxTorrents: cfg.MaxTorrents, done: make(chan struct{}), stop: cancel,
 		entries: make(map[metainfo.Hash]*entry),
 	}
 	go a.reap(ctx, reapInterval(cfg.Idle))
@@ -134,6 +136,12 @@ type meta struct {
 func (a *app) open(spec *torrent.TorrentSpec, info *metainfo.Info, m meta, pinned bool) (*torrent.Torrent, error) {
 	if info != nil && checkPieceFits(info.BestName(), info, a.capacity) != nil {
 		return nil, errRejected
+	}
+	if _, have := a.cl.Torrent(spec.InfoHash); !have && !pinned {
+		// Concurrent adds may each pass this check: the cap is soft by their number.
+		if err := mserver.CheckTorrentCount(len(a.cl.Torrents()), a.maxTorrents); err != nil {
+			return nil, err
+		}
 	}
 	t, _, err := a.cl.AddTorrentSpec(spec)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/atomic"
 
 	"github.com/memtorrent/memtorrent/host"
+	mserver "github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -141,8 +142,13 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	ui := &ui{cl: cl, mem: mem, log: logger, app: a}
 	ui.register(mux)
 	a.register(mux)
+	sg, err := mserver.NewGuard(guardConfig(cfg))
+	if err != nil {
+		return badInput("%v", err)
+	}
+	logins := mserver.NewLoginLimiter(mserver.LoginLimits{Ban: cfg.AuthBan, Logger: logger})
 	srv := &http.Server{
-		Handler:           newGuard(mux, cfg, token),
+		Handler:           sg.Wrap(newGuard(mux, cfg, token, logins)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}

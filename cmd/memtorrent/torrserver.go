@@ -16,6 +16,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	mserver "github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
@@ -204,7 +205,9 @@ type tsRequest struct {
 func readTSRequest(w http.ResponseWriter, r *http.Request) (tsRequest, bool) {
 	var req tsRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		httpStatus(w, http.StatusBadRequest)
+		if !mserver.WriteRefusal(w, mserver.BodyError(err, nil)) {
+			httpStatus(w, http.StatusBadRequest)
+		}
 		return req, false
 	}
 	return req, true
@@ -297,7 +300,7 @@ func (a *app) setMeta(t *torrent.Torrent, m meta) {
 func (a *app) tsUpload(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTorrentFile)
 	if err := r.ParseMultipartForm(maxTorrentFile); err != nil {
-		httpStatus(w, http.StatusBadRequest)
+		a.failOpen(w, mserver.BodyError(err, errBadLink))
 		return
 	}
 	fhs := r.MultipartForm.File["file"]
