@@ -28,7 +28,8 @@ import (
 //   - The token is random at each start (or -token). A request carrying a
 //     token that is not the server's gets 403, with or without -auth.
 //   - Wrong credentials or tokens count against the client's address: after
-//     10 within 10 minutes it gets 429 for -auth-ban (server.LoginLimiter).
+//     -auth-failures within 10 minutes it gets 429 for -auth-ban
+//     (server.LoginLimiter).
 //
 // Refusals carry only the status text: nothing about the torrents leaks.
 // Neither the token nor credentials are ever logged: the server logs no

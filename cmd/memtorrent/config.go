@@ -34,10 +34,11 @@ type config struct {
 	InfoTimeout time.Duration  // how long a request waits for a torrent's metadata
 	Offline     bool           // peers on loopback only: no DHT, trackers, PEX
 	// See docs/security.md.
-	Hostnames   []string      // Host names answered besides IP literals and localhost
-	CORSOrigins []string      // origins of web apps that may call the server
-	MaxTorrents int           // most torrents held; 0 no cap
-	AuthBan     time.Duration // how long an address is refused after failed authentications
+	Hostnames    []string      // Host names answered besides IP literals and localhost
+	CORSOrigins  []string      // origins of web apps that may call the server
+	MaxTorrents  int           // most torrents held; 0 no cap
+	AuthBan      time.Duration // how long an address is refused after AuthFailures
+	AuthFailures int           // failed authentications from an address within 10 minutes that ban it
 
 	// serve.
 	Sources  []string // .torrent files, magnet URIs or info hashes; may be empty
@@ -87,19 +88,20 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("missing command: serve or demo (run 'memtorrent -h')")
 	}
 	cfg := config{
-		Command:     args[0],
-		Capacity:    defaultCapacity,
-		Listen:      defaultListen,
-		Readahead:   32 << 20,
-		LogLevel:    slog.LevelWarn,
-		PeerPort:    defaultPeerPort,
-		Upload:      true,
-		DHT:         true,
-		DemoSize:    defaultDemoSize,
-		Idle:        defaultIdle,
-		InfoTimeout: defaultInfoWait,
-		MaxTorrents: mserver.DefaultMaxTorrents,
-		AuthBan:     mserver.DefaultLoginBan,
+		Command:      args[0],
+		Capacity:     defaultCapacity,
+		Listen:       defaultListen,
+		Readahead:    32 << 20,
+		LogLevel:     slog.LevelWarn,
+		PeerPort:     defaultPeerPort,
+		Upload:       true,
+		DHT:          true,
+		DemoSize:     defaultDemoSize,
+		Idle:         defaultIdle,
+		InfoTimeout:  defaultInfoWait,
+		MaxTorrents:  mserver.DefaultMaxTorrents,
+		AuthBan:      mserver.DefaultLoginBan,
+		AuthFailures: mserver.DefaultLoginFailures,
 	}
 	switch cfg.Command {
 	case "serve", "demo":
@@ -124,7 +126,8 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.Var(listFlag{&cfg.Hostnames}, "hostnames", "answer requests to these host `names` too (comma-separated; .example.com or *.example.com for every name under it, * any), besides IP addresses and localhost")
 	fs.Var(listFlag{&cfg.CORSOrigins}, "cors-origin", "let the pages of these `origins` (comma-separated scheme://host[:port]) call the server")
 	fs.IntVar(&cfg.MaxTorrents, "max-torrents", cfg.MaxTorrents, "most torrents the server holds; adding more gets 507 (0 no cap)")
-	fs.DurationVar(&cfg.AuthBan, "auth-ban", cfg.AuthBan, "refuse an address for this `duration` after 10 failed authentications within 10 minutes")
+	fs.DurationVar(&cfg.AuthBan, "auth-ban", cfg.AuthBan, "refuse an address for this `duration` after -auth-failures failed authentications within 10 minutes")
+	fs.IntVar(&cfg.AuthFailures, "auth-failures", cfg.AuthFailures, "failed authentications (wrong credentials or tokens) from one address within 10 minutes that ban it for -auth-ban")
 	fs.BoolVar(&cfg.Offline, "offline", false, "no DHT, trackers or PEX; peers only on 127.0.0.1 (from a magnet's x.pe), for tests")
 	if cfg.Command == "serve" {
 		fs.IntVar(&cfg.PeerPort, "peer-port", cfg.PeerPort, "BitTorrent listen `port` (0 picks one)")
@@ -183,6 +186,8 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("-max-torrents must not be negative")
 	case cfg.AuthBan <= 0:
 		return config{}, errors.New("-auth-ban must be more than 0")
+	case cfg.AuthFailures <= 0:
+		return config{}, errors.New("-auth-failures must be more than 0")
 	}
 	if _, err := mserver.NewGuard(guardConfig(cfg)); err != nil {
 		return config{}, err

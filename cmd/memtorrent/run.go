@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	if err != nil {
 		return badInput("%v", err)
 	}
-	logins := mserver.NewLoginLimiter(mserver.LoginLimits{Ban: cfg.AuthBan, Logger: logger})
+	logins := mserver.NewLoginLimiter(mserver.LoginLimits{Failures: cfg.AuthFailures, Ban: cfg.AuthBan, Logger: logger})
 	srv := &http.Server{
 		Handler:           sg.Wrap(newGuard(mux, cfg, token, logins)),
 		ReadHeaderTimeout: 10 * time.Second,
