@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,5 +328,120 @@ func TestTorrentCap(t *testing.T) {
 	}
 	if code, b := add(hashes[2]); code != http.StatusOK {
 		t.Errorf("add after a drop: %d %q; want 200", code, b)
+	}
+}
+
+// crossSitePage is the page of another site in TestCrossSiteChromium: with
+// window.server, a new info hash per attack and a magnet set by the test,
+// attack() submits a form, POSTs text/plain and plays a <video> of a new
+// link against the server; allowed() adds through a JSON fetch (preflight)
+// and lists the server's torrents.
+const crossSitePage = `<!doctype html><html><body>
+<iframe name="sink"></iframe>
+<form id="f" method="POST" target="sink"><input name="link"></form>
+<script>
+const cfg = CONFIG;
+const within = (ms, p) => Promise.race([p, new Promise(r => setTimeout(() => r("timeout"), ms))]);
+async function attack() {
+  const out = {};
+  const form = document.getElementById("f");
+  form.action = cfg.server + "/api/torrents";
+  form.link.value = cfg.formHash;
+  const loaded = new Promise(r => document.querySelector("iframe").addEventListener("load", () => r("load"), {once: true}));
+  form.submit();
+  out.form = await within(10000, loaded);
+  try {
+    const r = await fetch(cfg.server + "/torrents", {method: "POST", mode: "no-cors",
+      headers: {"Content-Type": "text/plain"}, body: JSON.stringify({action: "add", link: cfg.fetchHash})});
+    out.fetch = r.type;
+  } catch (e) { out.fetch = "error " + e.message; }
+  try { await fetch(cfg.server + "/api/torrents"); out.read = "read"; } catch (e) { out.read = "blocked"; }
+  const v = document.createElement("video");
+  out.video = await within(10000, new Promise(r => {
+    v.addEventListener("error", () => r("error " + (v.error && v.error.code)));
+    v.addEventListener("loadedmetadata", () => r("loaded"));
+    v.src = cfg.server + "/play?link=" + encodeURIComponent(cfg.videoMagnet);
+    document.body.appendChild(v);
+  }));
+  return out;
+}
+async function allowed() {
+  const add = await fetch(cfg.server + "/api/torrents", {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({link: cfg.allowedHash})});
+  const list = await (await fetch(cfg.server + "/api/torrents")).json();
+  return {add: add.status, hashes: list.map(t => t.infoHash)};
+}
+</script></body></html>`
+
+// TestCrossSiteChromium opens, in headless Chromium, a page served from
+// another loopback origin (127.0.0.2) that tries a form POST, a text/plain
+// fetch and a <video> with a new link against the server: nothing is
+// added, and the page cannot read the API. The same page from an origin
+// given with -cors-origin (127.0.0.3) adds through a JSON fetch (its
+// preflight answered) and lists the torrents.
+func TestCrossSiteChromium(t *testing.T) {
+	chromium := testutil.RequireProgram(t, "chromium", "chromium")
+	var (
+		mu   sync.Mutex
+		page []byte // set once the server's URL is known
+	)
+	pages := func(addr string) *httptest.Server {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("listening on %s: %v", addr, err)
+		}
+		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(page)
+		})}}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	evil, friend := pages("127.0.0.2:0"), pages("127.0.0.3:0")
+	_, base := startAPIServer(t, "-cors-origin", friend.URL, "-metadata-timeout", "3s")
+	c := apiClient{base: base}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	const held = "1111111111111111111111111111111111111111"
+	if code, b, _ := c.do(t, ctx, "POST", "/api/torrents", strings.NewReader(`{"link":"`+held+`"}`), "Content-Type", "application/json"); code != http.StatusOK {
+		t.Fatalf("adding %s: %d %s", held, code, b)
+	}
+	cfg, _ := json.Marshal(map[string]string{
+		"server": base, "formHash": strings.Repeat("2", 40), "fetchHash": strings.Repeat("3", 40),
+		"videoMagnet": "magnet:?xt=urn:btih:" + strings.Repeat("4", 40), "allowedHash": strings.Repeat("5", 40),
+	})
+	mu.Lock()
+	page = []byte(strings.Replace(crossSitePage, "CONFIG", string(cfg), 1))
+	mu.Unlock()
+
+	b := startChromium(t, ctx, chromium)
+	p := b.newPage(t, ctx, evil.URL+"/")
+	t.Cleanup(p.close)
+	var out map[string]string
+	if err := p.evaluate(ctx, "attack()", &out); err != nil {
+		t.Fatalf("the attacks: %v", err)
+	}
+	t.Logf("attacks from %s: %v", evil.URL, out)
+	if out["read"] != "blocked" {
+		t.Errorf("the page of another site read /api/torrents (%q); want blocked", out["read"])
+	}
+	if ihs := listHashes(t, ctx, c); len(ihs) != 1 || ihs[0] != held {
+		t.Errorf("torrents after the attacks: %v; want only %s", ihs, held)
+	}
+
+	p = b.newPage(t, ctx, friend.URL+"/")
+	t.Cleanup(p.close)
+	var res struct {
+		Add    int      `json:"add"`
+		Hashes []string `json:"hashes"`
+	}
+	if err := p.evaluate(ctx, "allowed()", &res); err != nil {
+		t.Fatalf("the allowed origin's fetches: %v", err)
+	}
+	if res.Add != http.StatusOK || !slices.Contains(res.Hashes, held) || !slices.Contains(res.Hashes, strings.Repeat("5", 40)) {
+		t.Errorf("the allowed origin: add %d, listed %v; want 200 and both %s and the one it added", res.Add, res.Hashes, held)
 	}
 }
