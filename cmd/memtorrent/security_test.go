@@ -22,6 +22,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
+	mserver "github.com/memtorrent/memtorrent/server"
 )
 
 // These tests attack the real binary the way web pages, DNS-rebinding
@@ -444,4 +445,84 @@ func TestCrossSiteChromium(t *testing.T) {
 	if res.Add != http.StatusOK || !slices.Contains(res.Hashes, held) || !slices.Contains(res.Hashes, strings.Repeat("5", 40)) {
 		t.Errorf("the allowed origin: add %d, listed %v; want 200 and both %s and the one it added", res.Add, res.Hashes, held)
 	}
+}
+
+// FuzzRequest sends fuzzed requests (method, path and query, body,
+// Content-Type, Host, Origin, Sec-Fetch-Site) to a server running
+// in-process, offline: no request may crash it or get a 500 (503 and 504
+// are a torrent's metadata not coming), a Host the guard refuses gets 403,
+// and a state-changing request marked cross-site adds nothing.
+func FuzzRequest(f *testing.F) {
+	add := `{"action":"add","link":"` + lonelyHash + `"}`
+	for _, s := range [][7]string{
+		{"POST", "/torrents", add, "application/json", "127.0.0.1", "", ""},
+		{"POST", "/api/torrents", "link=" + lonelyHash, "application/x-www-form-urlencoded", "127.0.0.1", "http://evil.example", "cross-site"},
+		{"POST", "/torrents", add, "text/plain", "rebind.example", "", ""},
+		{"GET", "/play?link=" + lonelyHash, "", "", "localhost", "", "cross-site"},
+		{"OPTIONS", "/torrents", "", "", "127.0.0.1", "http://evil.example", ""},
+		{"POST", "/torrent/upload", "--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nd4:infod6:lengthi1e4:name1:x12:piece lengthi0e6:pieces0:ee\r\n--x--", "multipart/form-data; boundary=x", "127.0.0.1", "", ""},
+		{"POST", "/cache", `{"action":"get","hash":"zz"}`, "", "[::1]", "null", "same-site"},
+		{"DELETE", "/api/torrents/" + lonelyHash, "", "", "127.0.0.1", "", "same-origin"},
+		{"GET", "/stream?link=" + lonelyHash + "&index=-1&m3u", "", "", "127.0.0.1", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3], s[4], s[5], s[6])
+	}
+	p := startInProcess(f, config{
+		Command: "serve", Capacity: 1 << 20, Listen: "127.0.0.1:0", Readahead: 256 << 10,
+		LogLevel: 100, PeerPort: 0, loopback: true, Idle: time.Minute, InfoTimeout: time.Millisecond,
+		MaxTorrents: 5, Err: &testutil.Buffer{},
+	})
+	base := p.waitLine(f, listenLine)[1]
+	g, err := mserver.NewGuard(mserver.GuardConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method, path, body, ctype, host, origin, fetchSite string) {
+		if !strings.HasPrefix(path, "/") {
+			return
+		}
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			return // not a request a client can send
+		}
+		req.Host = host
+		for k, v := range map[string]string{"Content-Type": ctype, "Origin": origin, "Sec-Fetch-Site": fetchSite} {
+			if v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return // refused by the client (a malformed header or host)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 && resp.StatusCode != 503 && resp.StatusCode != 504 && resp.StatusCode != 507 {
+			t.Fatalf("%s %s (Host %q): status %d", method, path, host, resp.StatusCode)
+		}
+		if !g.HostAllowed(host) && resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s %s with Host %q: status %d; want 403", method, path, host, resp.StatusCode)
+		}
+		lr, err := httpClient.Get(base + "/api/torrents")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []apiTorrent
+		err = json.NewDecoder(lr.Body).Decode(&list)
+		lr.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (fetchSite == "cross-site" || fetchSite == "same-site") && len(list) > 0 {
+			t.Fatalf("%s %s from a %s page added %d torrents", method, path, fetchSite, len(list))
+		}
+		for _, at := range list {
+			rr, err := http.NewRequest("DELETE", base+"/api/torrents/"+at.InfoHash, nil)
+			if err == nil {
+				if resp, err := httpClient.Do(rr); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	})
 }
