@@ -527,3 +527,34 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestSecurityFlags checks the flags of docs/security.md: a malformed
+// host name or origin is bad input naming its flag, and good ones reach
+// the configuration.
+func TestSecurityFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-hostnames", "http://nas.lan"},
+		{"-cors-origin", "lampa.mx"},
+		{"-cors-origin", "https://lampa.mx/app"},
+		{"-max-torrents", "-1"},
+		{"-auth-failures", "0"},
+		{"-auth-ban", "0s"},
+	} {
+		_, err := parseArgs(append([]string{"serve"}, args...), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v; want an error naming %s", args, err, args[0])
+		}
+	}
+	cfg, err := parseArgs([]string{"serve", "-hostnames", "nas.lan, .home.arpa", "-cors-origin", "http://lampa.mx",
+		"-max-torrents", "7", "-auth-failures", "3", "-auth-ban", "1m"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Hostnames, []string{"nas.lan", ".home.arpa"}) || !slices.Equal(cfg.CORSOrigins, []string{"http://lampa.mx"}) ||
+		cfg.MaxTorrents != 7 || cfg.AuthFailures != 3 || cfg.AuthBan != time.Minute {
+		t.Errorf("config %+v; want the flags' values", cfg)
+	}
+	if cfg, _ := parseArgs([]string{"serve"}, io.Discard); cfg.MaxTorrents != 100 || cfg.AuthFailures != 10 || cfg.AuthBan != 15*time.Minute {
+		t.Errorf("defaults: -max-torrents %d, -auth-failures %d, -auth-ban %v; want 100, 10, 15m", cfg.MaxTorrents, cfg.AuthFailures, cfg.AuthBan)
+	}
+}
