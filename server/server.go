@@ -59,8 +59,9 @@ type Config struct {
 	// CORSOrigins are the origins of web apps whose pages may call the
 	// server (GuardConfig.CORSOrigins).
 	CORSOrigins []string
-	// MaxTorrents is the most torrents the server holds; adding more gets
-	// 507. 0 no cap; torrents of Server.Add are not counted against it.
+	// MaxTorrents is the most torrents the server holds; adding more over
+	// HTTP gets 507 (Server.Add is never refused). Default
+	// DefaultMaxTorrents; negative, no cap.
 	MaxTorrents int
 	// AuthFailures and AuthBan brake guessing: after AuthFailures wrong
 	// credentials or tokens from an address within 10 minutes, it gets 429
@@ -164,8 +165,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("server: negative InfoTimeout %v", cfg.InfoTimeout)
 	case cfg.Auth != "" && !ValidAuth(cfg.Auth):
 		return cfg, fmt.Errorf("server: Auth must be user:password with a non-empty user and password")
-	case cfg.MaxTorrents < 0:
-		return cfg, fmt.Errorf("server: negative MaxTorrents %d", cfg.MaxTorrents)
 	case cfg.AuthFailures < 0 || cfg.AuthBan < 0:
 		return cfg, fmt.Errorf("server: negative AuthFailures %d or AuthBan %v", cfg.AuthFailures, cfg.AuthBan)
 	case cfg.Token != "" && !ValidToken(cfg.Token):
@@ -183,6 +182,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.InfoTimeout == 0 {
 		cfg.InfoTimeout = stream.DefaultInfoTimeout
+	}
+	if cfg.MaxTorrents == 0 {
+		cfg.MaxTorrents = DefaultMaxTorrents
 	}
 	if cfg.Token == "" {
 		cfg.Token = newToken()

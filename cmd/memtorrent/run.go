@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -136,7 +137,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		Token:        cfg.Token,
 		Hostnames:    cfg.Hostnames,
 		CORSOrigins:  cfg.CORSOrigins,
-		MaxTorrents:  cfg.MaxTorrents,
+		MaxTorrents:  cmp.Or(cfg.MaxTorrents, -1), // -max-torrents 0: no cap
 		AuthFailures: cfg.AuthFailures,
 		AuthBan:      cfg.AuthBan,
 		Logger:       logger,
