@@ -105,8 +105,8 @@ func guardOrigin(o string) (string, error) {
 	return u.Scheme + "://" + host, nil
 }
 
-// Wrap returns h behind the guard: Host validation, CORS preflights and
-// headers, cross-site refusals and framing headers, in that order. Put it
+// Wrap returns h behind the guard: Host validation, framing headers, CORS
+// (preflights are answered here), cross-site refusals, in that order. Put it
 // outermost, around authentication too, so that preflights (which carry no
 // credentials) are answered and a rebinding page learns nothing.
 func (g *Guard) Wrap(h http.Handler) http.Handler {
