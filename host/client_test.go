@@ -9,25 +9,10 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/memtorrent/memtorrent/internal/blocking"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
-
-// blockingWriter blocks its first Write until released: a piece hash in
-// flight, which pins the piece.
-type blockingWriter struct {
-	started, release chan struct{}
-	once             bool
-}
-
-func (w *blockingWriter) Write(b []byte) (int, error) {
-	if !w.once {
-		w.once = true
-		close(w.started)
-		<-w.release
-	}
-	return len(b), nil
-}
 
 // TestShrinkWaitingDoesNotStallClient: a SetCapacity shrink that has to wait
 // for pinned pieces must not hold a lock that the torrent client waits on.
@@ -48,7 +33,7 @@ func TestShrinkWaitingDoesNotStallClient(t *testing.T) {
 		t.Fatalf("OpenTorrent: %v", err)
 	}
 	tt := storage.Torrent{TorrentImpl: ti}
-	var writers []*blockingWriter
+	var writers []*blocking.Writer
 	hashes := make(chan error, 4)
 	for i := range 4 {
 		p := tt.Piece(info.Piece(i))
@@ -58,17 +43,17 @@ func TestShrinkWaitingDoesNotStallClient(t *testing.T) {
 		if err := p.MarkComplete(); err != nil {
 			t.Fatalf("MarkComplete(%d): %v", i, err)
 		}
-		w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
+		w := blocking.New()
 		writers = append(writers, w)
 		go func() { _, err := p.WriteTo(w); hashes <- err }()
-		testutil.WaitChan(t, 10*time.Second, "the hash to start", w.started)
+		testutil.WaitChan(t, 10*time.Second, "the hash to start", w.Started)
 	}
 	release := func() {
 		for _, w := range writers {
 			select {
-			case <-w.release:
+			case <-w.Release:
 			default:
-				close(w.release)
+				close(w.Release)
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -103,7 +102,7 @@ func TestDontHave(t *testing.T) {
 				opts = append(opts, advertiseDontHave(&l))
 			}
 			seeder := testutil.NewSeeder(t, spec, opts...)
-			hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)})
+			hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4})
 			tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
 			readAt(t, tor, 0, testutil.Content(spec), time.Minute)
 			if !advertise {
@@ -147,7 +146,7 @@ func TestDontHave(t *testing.T) {
 func TestRedialAfterPeerCloses(t *testing.T) {
 	spec := testutil.Spec{Name: "redial.bin", Length: 8 << 20, PieceLength: 256 << 10, Seed: 55}
 	seeder := testutil.NewSeeder(t, spec)
-	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)})
+	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4})
 	tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
 	content := testutil.Content(spec)
 	readAt(t, tor, 0, content, time.Minute)
@@ -232,7 +231,7 @@ func testSeedGuard(t *testing.T, bep20 string, guarded bool) {
 			most = max(most, len(v))
 		}
 	})
-	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn)})
+	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4})
 	tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
 	content := testutil.Content(spec)
 	readAt(t, tor, 0, content, time.Minute)

@@ -1,25 +1,15 @@
-// Package host is memtorrent's boundary with its host library,
-// github.com/anacrolix/torrent v1.59.1: the one package that knows the
-// client, its quirks and the workarounds for them. The rest of memtorrent
-// depends on the host's storage interface (storage/memory) or on this
-// package.
-//
-// [New] makes a torrent client over memory storage, wired so that the client
-// learns of every evicted complete piece:
-//
-//	cfg := torrent.NewDefaultClientConfig()
-//	host.Apply(cfg)
-//	hc, err := host.New(cfg, memory.Options{Capacity: 256 << 20})
-//	...
-//	defer hc.Close()
-//
-// # The recommended configuration
-//
-// [Apply] sets memtorrent's recommended configuration; call it on a
-// torrent.ClientConfig before New (or torrent.NewClient).
-//
-// Each setting works around a defect of v1.59.1 that was reproduced on
-// loopback; docs/stalls.md has the evidence for the first one.
+package host
+
+import (
+	"time"
+
+	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// This file is memtorrent's recommended configuration (Apply). Each
+// setting works around a defect of v1.59.1 that was reproduced on loopback;
+// docs/stalls.md has the evidence for the first one.
 //
 // KeepAliveTimeout (one second instead of one minute). Each peer
 // connection's message writer (peerConnMsgWriter.run) first fills its buffer
@@ -29,9 +19,9 @@
 // scheduled) broadcasts to nobody and is lost; while a request update is
 // pending, later ones do not even broadcast. The only other thing that
 // wakes the writer is its keep-alive timer, which fires KeepAliveTimeout
-// after the connection's last write. With the default of one minute about
-// 1.5 in 100 short loopback streams waited exactly 60 s for data the seeder
-// had ready. One second bounds each such wait to at most a second and costs
+// after the connection's last write: with the default of one minute a
+// stream can wait 60 s for data the seeder has ready (docs/stalls.md has
+// how often). One second bounds each such wait to at most a second and costs
 // a 4-byte keep-alive per second on a connection that is wanted but idle.
 //
 // MaxAllocPeerRequestDataPerConn (16 MiB instead of 1 MiB). A connection
@@ -63,44 +53,16 @@
 // Apply changes only these fields (KeepAliveTimeout,
 // MaxAllocPeerRequestDataPerConn, Callbacks.ReadExtendedHandshake and
 // ConfigureAnacrolixDhtServer) and leaves networking, storage, logging and
-// the rest as the caller set them; [UseLogger] is the fix for logging. The
-// package has no package-level state.
-//
-// # Workarounds of v1.59.1 and their canaries
-//
-// Each has a test that fails when the upstream code or behaviour it works
-// around changes, so that an upgrade shows what can go:
-//
-//	KeepAliveTimeout 1 s (lost writer wake-up)      TestV1591WorkaroundCode, TestStallRepro
-//	MaxAllocPeerRequestDataPerConn 16 MiB           TestV1591WorkaroundCode
-//	reqq cap 500 (Transmission 3.00)                TestV1591WorkaroundCode
-//	DHT placeholder node (announce busy loop)       TestV1591RetriesDHTAnnounceAtOnce
-//	UseLogger (Slogger ignores the level)           TestV1591RetriesDHTAnnounceAtOnce
-//	QuietRetries (reader logs retries at Error)     TestV1591ReaderRetryMessages
-//	Client.Drop (completion update after a drop)    TestV1591UpdateCompletionAfterDropPanics
-//	lt_donthave, seed guard, redials (no BEP 54)    TestV1591HasNoDontHave
-//	memory: evicted pieces answer unknown           TestV1591WorkaroundCode
-//	  (an incomplete piece resets request budgets)
-//
-// stream's ReadPiece, which replaces a torrent.Reader over capped storage,
-// has its canary there (stream.TestReaderStop).
-package host
-
-import (
-	"time"
-
-	"github.com/anacrolix/torrent"
-	pp "github.com/anacrolix/torrent/peer_protocol"
-)
+// the rest as the caller set them; UseLogger is the fix for logging.
 
 const (
 	// KeepAliveTimeout bounds how long a lost wake-up of a connection's
-	// message writer can stall a transfer (see the package doc).
+	// message writer can stall a transfer (see above).
 	KeepAliveTimeout = time.Second
 
 	// MaxAllocPeerRequestDataPerConn lets a peer's 1024 queued requests of
 	// 16 KiB all hold their upload buffers at once, so that the v1.59.1
-	// request server never blocks (see the package doc).
+	// request server never blocks (see above).
 	MaxAllocPeerRequestDataPerConn = 16 << 20
 
 	// MaxPeerRequests is the largest request queue Apply lets a peer

@@ -118,6 +118,14 @@ func TestV1591WorkaroundCode(t *testing.T) {
 			"storage/memory's unknown completion of evicted pieces (the cost it avoids: an update that adds no request sets the connection's request budget, nominalMaxRequests, to one)",
 			"requesting.go", "PeerConn", "applyRequestState", "139487e7fac7",
 		},
+		{
+			"storage/memory's errors for missing data (io.ErrUnexpectedEOF, never (0, nil), which the wrapper panics on)",
+			"storage/wrappers.go", "Piece", "ReadAt", "ef04dd16c9b3",
+		},
+		{
+			"server's checkedStorage: a torrent whose storage fails to open forgets its metadata and fetches it again, for ever",
+			"torrent.go", "Torrent", "maybeCompleteMetadata", "16485eae77e6",
+		},
 	} {
 		got := funcFingerprint(t, tc.file, tc.recv, tc.name)
 		if got != tc.fingerprint {

@@ -3,7 +3,6 @@
 package reliability
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -147,35 +146,12 @@ func streamInChild(t *testing.T, r leecherRun) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+	t.Cleanup(func() { // runs after the child's: the leecher has exited
 		if t.Failed() {
 			t.Logf("leecher stderr:\n%s", stderr.String())
 		}
 	})
+	lines := testutil.StartChild(t, cmd, func() { stdin.Close() }).Lines
 	var url, peer string
 	select {
 	case line, ok := <-lines:

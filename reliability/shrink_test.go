@@ -3,73 +3,22 @@ package reliability
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/atomic"
-
+	"github.com/memtorrent/memtorrent/internal/bound"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
-// boundSampler samples a memory.Client's Stats in a goroutine, every
-// millisecond, until stopped, and counts the samples in which Resident
-// exceeded Capacity.
-type boundSampler struct {
-	samples    atomic.Int64
-	violations atomic.Int64
-	maxRes     atomic.Int64
-
-	mu    sync.Mutex // guards the field below
-	first memory.Stats
-
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startBoundSampler(mem *memory.Client) *boundSampler {
-	s := &boundSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			st := mem.Stats()
-			s.samples.Add(1)
-			if st.Resident > st.Capacity {
-				if s.violations.Add(1) == 1 {
-					s.mu.Lock()
-					s.first = st
-					s.mu.Unlock()
-				}
-			}
-			if st.Resident > s.maxRes.Load() {
-				s.maxRes.Store(st.Resident)
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
-}
-
-// halt stops the sampler, waits for it and fails t if any sample broke the
-// bound.
-func (s *boundSampler) halt(t *testing.T) {
-	t.Helper()
-	close(s.stop)
-	<-s.done
-	if n := s.violations.Load(); n > 0 {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		t.Errorf("%d of %d samples had Resident > Capacity; first: Resident %d, Capacity %d",
-			n, s.samples.Load(), s.first.Resident, s.first.Capacity)
-	}
+// startBoundSampler samples mem's Resident and Capacity every
+// millisecond until its Stop (bound.Sampler).
+func startBoundSampler(mem *memory.Client) *bound.Sampler {
+	return bound.Start(func() (int64, int64) {
+		st := mem.Stats()
+		return st.Resident, st.Capacity
+	}, time.Millisecond)
 }
 
 // TestShrinkWhileStreaming cuts the storage's capacity to a quarter while
@@ -106,7 +55,8 @@ func TestShrinkWhileStreaming(t *testing.T) {
 			maxAfter = max(maxAfter, e.mem.Stats().Resident)
 		}
 	}
-	sampler.halt(t)
+	bs := sampler.Stop()
+	bs.Check(t)
 	st := e.mem.Stats()
 	if st.Capacity != capacity/4 {
 		t.Errorf("Capacity %d after the shrink; want %d", st.Capacity, capacity/4)
@@ -115,5 +65,5 @@ func TestShrinkWhileStreaming(t *testing.T) {
 		t.Errorf("Resident %d after the shrink; want at most %d", maxAfter, capacity/4)
 	}
 	t.Logf("%d samples, max Resident %d; evictions %d (%d bytes), write waits %d",
-		sampler.samples.Load(), sampler.maxRes.Load(), st.Evictions, st.EvictedBytes, st.WriteWaits)
+		bs.Samples, bs.MaxResident, st.Evictions, st.EvictedBytes, st.WriteWaits)
 }

@@ -39,7 +39,7 @@ const (
 // samples every second the process's RSS (VmRSS, VmHWM), the Go heap
 // (runtime/metrics), goroutines and the storage's Stats, asserting
 // Resident <= Capacity at every sample (and every millisecond through a
-// boundSampler). The summary goes to the test log and to -soak.out.
+// startBoundSampler). The summary goes to the test log and to -soak.out.
 //
 //	go test ./reliability -run TestSoak -soak=20m -timeout 30m -soak.out docs/soak.md
 func TestSoak(t *testing.T) {
@@ -65,7 +65,7 @@ func TestSoak(t *testing.T) {
 	e.srv.Client().CloseIdleConnections()
 	testutil.WaitFor(t, testutil.SetupTimeout, "one peer connection", func() bool { return len(tor.PeerConns()) == 1 })
 
-	bound := startBoundSampler(e.mem)
+	sampler := startBoundSampler(e.mem)
 	var (
 		requests, seeks, bytesRead, slow atomic.Int64
 		maxLatency                       atomic.Int64 // nanoseconds
@@ -129,7 +129,8 @@ func TestSoak(t *testing.T) {
 	wg.Wait()
 	cancel()
 	sm := <-samples
-	bound.halt(t)
+	bs := sampler.Stop()
+	bs.Check(t)
 	elapsed := time.Since(start)
 	// The players' keep-alive connections are the only goroutines the
 	// soak adds on purpose; without them the count must come back.
@@ -164,11 +165,11 @@ func TestSoak(t *testing.T) {
 - storage: evictions %d (%d bytes; before their hash: %d partial, %d whole), write waits %d, notified %d
 `,
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		*soakFor, map[bool]string{false: "PASS", true: "FAIL"}[failed.Load() || leaked || bound.violations.Load() > 0 || sm.violations > 0],
+		*soakFor, map[bool]string{false: "PASS", true: "FAIL"}[failed.Load() || leaked || bs.Violations > 0 || sm.violations > 0],
 		elapsed.Round(time.Second), *soakFor,
 		soakPlayers, requests.Load(), seeks.Load(), bytesRead.Load(), float64(bytesRead.Load())/elapsed.Seconds()/1e6,
 		src.Size(), spec.PieceLength, soakCapacity, float64(soakCapacity)/mib,
-		bound.samples.Load(), bound.violations.Load(), bound.maxRes.Load(),
+		bs.Samples, bs.Violations, bs.MaxResident,
 		sm.n, sm.violations,
 		float64(sm.hwm)/mib, float64(sm.lastRSS)/mib, float64(sm.peakRSS)/mib, float64(sm.peakAnon)/mib, float64(soakCapacity)/mib, float64(src.Size())/mib,
 		float64(sm.peakHeap)/mib, float64(sm.lastHeap)/mib, float64(sm.peakTotal)/mib,

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -102,7 +101,7 @@ func swarmRun(t *testing.T, after bool) (refused, uploaded, told int64) {
 	var evicted sync.Map // piece index -> true
 	var mu sync.Mutex
 	perClient := make(map[string]int)
-	opts := memory.Options{Capacity: spec.Length / 4, Logger: testutil.Logger(t, slog.LevelWarn),
+	opts := memory.Options{Capacity: spec.Length / 4,
 		OnEvict: func(_ metainfo.Hash, pieces []int) {
 			for _, i := range pieces {
 				evicted.Store(i, true)

@@ -190,15 +190,24 @@ func readAdd(w http.ResponseWriter, r *http.Request) (*torrent.TorrentSpec, *met
 	return spec, nil, meta{req.Title, req.Poster, req.Data, req.Category}, err
 }
 
+// add opens spec for a request, unpinned, with m, unless reading it failed
+// with err. On an error of either it answers w (failOpen) and returns
+// false; otherwise the caller releases t.
+func (a *app) add(w http.ResponseWriter, spec *torrent.TorrentSpec, info *metainfo.Info, m meta, err error) (*torrent.Torrent, bool) {
+	if err == nil {
+		var t *torrent.Torrent
+		if t, err = a.open(spec, info, m, false); err == nil {
+			return t, true
+		}
+	}
+	a.failOpen(w, err)
+	return nil, false
+}
+
 func (a *app) apiAdd(w http.ResponseWriter, r *http.Request) {
 	spec, info, m, err := readAdd(w, r)
-	if err != nil {
-		a.failOpen(w, err)
-		return
-	}
-	t, err := a.open(spec, info, m, false)
-	if err != nil {
-		a.failOpen(w, err)
+	t, ok := a.add(w, spec, info, m, err)
+	if !ok {
 		return
 	}
 	defer a.release(t)

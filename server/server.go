@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -274,4 +275,22 @@ func (s *Server) Close() error {
 		s.closeErr = s.hc.Close()
 	})
 	return s.closeErr
+}
+
+// Shutdown shuts hs, the http.Server serving s.Handler, down and closes s,
+// concurrently: hs stops accepting and waits for its responses while s
+// ends the streaming ones. When ctx ends first, hs's connections are
+// closed. It returns the errors of both, joined; http.Server.Serve has
+// returned http.ErrServerClosed by then.
+func (s *Server) Shutdown(ctx context.Context, hs *http.Server) error {
+	shut := make(chan error, 1)
+	go func() { shut <- hs.Shutdown(ctx) }()
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	var err error
+	if e := <-shut; e != nil {
+		hs.Close()
+		err = fmt.Errorf("shutting the HTTP server down: %w", e)
+	}
+	return errors.Join(err, <-closed)
 }

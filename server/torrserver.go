@@ -215,6 +215,17 @@ func readTSRequest(w http.ResponseWriter, r *http.Request) (tsRequest, bool) {
 	return req, true
 }
 
+// readTSGet reads a request whose action must be "get"; another action is
+// answered with refuse. It returns false once it has answered.
+func readTSGet(w http.ResponseWriter, r *http.Request, refuse int) (tsRequest, bool) {
+	req, ok := readTSRequest(w, r)
+	if ok && req.Action != "get" {
+		httpStatus(w, refuse)
+		return req, false
+	}
+	return req, ok
+}
+
 // tsTorrent returns the torrent of a TorrServer hash, or false.
 func (a *app) tsTorrent(hash string) (*torrent.Torrent, bool) {
 	var ih metainfo.Hash
@@ -232,13 +243,8 @@ func (a *app) tsTorrents(w http.ResponseWriter, r *http.Request) {
 	switch req.Action {
 	case "add":
 		spec, err := parseLink(strings.ReplaceAll(req.Link, "&amp;", "&"))
-		if err != nil {
-			a.failOpen(w, err)
-			return
-		}
-		t, err := a.open(spec, nil, meta{req.Title, req.Poster, req.Data, req.Category}, false)
-		if err != nil {
-			a.failOpen(w, err)
+		t, ok := a.add(w, spec, nil, meta{req.Title, req.Poster, req.Data, req.Category}, err)
+		if !ok {
 			return
 		}
 		a.release(t)
@@ -320,13 +326,8 @@ func (a *app) tsUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		spec, info, err := readTorrentFile(f)
 		f.Close()
-		if err != nil {
-			a.failOpen(w, err)
-			return
-		}
-		t, err := a.open(spec, info, m, false)
-		if err != nil {
-			a.failOpen(w, err)
+		t, ok := a.add(w, spec, info, m, err)
+		if !ok {
 			return
 		}
 		a.release(t)
@@ -336,12 +337,8 @@ func (a *app) tsUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) tsCacheReq(w http.ResponseWriter, r *http.Request) {
-	req, ok := readTSRequest(w, r)
+	req, ok := readTSGet(w, r, http.StatusBadRequest)
 	if !ok {
-		return
-	}
-	if req.Action != "get" {
-		httpStatus(w, http.StatusBadRequest)
 		return
 	}
 	t, ok := a.tsTorrent(req.Hash)
@@ -385,12 +382,7 @@ func (a *app) tsCacheReq(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) tsSettingsReq(w http.ResponseWriter, r *http.Request) {
-	req, ok := readTSRequest(w, r)
-	if !ok {
-		return
-	}
-	if req.Action != "get" {
-		httpStatus(w, http.StatusNotImplemented)
+	if _, ok := readTSGet(w, r, http.StatusNotImplemented); !ok {
 		return
 	}
 	a.writeJSON(w, http.StatusOK, tsSettings{

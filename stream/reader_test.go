@@ -76,7 +76,7 @@ func TestReaderStop(t *testing.T) {
 // stdout whether the read returned within readerStopWindow and how much CPU
 // the process used meanwhile, and exits.
 func readerStopChild(t *testing.T, way string) {
-	mem, err := memory.New(memory.Options{Capacity: 4 * mib, Logger: slog.New(slog.DiscardHandler)})
+	mem, err := memory.New(memory.Options{Capacity: 4 * mib})
 	if err != nil {
 		t.Fatal(err)
 	}

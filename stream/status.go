@@ -114,7 +114,6 @@ type SessionStatus struct {
 	Readahead   int64   `json:"readahead"` // bytes
 	Requests    int64   `json:"requests"`  // requests served
 	Seeks       int64   `json:"seeks"`     // reader moves between and within requests
-	Readers     int     `json:"readers"`   // torrent readers the session created: always 1
 	Busy        bool    `json:"busy"`      // serving a request now
 	IdleSeconds float64 `json:"idleSeconds"`
 }
@@ -202,7 +201,6 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 			Readahead: s.raBytes.Load(),
 			Requests:  s.requests.Load(),
 			Seeks:     s.seeks.Load(),
-			Readers:   1,
 			Busy:      s.busy,
 		}
 		if !s.busy {

@@ -16,17 +16,16 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/swarm"
+	"github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/storage/memory"
-	"github.com/memtorrent/memtorrent/stream"
 )
 
 // This file is the leecher process of the streaming scenario: the bench
 // runs its own executable again with leecherEnv set, so that the peak RSS
 // it measures is the leecher's alone. The leecher is what a media server
 // embedding memtorrent runs: a torrent client over memory storage
-// (host.New) and a stream.Handler on 127.0.0.1. It prints the HTTP
+// (package server) on 127.0.0.1. It prints the HTTP
 // address on standard output, serves until its standard input closes,
 // and exits.
 
@@ -78,30 +77,26 @@ func leech(raw string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("seeder address: %w", err)
 	}
-	hc, err := host.New(swarm.Config("", logger), memory.Options{Capacity: p.Capacity, NoLookbehind: p.NoLookbehind, Logger: logger})
-	if err != nil {
-		return fmt.Errorf("creating the client: %w", err)
+	cfg := server.Config{Client: swarm.Config("", logger), Capacity: p.Capacity, Readahead: p.ReadaheadCap, Logger: logger}
+	if p.NoLookbehind {
+		cfg.Lookbehind = -1
 	}
-	defer func() { err = errors.Join(err, hc.Close()) }()
+	s, err := server.New(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the media server: %w", err)
+	}
+	hc := s.Host()
 	t, err := swarm.AddTorrent(context.Background(), hc.Torrent, mi)
 	if err != nil {
+		s.Close()
 		return err
 	}
 	t.AddPeers([]torrent.PeerInfo{{Addr: seeder, Trusted: true}})
-	opts := stream.Options{ReadaheadCap: p.ReadaheadCap, Logger: logger}
-	if p.NoLookbehind {
-		opts.LookbehindBytes = -1
-	}
-	h, err := stream.New(hc.Torrent, hc.Storage, opts)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, h.Close()) }()
 
 	smp := startSampler(hc.Storage)
 	defer smp.stop()
 	mux := http.NewServeMux()
-	mux.Handle("/", h)
+	mux.Handle("/", s.Handler())
 	mux.HandleFunc("GET /bench/missing", func(w http.ResponseWriter, r *http.Request) {
 		from, err1 := strconv.ParseInt(r.FormValue("from"), 10, 64)
 		to, err2 := strconv.ParseInt(r.FormValue("to"), 10, 64)
@@ -122,6 +117,7 @@ func leech(raw string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		s.Close()
 		return err
 	}
 	srv := &http.Server{Handler: mux}
@@ -130,10 +126,9 @@ func leech(raw string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintln(stdout, ln.Addr())
 
 	io.Copy(io.Discard, stdin) // until the bench closes it
-	err = h.Close()            // ends the streaming responses, so that Shutdown does not wait for them
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = errors.Join(err, srv.Shutdown(ctx))
+	err = s.Shutdown(ctx, srv)
 	if e := <-served; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}

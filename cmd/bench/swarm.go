@@ -88,7 +88,7 @@ func (b *swarmBench) groups() []group {
 		},
 		contestants: []contestant{
 			{"memtorrent", b.download(func() (storage.ClientImplCloser, string, error) {
-				st, err := memory.New(memory.Options{Capacity: size + 4*pl, Logger: b.logger})
+				st, err := memory.New(memory.Options{Capacity: size + 4*pl})
 				return st, "", err
 			})},
 			{"file (tmpfs)", b.download(inDir(storage.NewFile))},

@@ -86,6 +86,7 @@ func startInProcess(tb testing.TB, cfg config) *inProcess {
 	go func() {
 		defer close(ended)
 		p.done <- run(ctx, cfg)
+		close(p.lines) // run has returned: nothing writes to cfg.Out any more
 	}()
 	tb.Cleanup(func() {
 		cancel()
@@ -98,20 +99,7 @@ func startInProcess(tb testing.TB, cfg config) *inProcess {
 // re. It fails the test if run returns first or after a minute.
 func (p *inProcess) waitLine(tb testing.TB, re *regexp.Regexp) []string {
 	tb.Helper()
-	timer := time.NewTimer(time.Minute)
-	defer timer.Stop()
-	for {
-		select {
-		case line := <-p.lines:
-			if m := re.FindStringSubmatch(line); m != nil {
-				return m
-			}
-		case err := <-p.done:
-			tb.Fatalf("run returned before printing a line matching %v: %v", re, err)
-		case <-timer.C:
-			tb.Fatalf("timed out waiting for a line matching %v", re)
-		}
-	}
+	return testutil.WaitLine(tb, p.lines, re)
 }
 
 // waitURLs returns the URLs run printed by kind (urlLine), once it has

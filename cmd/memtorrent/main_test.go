@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -55,10 +54,8 @@ func binary(t *testing.T) string {
 
 // process is a memtorrent process the test started.
 type process struct {
-	cmd    *exec.Cmd
+	*testutil.Child
 	stderr *testutil.Buffer
-	lines  chan string // stdout lines
-	done   chan error  // the process's Wait result, once
 }
 
 // startServer runs the binary with args and returns once it printed
@@ -66,32 +63,14 @@ type process struct {
 func startServer(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	s := &process{cmd: cmd, stderr: &testutil.Buffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
+	s := &process{stderr: &testutil.Buffer{}}
 	cmd.Stderr = s.stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-		close(s.lines)
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-s.done
-		}
+	t.Cleanup(func() { // runs after the child's: the process has exited
 		if t.Failed() {
 			t.Logf("memtorrent stderr:\n%s", s.stderr.String())
 		}
 	})
+	s.Child = testutil.StartChild(t, cmd, nil)
 	base := s.waitLine(t, listenLine)
 	return s, base
 }
@@ -99,44 +78,14 @@ func startServer(t *testing.T, args ...string) (*process, string) {
 // waitLine returns the first submatch of the next stdout line matching re.
 func (s *process) waitLine(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
-	timer := time.NewTimer(time.Minute)
-	defer timer.Stop()
-	for {
-		select {
-		case line, ok := <-s.lines:
-			if !ok {
-				t.Fatalf("memtorrent ended before printing a line matching %v; stderr:\n%s", re, s.stderr.String())
-			}
-			if m := re.FindStringSubmatch(line); m != nil {
-				return m[1]
-			}
-		case <-timer.C:
-			t.Fatalf("timed out waiting for a line matching %v", re)
-		}
-	}
+	return s.WaitLine(t, re)[1]
 }
 
 // stop sends sig and checks that the process exits with status 0 within
 // timeout.
 func (s *process) stop(t *testing.T, sig os.Signal, timeout time.Duration) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for range s.lines {
-		}
-	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("memtorrent after %v: %v; want exit status 0", sig, err)
-		}
-	case <-timer.C:
-		t.Fatalf("memtorrent still running %v after %v", timeout, sig)
-	}
+	s.Stop(t, sig, timeout)
 }
 
 // httpClient keeps no connection between tests, so that no client

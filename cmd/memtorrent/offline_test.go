@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,43 +46,14 @@ func TestServeOfflineIdles(t *testing.T) {
 		binary(t), "serve", "-listen", "127.0.0.1:0", "-peer-port", "0", magnet)
 	stderr := &countingBuffer{}
 	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	done := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-done
-		}
+	t.Cleanup(func() { // runs after the child's: the process has exited
 		if t.Failed() {
 			t.Logf("memtorrent stderr (%d bytes), start:\n%s", stderr.len(), stderr.head())
 		}
 	})
-	// For stop; stderr is the countingBuffer.
-	s := &process{cmd: cmd, lines: lines, done: done}
-	select {
-	case line := <-lines:
-		if !strings.HasPrefix(line, "listening on ") {
-			t.Fatalf("first line %q; want listening on ...", line)
-		}
-	case err := <-done:
-		t.Fatalf("memtorrent ended before listening: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("timed out waiting for memtorrent to listen")
+	s := &process{Child: testutil.StartChild(t, cmd, nil)}
+	if line := s.waitLine(t, regexp.MustCompile(`^(.*)$`)); !strings.HasPrefix(line, "listening on ") {
+		t.Fatalf("first line %q; want listening on ...", line)
 	}
 	// The lookup fails at once in the namespace: no route to any resolver.
 	testutil.WaitFor(t, 30*time.Second, "the DHT to find no starting nodes", func() bool {
@@ -91,8 +62,8 @@ func TestServeOfflineIdles(t *testing.T) {
 	pid := cmd.Process.Pid
 	cpu0 := cpuTime(t, pid)
 	select {
-	case err := <-done:
-		t.Fatalf("memtorrent ended while idle: %v", err)
+	case <-s.Exited:
+		t.Fatalf("memtorrent ended while idle: %v", s.Err())
 	case <-time.After(offlineIdle):
 	}
 	cpu := cpuTime(t, pid) - cpu0

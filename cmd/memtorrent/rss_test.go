@@ -38,7 +38,7 @@ func TestServePeakRSS(t *testing.T) {
 	s, _ := startServer(t, "serve", "-offline", "-listen", "127.0.0.1:0", "-peer-port", "0",
 		"-capacity", strconv.Itoa(rssCapacity), "-log-level", "error", magnet)
 	url := s.waitLine(t, streamURLLine)
-	pid := s.cmd.Process.Pid
+	pid := s.Cmd.Process.Pid
 	startRSS := procStatus(t, pid, "VmRSS")
 
 	src := testutil.NewSource(spec.Seed, spec.Length)

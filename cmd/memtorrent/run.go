@@ -169,20 +169,10 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		if ctx.Err() != nil {
 			fmt.Fprintln(cfg.Err, "shutting down")
 		}
-		// The HTTP server stops accepting and waits for its responses while
-		// the media server ends the streaming ones, which only it can end.
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
-		shut := make(chan error, 1)
-		go func() { shut <- srv.Shutdown(sctx) }()
-		closed := make(chan error, 1)
-		go func() { closed <- s.Close() }()
-		if e := <-shut; e != nil {
-			srv.Close()
-			err = errors.Join(err, fmt.Errorf("shutting the HTTP server down: %w", e))
-		}
+		err = errors.Join(err, s.Shutdown(sctx, srv))
 		<-serveErr
-		err = errors.Join(err, <-closed)
 	}()
 	fmt.Fprintf(cfg.Out, "listening on %s\n", base)
 	if cfg.Auth != "" {

@@ -20,17 +20,9 @@ func TestServeMagnetInProcess(t *testing.T) {
 	spec := testutil.Spec{Name: "clip.mp4", Length: 3<<20 + 777, PieceLength: 64 << 10, Seed: 3}
 	_, magnet := seedSpec(t, spec)
 	stderr := &testutil.Buffer{}
-	p := startInProcess(t, config{
-		Command:   "serve",
-		Sources:   []string{magnet},
-		Capacity:  1 << 20,
-		Listen:    "127.0.0.1:0",
-		Readahead: 512 << 10,
-		LogLevel:  100, // nothing
-		Upload:    true,
-		loopback:  true,
-		Err:       stderr,
-	})
+	cfg := serveConfig(magnet, 1<<20, 512<<10)
+	cfg.Upload, cfg.Err = true, stderr
+	p := startInProcess(t, cfg)
 	urls := p.waitURLs(t)
 	rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer rcancel()
@@ -58,19 +50,20 @@ func TestServeMagnetPieceTooLarge(t *testing.T) {
 	_, magnet := seedSpec(t, spec)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	err := run(ctx, config{
-		Command:   "serve",
-		Sources:   []string{magnet},
-		Capacity:  512 << 10,
-		Listen:    "127.0.0.1:0",
-		Readahead: 256 << 10,
-		LogLevel:  100,
-		loopback:  true,
-		Out:       io.Discard,
-		Err:       io.Discard,
-	})
+	cfg := serveConfig(magnet, 512<<10, 256<<10)
+	cfg.Out, cfg.Err = io.Discard, io.Discard
+	err := run(ctx, cfg)
 	const want = "-capacity 512 KiB is smaller than one piece of big.mkv (1.0 MiB)"
 	if !errors.Is(err, errBadInput) || err.Error() != want {
 		t.Errorf("run: %v; want %q wrapping errBadInput", err, want)
+	}
+}
+
+// serveConfig returns the configuration of serve for magnet on a loopback
+// client with the given capacity and readahead, logging nothing.
+func serveConfig(magnet string, capacity, readahead int64) config {
+	return config{
+		Command: "serve", Sources: []string{magnet}, Capacity: capacity, Listen: "127.0.0.1:0",
+		Readahead: readahead, LogLevel: 100, loopback: true,
 	}
 }

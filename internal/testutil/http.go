@@ -88,7 +88,7 @@ func Serve[H interface {
 	Close() error
 }](tb testing.TB, capacity int64, newHandler func(*torrent.Client, *memory.Client, *slog.Logger) (H, error), cfgOpts ...func(*torrent.ClientConfig)) *Served[H] {
 	tb.Helper()
-	hc := NewMemLeecher(tb, memory.Options{Capacity: capacity, Logger: Logger(tb, slog.LevelWarn)}, cfgOpts...)
+	hc := NewMemLeecher(tb, memory.Options{Capacity: capacity}, cfgOpts...)
 	h, err := newHandler(hc.Torrent, hc.Storage, Logger(tb, slog.LevelWarn))
 	if err != nil {
 		tb.Fatalf("creating the handler: %v", err)

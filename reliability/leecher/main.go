@@ -1,6 +1,6 @@
-// Command leecher is the child process of reliability's RSS test: a
-// torrent client over memtorrent's memory storage with a stream.Handler in
-// front, as memtorrent serve runs them, but confined to loopback
+// Command leecher is the child process of reliability's RSS test: the
+// media server of package server, as memtorrent serve runs it, but
+// confined to loopback
 // (host.Loopback: no DHT, trackers or other traffic off the machine),
 // so that a test can measure the RSS of a process that streams and does
 // nothing else.
@@ -34,7 +34,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/memtorrent/memtorrent/host"
-	"github.com/memtorrent/memtorrent/storage/memory"
+	"github.com/memtorrent/memtorrent/server"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -92,32 +92,24 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	cfg.Seed = true // uploads, as memtorrent serve does by default
 	cfg.DataDir = dir
 	cfg.Slogger = logger
-	hc, err := host.New(cfg, memory.Options{Capacity: opts.capacity, Logger: logger})
+	s, err := server.New(server.Config{Client: cfg, Capacity: opts.capacity, Logger: logger})
 	if err != nil {
 		return err
 	}
-	defer hc.Close()
-	cl, mem := hc.Torrent, hc.Storage
-	h, err := stream.New(cl, mem, stream.Options{Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer h.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		s.Close()
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		go h.Close() // ends streaming responses, so Shutdown can finish
-		if e := srv.Shutdown(ctx); e != nil {
-			srv.Close()
-		}
+		err = errors.Join(err, s.Shutdown(ctx, srv))
 	}()
 
+	cl := s.Host().Torrent
 	t, err := cl.AddTorrent(mi)
 	if err != nil {
 		return fmt.Errorf("adding the torrent: %w", err)
@@ -128,7 +120,7 @@ func run(opts options, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	case <-time.After(30 * time.Second):
 		return errors.New("no info after 30 s")
 	}
-	fmt.Fprintf(stdout, "stream http://%s/stream/%s/0 peer %s\n", ln.Addr(), t.InfoHash().HexString(), cl.ListenAddrs()[0])
+	fmt.Fprintf(stdout, "stream http://%s%s peer %s\n", ln.Addr(), stream.FilePath(t.InfoHash(), 0), cl.ListenAddrs()[0])
 	if _, err := io.Copy(io.Discard, stdin); err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
 	}

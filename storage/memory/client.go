@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -54,8 +53,6 @@ type Options struct {
 	LookbehindShare float64
 	// NoLookbehind makes LookbehindShare 0.
 	NoLookbehind bool
-	// Logger receives errors of the completion worker. Default slog.Default().
-	Logger *slog.Logger
 	// OnEvict, when set, is told which pieces of a torrent that were
 	// complete have been evicted, so that the torrent client can learn it
 	// (it caches completion) and peers can be told the pieces are gone. It
@@ -77,7 +74,6 @@ type Client struct {
 	blockSize       int64         // never changes
 	waitTimeout     time.Duration // never changes
 	lookbehindShare float64       // never changes
-	log             *slog.Logger  // never changes
 
 	budget   budget
 	notifier notifier
@@ -116,7 +112,7 @@ type Client struct {
 
 var _ storage.ClientImplCloser = (*Client)(nil)
 
-// New returns a Client with the given options and starts the worker that
+// New returns a Client with the given options and starts the notifier goroutine that
 // calls Options.OnEvict, which Close stops. It returns an error wrapping
 // ErrInvalidOptions and naming the bad field when Capacity <= 0, BlockSize
 // is not a power of two in [4 KiB, 4 MiB], Capacity is below one block,
@@ -144,7 +140,6 @@ func New(opts Options) (*Client, error) {
 	c := &Client{
 		blockSize:   int64(bs),
 		waitTimeout: opts.WaitTimeout,
-		log:         opts.Logger,
 	}
 	switch {
 	case opts.NoLookbehind:
@@ -156,9 +151,6 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.waitTimeout == 0 {
 		c.waitTimeout = DefaultWaitTimeout
-	}
-	if c.log == nil {
-		c.log = slog.Default()
 	}
 	c.clock.Store(1) // above every fresh piece's lastUse (see touchLocked)
 	c.budget.init(c.blockSize, opts.Capacity)
@@ -372,7 +364,7 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
-// Close closes every torrent, stops the completion worker and drops the
+// Close closes every torrent, stops the notifier goroutine and drops the
 // block pool, unmapping its memory (see the package doc): a Client that is
 // never closed keeps its blocks mapped until the process exits. It is idempotent and always returns nil. Reads and writes in
 // flight end with ErrClosed or complete normally; none sees a buffer reused

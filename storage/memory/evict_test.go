@@ -10,24 +10,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/memtorrent/memtorrent/internal/blocking"
 )
 
-// blockingWriter blocks its first Write until release is closed, telling
-// started when it begins.
-type blockingWriter struct {
-	started chan struct{}
-	release chan struct{}
-	once    bool
-}
-
-func (w *blockingWriter) Write(b []byte) (int, error) {
-	if !w.once {
-		w.once = true
-		close(w.started)
-		<-w.release
+// hashInFlight starts reading piece i of tt into a blocking.Writer, as a
+// hash does, and returns once the read is in flight (the piece pinned). The
+// returned function lets the read end and returns its error.
+func hashInFlight(tt storage.Torrent, info *metainfo.Info, i int) (release func() error) {
+	w := blocking.New()
+	done := make(chan error, 1)
+	go func() {
+		_, err := tt.Piece(info.Piece(i)).WriteTo(w)
+		done <- err
+	}()
+	<-w.Started
+	return func() error {
+		close(w.Release)
+		return <-done
 	}
-	return len(b), nil
 }
 
 func TestEvictionOrder(t *testing.T) {
@@ -89,13 +92,7 @@ func TestEvictionOrder(t *testing.T) {
 		tt, info := openTest(t, c, 1, pl, 8)
 		completePiece(t, tt, info, 1, 0)
 		completePiece(t, tt, info, 1, 1)
-		w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
-		done := make(chan error)
-		go func() {
-			_, err := tt.Piece(info.Piece(0)).WriteTo(w)
-			done <- err
-		}()
-		<-w.started
+		release := hashInFlight(tt, info, 0)
 		completePiece(t, tt, info, 1, 2) // must evict piece 1, the only unpinned one
 		if !isComplete(tt, info, 0) || isComplete(tt, info, 1) {
 			t.Errorf("complete: piece 0 %v, piece 1 %v; want true, false (0 pinned)", isComplete(tt, info, 0), isComplete(tt, info, 1))
@@ -104,8 +101,7 @@ func TestEvictionOrder(t *testing.T) {
 		if !isComplete(tt, info, 0) {
 			t.Errorf("pinned piece 0 evicted")
 		}
-		close(w.release)
-		if err := <-done; err != nil {
+		if err := release(); err != nil {
 			t.Errorf("WriteTo: %v", err)
 		}
 	})
@@ -113,13 +109,7 @@ func TestEvictionOrder(t *testing.T) {
 		c := newTestClient(t, Options{Capacity: pl, WaitTimeout: 20 * time.Millisecond})
 		tt, info := openTest(t, c, 1, pl, 8)
 		completePiece(t, tt, info, 1, 0)
-		w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
-		done := make(chan error)
-		go func() {
-			_, err := tt.Piece(info.Piece(0)).WriteTo(w)
-			done <- err
-		}()
-		<-w.started
+		release := hashInFlight(tt, info, 0)
 		_, err := tt.Piece(info.Piece(1)).WriteAt(make([]byte, 16<<10), 0)
 		if !errors.Is(err, ErrNoSpace) {
 			t.Errorf("WriteAt with every piece pinned: got %v; want ErrNoSpace", err)
@@ -130,8 +120,7 @@ func TestEvictionOrder(t *testing.T) {
 			_, err := tt.Piece(info.Piece(1)).WriteAt(make([]byte, 16<<10), 0)
 			wrote <- err
 		}()
-		close(w.release)
-		if err := <-done; err != nil {
+		if err := release(); err != nil {
 			t.Errorf("WriteTo: %v", err)
 		}
 		// The waiting writer may have timed out before the release on a slow

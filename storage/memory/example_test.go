@@ -50,13 +50,9 @@ func Example() {
 
 	config := func() *torrent.ClientConfig {
 		cfg := torrent.NewDefaultClientConfig()
-		cfg.ListenHost = func(string) string { return "127.0.0.1" }
-		cfg.ListenPort = 0
-		cfg.NoDHT, cfg.DisableTrackers, cfg.DisablePEX = true, true, true
-		cfg.DisableUTP, cfg.DisableIPv6, cfg.NoDefaultPortForwarding = true, true, true
-		cfg.DisableWebtorrent, cfg.DisableWebseeds = true, true
-		cfg.MaxAllocPeerRequestDataPerConn = 16 << 20 // see shared notes: v1.59.1 upload stall
-		cfg.Slogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		host.Loopback(cfg) // 127.0.0.1 only: the example stays on the machine
+		host.Apply(cfg)    // memtorrent's recommended settings
+		cfg.Slogger = slog.New(slog.DiscardHandler)
 		cfg.DataDir = dir
 		return cfg
 	}

@@ -49,8 +49,10 @@ func ExampleTorrent() {
 	t.SetLookbehindRange(behind.Begin, behind.End)
 
 	fmt.Println("lookbehind pieces:", behind.Begin, "to", behind.End-1)
-	fmt.Println("piece 4 available for a backward seek:", t.LookbehindAvailable(4))
-	fmt.Println("piece 1 available for a backward seek:", t.LookbehindAvailable(1))
+	held := t.AppendPieceStates(nil) // kept behind the playhead: lookbehind and complete
+	const kept = memory.PieceLookbehind | memory.PieceComplete
+	fmt.Println("piece 4 available for a backward seek:", held[4]&kept == kept)
+	fmt.Println("piece 1 available for a backward seek:", held[1]&kept == kept)
 
 	// Seek back to 3.5 MiB: the window moves onto protected, held pieces.
 	w.Set(3<<20+1<<19, 2<<20)

@@ -375,7 +375,7 @@ func (p *piece) unpin() {
 
 // MarkComplete records that the piece passed its hash check. If part of the
 // piece was evicted meanwhile it stays incomplete, the torrent client is
-// told so through the completion worker, and the error says which piece.
+// told so through the notifier goroutine, and the error says which piece.
 // ErrClosed after Close.
 func (p *piece) MarkComplete() error {
 	t := p.t

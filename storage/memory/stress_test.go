@@ -14,49 +14,25 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
+
+	"github.com/memtorrent/memtorrent/internal/bound"
 )
 
-// sampler checks Resident <= Capacity continuously until stopped.
-type sampler struct {
-	c       *Client
-	stop    chan struct{}
-	done    chan struct{}
-	samples atomic.Int64
-	worst   atomic.Int64 // largest Resident - Capacity seen
+// startSampler samples c's Resident and Capacity back to back until
+// checkSampler.
+func startSampler(c *Client) *bound.Sampler {
+	return bound.Start(func() (int64, int64) {
+		st := c.Stats()
+		return st.Resident, st.Capacity
+	}, 0)
 }
 
-func startSampler(c *Client) *sampler {
-	s := &sampler{c: c, stop: make(chan struct{}), done: make(chan struct{})}
-	s.worst.Store(-1 << 62)
-	go func() {
-		defer close(s.done)
-		for {
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
-			st := c.Stats()
-			if d := st.Resident - st.Capacity; d > s.worst.Load() {
-				s.worst.Store(d)
-			}
-			s.samples.Inc()
-		}
-	}()
-	return s
-}
-
-func (s *sampler) check(t *testing.T) {
+// checkSampler stops s and fails t if a sample broke the bound.
+func checkSampler(t *testing.T, s *bound.Sampler) {
 	t.Helper()
-	close(s.stop)
-	<-s.done
-	if w := s.worst.Load(); w > 0 {
-		t.Errorf("Resident exceeded Capacity by %d bytes (of %d samples)", w, s.samples.Load())
-	}
-	if s.samples.Load() == 0 {
-		t.Errorf("no Stats samples taken")
-	}
-	t.Logf("%d Stats samples, worst Resident-Capacity %d", s.samples.Load(), s.worst.Load())
+	r := s.Stop()
+	r.Check(t)
+	t.Logf("%d Stats samples, worst Resident-Capacity %d", r.Samples, r.Worst)
 }
 
 // TestBoundHeldUnderConcurrentWrites writes 16x the capacity into 8
@@ -124,7 +100,7 @@ func TestBoundHeldUnderConcurrentWrites(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	s.check(t)
+	checkSampler(t, s)
 	st := c.Stats()
 	if st.Evictions == 0 {
 		t.Errorf("Evictions: got 0; want > 0 after writing 16x the capacity")
@@ -194,7 +170,7 @@ func TestConcurrentTorrents(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	s.check(t)
+	checkSampler(t, s)
 }
 
 func TestOpenWriteCloseCycles(t *testing.T) {
@@ -347,7 +323,7 @@ func TestShrinkWhileWriting(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	s.check(t)
+	checkSampler(t, s)
 }
 
 func writePieceNoFatal(t *testing.T, tt storage.Torrent, info *metainfo.Info, k, i int) {

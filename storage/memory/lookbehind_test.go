@@ -345,7 +345,7 @@ func TestLookbehindConcurrent(t *testing.T) {
 	spinUntil(t, "writers to force evictions", func() bool { return written.Load() >= target })
 	close(stop)
 	wg.Wait()
-	s.check(t)
+	checkSampler(t, s)
 	if st := c.Stats(); st.Evictions == 0 {
 		t.Errorf("Evictions: got 0; want > 0")
 	}
