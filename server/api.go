@@ -137,6 +137,7 @@ func (a *app) writeJSON(w http.ResponseWriter, code int, v any) {
 // failOpen answers the error of open or waitInfo.
 func (a *app) failOpen(w http.ResponseWriter, err error) {
 	switch {
+	case WriteRefusal(w, err): // 400, 403, 413 or 507 saying why
 	case errors.Is(err, errBadLink):
 		httpStatus(w, http.StatusBadRequest)
 	case errors.Is(err, errInfoTimeout):
@@ -160,7 +161,7 @@ func readAdd(w http.ResponseWriter, r *http.Request) (*torrent.TorrentSpec, *met
 	switch ct {
 	case "multipart/form-data":
 		if err := r.ParseMultipartForm(maxTorrentFile); err != nil {
-			return nil, nil, meta{}, errBadLink
+			return nil, nil, meta{}, BodyError(err, errBadLink)
 		}
 		m := meta{title: r.FormValue("title"), poster: r.FormValue("poster"), data: r.FormValue("data")}
 		fhs := r.MultipartForm.File["file"]
@@ -183,7 +184,7 @@ func readAdd(w http.ResponseWriter, r *http.Request) (*torrent.TorrentSpec, *met
 		Link, Title, Poster, Data, Category string
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return nil, nil, meta{}, errBadLink
+		return nil, nil, meta{}, BodyError(err, errBadLink)
 	}
 	spec, err := parseLink(req.Link)
 	return spec, nil, meta{req.Title, req.Poster, req.Data, req.Category}, err
@@ -260,6 +261,13 @@ func (a *app) apiDrop(w http.ResponseWriter, r *http.Request) {
 // its info. If either fails it answers w (failOpen), releases what it
 // opened and returns false; otherwise the caller releases t.
 func (a *app) openPlay(w http.ResponseWriter, r *http.Request, spec *torrent.TorrentSpec, m meta) (*torrent.Torrent, bool) {
+	if _, have := a.cl.Torrent(spec.InfoHash); !have {
+		// A page of another site may play a torrent, not add one.
+		if err := CheckAdd(r); err != nil {
+			a.failOpen(w, err)
+			return nil, false
+		}
+	}
 	t, err := a.open(spec, nil, m, false)
 	if err != nil {
 		a.failOpen(w, err)

@@ -22,6 +22,9 @@ import (
 //     playlist URLs) may carry ?token= instead.
 //   - The token is random at each New (or Config.Token). A request carrying a
 //     token that is not the server's gets 403, with or without Config.Auth.
+//   - Wrong credentials or tokens count against the client's address: after
+//     Config.AuthFailures within 10 minutes it gets 429 for Config.AuthBan
+//     (LoginLimiter).
 //
 // Refusals carry only the status text: nothing about the torrents leaks.
 // Neither the token nor credentials are ever logged: the server logs no
@@ -95,11 +98,13 @@ type guard struct {
 	auth       bool
 	user, pass [32]byte
 	token      string
+	logins     *LoginLimiter // brakes guessing of credentials and tokens
 }
 
-// newGuard returns the guard of next for Config's auth, allow and token.
-func newGuard(next http.Handler, auth string, allow []netip.Prefix, token string) *guard {
-	g := &guard{next: next, allow: allow, token: token}
+// newGuard returns the guard of next for Config's auth, allow and token;
+// logins brakes the guessing of credentials and tokens.
+func newGuard(next http.Handler, auth string, allow []netip.Prefix, token string, logins *LoginLimiter) *guard {
+	g := &guard{next: next, allow: allow, token: token, logins: logins}
 	if user, pass, ok := strings.Cut(auth, ":"); ok {
 		g.auth = true
 		g.user, g.pass = sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
@@ -112,15 +117,30 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpStatus(w, http.StatusForbidden)
 		return
 	}
+	if left := g.logins.Banned(r.RemoteAddr); left > 0 {
+		g.logins.Refuse(w, left)
+		return
+	}
 	tok, hasTok := tokenOf(r)
 	if hasTok && subtle.ConstantTimeCompare([]byte(tok), []byte(g.token)) != 1 {
+		g.logins.Fail(r.RemoteAddr)
 		httpStatus(w, http.StatusForbidden)
 		return
 	}
-	if g.auth && !(hasTok && tokenRoute(r)) && !g.credentials(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="memtorrent", charset="UTF-8"`)
-		httpStatus(w, http.StatusUnauthorized)
-		return
+	if g.auth && !(hasTok && tokenRoute(r)) {
+		if _, _, sent := r.BasicAuth(); !g.credentials(r) {
+			// Only wrong credentials count: a client first asks without.
+			if sent {
+				if left := g.logins.Fail(r.RemoteAddr); left > 0 {
+					g.logins.Refuse(w, left)
+					return
+				}
+			}
+			w.Header().Set("WWW-Authenticate", `Basic realm="memtorrent", charset="UTF-8"`)
+			httpStatus(w, http.StatusUnauthorized)
+			return
+		}
+		g.logins.Succeed(r.RemoteAddr)
 	}
 	g.next.ServeHTTP(w, r)
 }

@@ -31,6 +31,16 @@
 // URLs handed to players (stream, play, playlist), which may carry the
 // server's token (?token=) instead; a wrong token is 403. Config.Allow
 // limits the client addresses. Refusals carry only the status text.
+// Wrong credentials or tokens from one address brake it ([LoginLimiter]:
+// 429 for Config.AuthBan after Config.AuthFailures).
+//
+// Every route sits behind a [Guard] (docs/security.md): a Host that is
+// neither an IP literal, localhost nor one of Config.Hostnames gets 403
+// (DNS rebinding); a page of another origin may not POST or DELETE, nor
+// add a torrent with a GET ([CheckAdd]), unless its origin is one of
+// Config.CORSOrigins, which also get CORS answers; answers forbid framing.
+// An uploaded .torrent passes [ValidateInfo] (400 or 413 naming the
+// problem), and beyond Config.MaxTorrents adding gets 507.
 //
 // A Server is safe for concurrent use. Close ends the streams and closes
 // the client and the storage; [Server.Shutdown] shuts an http.Server

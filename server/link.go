@@ -49,8 +49,11 @@ func readTorrentFile(r io.Reader) (*torrent.TorrentSpec, *metainfo.Info, error) 
 		return nil, nil, errBadLink
 	}
 	info, err := mi.UnmarshalInfo()
-	if err != nil || !info.HasV1() || info.PieceLength <= 0 {
+	if err != nil {
 		return nil, nil, errBadLink
+	}
+	if err := ValidateInfo(&info, DefaultInfoLimits); err != nil {
+		return nil, nil, err
 	}
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 	if err != nil {

@@ -42,6 +42,7 @@ type app struct {
 	readahead   int64
 	idle        time.Duration // 0: never drop
 	infoTimeout time.Duration
+	maxTorrents int           // most torrents; 0 no cap (-max-torrents)
 	done        chan struct{} // closed when the reaper returns
 	stop        context.CancelFunc
 
@@ -67,7 +68,7 @@ func newApp(cfg Config) *app {
 	return &app{
 		log: cfg.Logger, token: cfg.Token,
 		capacity: cfg.Capacity, readahead: cfg.Readahead, idle: cfg.Idle, infoTimeout: cfg.InfoTimeout,
-		done:    make(chan struct{}),
+		maxTorrents: cfg.MaxTorrents, done: make(chan struct{}),
 		entries: make(map[metainfo.Hash]*entry),
 	}
 }
@@ -106,6 +107,12 @@ type meta struct {
 func (a *app) open(spec *torrent.TorrentSpec, info *metainfo.Info, m meta, pinned bool) (*torrent.Torrent, error) {
 	if info != nil {
 		if err := CheckPieceFits(info.BestName(), info, a.capacity); err != nil {
+			return nil, err
+		}
+	}
+	if _, have := a.cl.Torrent(spec.InfoHash); !have && !pinned {
+		// Concurrent adds may each pass this check: the cap is soft by their number.
+		if err := CheckTorrentCount(len(a.cl.Torrents()), a.maxTorrents); err != nil {
 			return nil, err
 		}
 	}

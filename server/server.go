@@ -54,6 +54,21 @@ type Config struct {
 	// Token is what stream and playlist URLs carry (?token=); "" a random
 	// one. See ValidToken.
 	Token string
+	// Hostnames are the names besides IP literals and localhost that the
+	// server answers to in Host (GuardConfig.Hostnames); other names get 403.
+	Hostnames []string
+	// CORSOrigins are the origins of web apps whose pages may call the
+	// server (GuardConfig.CORSOrigins).
+	CORSOrigins []string
+	// MaxTorrents is the most torrents the server holds; adding more over
+	// HTTP gets 507 (Server.Add is never refused). Default
+	// DefaultMaxTorrents; negative, no cap.
+	MaxTorrents int
+	// AuthFailures and AuthBan brake guessing: after AuthFailures wrong
+	// credentials or tokens from an address within 10 minutes, it gets 429
+	// for AuthBan. Defaults DefaultLoginFailures and DefaultLoginBan.
+	AuthFailures int
+	AuthBan      time.Duration
 	// OnReject, if not nil, is told of each torrent whose info shows pieces
 	// larger than the capacity (an error wrapping ErrPieceTooLarge). It is
 	// called under the torrent client's lock: it must not block nor call
@@ -93,6 +108,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sg, err := NewGuard(GuardConfig{Hostnames: cfg.Hostnames, CORSOrigins: cfg.CORSOrigins, Credentials: cfg.Auth != ""})
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	memOpts := memory.Options{Capacity: cfg.Capacity, NoLookbehind: cfg.Lookbehind < 0}
@@ -128,7 +147,8 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	(&ui{cl: hc.Torrent, mem: hc.Storage, log: cfg.Logger, app: a}).register(mux)
 	a.register(mux)
-	s.handler = newGuard(mux, cfg.Auth, cfg.Allow, a.token)
+	logins := NewLoginLimiter(LoginLimits{Failures: cfg.AuthFailures, Ban: cfg.AuthBan, Logger: cfg.Logger})
+	s.handler = sg.Wrap(newGuard(mux, cfg.Auth, cfg.Allow, a.token, logins))
 	return s, nil
 }
 
@@ -146,6 +166,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("server: negative InfoTimeout %v", cfg.InfoTimeout)
 	case cfg.Auth != "" && !ValidAuth(cfg.Auth):
 		return cfg, fmt.Errorf("server: Auth must be user:password with a non-empty user and password")
+	case cfg.AuthFailures < 0 || cfg.AuthBan < 0:
+		return cfg, fmt.Errorf("server: negative AuthFailures %d or AuthBan %v", cfg.AuthFailures, cfg.AuthBan)
 	case cfg.Token != "" && !ValidToken(cfg.Token):
 		return cfg, fmt.Errorf("server: Token must be 16 to 128 letters, digits, '-' or '_'")
 	}
@@ -161,6 +183,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.InfoTimeout == 0 {
 		cfg.InfoTimeout = stream.DefaultInfoTimeout
+	}
+	if cfg.MaxTorrents == 0 {
+		cfg.MaxTorrents = DefaultMaxTorrents
 	}
 	if cfg.Token == "" {
 		cfg.Token = newToken()

@@ -207,7 +207,9 @@ type tsRequest struct {
 func readTSRequest(w http.ResponseWriter, r *http.Request) (tsRequest, bool) {
 	var req tsRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		httpStatus(w, http.StatusBadRequest)
+		if !WriteRefusal(w, BodyError(err, nil)) {
+			httpStatus(w, http.StatusBadRequest)
+		}
 		return req, false
 	}
 	return req, true
@@ -306,7 +308,7 @@ func (a *app) setMeta(t *torrent.Torrent, m meta) {
 func (a *app) tsUpload(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTorrentFile)
 	if err := r.ParseMultipartForm(maxTorrentFile); err != nil {
-		httpStatus(w, http.StatusBadRequest)
+		a.failOpen(w, BodyError(err, errBadLink))
 		return
 	}
 	fhs := r.MultipartForm.File["file"]

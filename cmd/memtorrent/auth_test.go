@@ -22,7 +22,8 @@ import (
 func TestAuthWildcard(t *testing.T) {
 	_, ih, magnet := seedClip(t)
 	s, base := startServer(t, "serve", "-offline", "-peer-port", "0", "-listen", "0.0.0.0:0",
-		"-capacity", "2MiB", "-readahead", "256KiB", "-auth", "kodi:s3cret")
+		"-capacity", "2MiB", "-readahead", "256KiB", "-auth", "kodi:s3cret",
+		"-auth-failures", "1000") // it tries many wrong credentials; TestLoginBan tests the ban
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Fatalf("base URL %s; want 127.0.0.1", base)
 	}

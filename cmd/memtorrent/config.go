@@ -34,6 +34,12 @@ type config struct {
 	Idle        time.Duration  // drop a torrent added at run time after this long unused; 0 never
 	InfoTimeout time.Duration  // how long a request waits for a torrent's metadata
 	Offline     bool           // peers on loopback only: no DHT, trackers, PEX
+	// See docs/security.md.
+	Hostnames    []string      // Host names answered besides IP literals and localhost
+	CORSOrigins  []string      // origins of web apps that may call the server
+	MaxTorrents  int           // most torrents held; 0 no cap
+	AuthBan      time.Duration // how long an address is refused after AuthFailures
+	AuthFailures int           // failed authentications from an address within 10 minutes that ban it
 
 	// serve.
 	Sources  []string // .torrent files, magnet URIs or info hashes; may be empty
@@ -83,17 +89,20 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("missing command: serve or demo (run 'memtorrent -h')")
 	}
 	cfg := config{
-		Command:     args[0],
-		Capacity:    defaultCapacity,
-		Listen:      defaultListen,
-		Readahead:   32 << 20,
-		LogLevel:    slog.LevelWarn,
-		PeerPort:    defaultPeerPort,
-		Upload:      true,
-		DHT:         true,
-		DemoSize:    defaultDemoSize,
-		Idle:        defaultIdle,
-		InfoTimeout: defaultInfoWait,
+		Command:      args[0],
+		Capacity:     defaultCapacity,
+		Listen:       defaultListen,
+		Readahead:    32 << 20,
+		LogLevel:     slog.LevelWarn,
+		PeerPort:     defaultPeerPort,
+		Upload:       true,
+		DHT:          true,
+		DemoSize:     defaultDemoSize,
+		Idle:         defaultIdle,
+		InfoTimeout:  defaultInfoWait,
+		MaxTorrents:  server.DefaultMaxTorrents,
+		AuthBan:      server.DefaultLoginBan,
+		AuthFailures: server.DefaultLoginFailures,
 	}
 	switch cfg.Command {
 	case "serve", "demo":
@@ -115,6 +124,11 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Token, "token", "", "the `token` stream and playlist URLs carry (default: random at each start)")
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "drop a torrent added over HTTP after this `duration` without a player (0 never)")
 	fs.DurationVar(&cfg.InfoTimeout, "metadata-timeout", cfg.InfoTimeout, "how long a request waits for a torrent's metadata before 504 (`duration`)")
+	fs.Var(listFlag{&cfg.Hostnames}, "hostnames", "answer requests to these host `names` too (comma-separated; .example.com or *.example.com for every name under it, * any), besides IP addresses and localhost")
+	fs.Var(listFlag{&cfg.CORSOrigins}, "cors-origin", "let the pages of these `origins` (comma-separated scheme://host[:port]) call the server")
+	fs.IntVar(&cfg.MaxTorrents, "max-torrents", cfg.MaxTorrents, "most torrents the server holds; adding more gets 507 (0 no cap)")
+	fs.DurationVar(&cfg.AuthBan, "auth-ban", cfg.AuthBan, "refuse an address for this `duration` after -auth-failures failed authentications within 10 minutes")
+	fs.IntVar(&cfg.AuthFailures, "auth-failures", cfg.AuthFailures, "failed authentications (wrong credentials or tokens) from one address within 10 minutes that ban it for -auth-ban")
 	fs.BoolVar(&cfg.Offline, "offline", false, "no DHT, trackers or PEX; peers only on 127.0.0.1 (from a magnet's x.pe), for tests")
 	if cfg.Command == "serve" {
 		fs.IntVar(&cfg.PeerPort, "peer-port", cfg.PeerPort, "BitTorrent listen `port` (0 picks one)")
@@ -169,12 +183,46 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("-auth must be user:password with a non-empty user and password")
 	case set["token"] && !server.ValidToken(cfg.Token):
 		return config{}, errors.New("-token must be 16 to 128 letters, digits, '-' or '_'")
+	case cfg.MaxTorrents < 0:
+		return config{}, errors.New("-max-torrents must not be negative")
+	case cfg.AuthBan <= 0:
+		return config{}, errors.New("-auth-ban must be more than 0")
+	case cfg.AuthFailures <= 0:
+		return config{}, errors.New("-auth-failures must be more than 0")
+	}
+	if _, err := server.NewGuard(guardConfig(cfg)); err != nil {
+		return config{}, err
 	}
 	if err := checkExposure(cfg); err != nil {
 		return config{}, err
 	}
 	cfg.loopback = cfg.Offline
 	return cfg, nil
+}
+
+// listFlag is a flag.Value of comma-separated strings; each use adds to
+// the list.
+type listFlag struct{ p *[]string }
+
+func (f listFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+
+func (f listFlag) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*f.p = append(*f.p, part)
+		}
+	}
+	return nil
+}
+
+// guardConfig returns the server.GuardConfig of cfg.
+func guardConfig(cfg config) server.GuardConfig {
+	return server.GuardConfig{Hostnames: cfg.Hostnames, CORSOrigins: cfg.CORSOrigins, Credentials: cfg.Auth != ""}
 }
 
 // sizeFlag is a flag.Value of a byte count with units (humanize.ParseBytes).

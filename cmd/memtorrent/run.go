@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,16 +126,21 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 	}()
 	failed := make(chan error, 1) // the first torrent the storage refused
 	s, err := server.New(server.Config{
-		Client:      clientConfig,
-		Capacity:    cfg.Capacity,
-		Lookbehind:  cfg.Lookbehind,
-		Readahead:   cfg.Readahead,
-		Idle:        cfg.Idle,
-		InfoTimeout: cfg.InfoTimeout,
-		Auth:        cfg.Auth,
-		Allow:       cfg.Allow,
-		Token:       cfg.Token,
-		Logger:      logger,
+		Client:       clientConfig,
+		Capacity:     cfg.Capacity,
+		Lookbehind:   cfg.Lookbehind,
+		Readahead:    cfg.Readahead,
+		Idle:         cfg.Idle,
+		InfoTimeout:  cfg.InfoTimeout,
+		Auth:         cfg.Auth,
+		Allow:        cfg.Allow,
+		Token:        cfg.Token,
+		Hostnames:    cfg.Hostnames,
+		CORSOrigins:  cfg.CORSOrigins,
+		MaxTorrents:  cmp.Or(cfg.MaxTorrents, -1), // -max-torrents 0: no cap
+		AuthFailures: cfg.AuthFailures,
+		AuthBan:      cfg.AuthBan,
+		Logger:       logger,
 		OnReject: func(_ metainfo.Hash, err error) {
 			select {
 			case failed <- badInput("-%v", err):
