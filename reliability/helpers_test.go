@@ -74,15 +74,21 @@ func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*
 }
 
 // add adds mi to the leecher and has it connect to each address as an
-// untrusted peer (one the library may ban). It returns once the torrent
-// has its info, which it has at once since mi carries it.
+// untrusted peer (one the library may ban), remembered by the redialer
+// (host.Client.AddPeers) as a server remembers a torrent's peers. It
+// returns once the torrent has its info, which it has at once since mi
+// carries it.
 func (e *env) add(mi *metainfo.MetaInfo, peers ...net.Addr) *torrent.Torrent {
 	e.t.Helper()
 	tor, err := e.cl.AddTorrent(mi)
 	if err != nil {
 		e.t.Fatalf("adding torrent: %v", err)
 	}
-	addPeers(tor, peers...)
+	var pis []torrent.PeerInfo
+	for _, a := range peers {
+		pis = append(pis, torrent.PeerInfo{Addr: a, Trusted: false})
+	}
+	e.hc.AddPeers(tor, pis)
 	testutil.WaitChan(e.t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
 	return tor
 }

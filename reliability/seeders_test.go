@@ -237,6 +237,7 @@ func writeTorrent(t *testing.T, mi *metainfo.MetaInfo) string {
 // the test failed.
 type process struct {
 	name   string
+	cmd    *exec.Cmd // started
 	out    *testutil.Buffer
 	exited chan error // receives the exit once
 }
@@ -245,7 +246,7 @@ type process struct {
 // of the test.
 func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{name: name, out: &testutil.Buffer{}, exited: make(chan error, 1)}
+	p := &process{name: name, cmd: cmd, out: &testutil.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -264,6 +265,20 @@ func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 		}
 	})
 	return p
+}
+
+// stop stops the process (SIGTERM, then SIGKILL after 10 s) and waits for
+// it to exit; the clean-up of startProcess then has nothing left to do.
+func (p *process) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		err = <-p.exited
+	}
+	p.exited <- err
 }
 
 // waitFor is testutil.WaitFor that fails at once if the process exits.
