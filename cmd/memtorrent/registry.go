@@ -135,7 +135,7 @@ func (a *app) open(spec *torrent.TorrentSpec, info *metainfo.Info, m meta, pinne
 	if info != nil && checkPieceFits(info.BestName(), info, a.capacity) != nil {
 		return nil, errRejected
 	}
-	t, _, err := a.cl.AddTorrentSpec(spec)
+	t, _, err := a.hc.AddTorrentSpec(spec) // remembers x.pe for redials
 	if err != nil {
 		return nil, fmt.Errorf("adding torrent %s: %w", spec.InfoHash.HexString(), err)
 	}
