@@ -68,12 +68,12 @@ type book struct {
 
 // RedialState is what the redialer knows of one torrent.
 type RedialState struct {
-	Addrs   []string  // remembered addresses, oldest first
-	Starved bool      // wants a piece no connected peer has, or its info with no peer
-	Redials int64     // redials so far (each dials every remembered address)
-	Last    time.Time // of the last redial; zero if none
-	Next    time.Time // no redial before; zero: at the next check
-	Backoff  time.Duration // the wait after the next redial
+	Addrs   []string      // remembered addresses, oldest first
+	Starved bool          // wants a piece no connected peer has, or its info with no peer
+	Redials int64         // redials so far (each dials every remembered address)
+	Last    time.Time     // of the last redial; zero if none
+	Next    time.Time     // no redial before; zero: at the next check
+	Backoff time.Duration // the wait after the next redial
 }
 
 func newRedialer() *redialer {
