@@ -93,6 +93,23 @@ func (e *env) add(mi *metainfo.MetaInfo, peers ...net.Addr) *torrent.Torrent {
 	return tor
 }
 
+// addMagnet adds the torrent ih to the leecher as a magnet naming peers in
+// x.pe (host.Client.AddTorrentSpec, as a server adds one) and returns once
+// it has its info from them.
+func (e *env) addMagnet(ih metainfo.Hash, peers ...net.Addr) *torrent.Torrent {
+	e.t.Helper()
+	spec := &torrent.TorrentSpec{AddTorrentOpts: torrent.AddTorrentOpts{InfoHash: ih}}
+	for _, a := range peers {
+		spec.PeerAddrs = append(spec.PeerAddrs, a.String())
+	}
+	tor, _, err := e.hc.AddTorrentSpec(spec)
+	if err != nil {
+		e.t.Fatalf("adding magnet: %v", err)
+	}
+	testutil.WaitChan(e.t, testutil.SetupTimeout, "the magnet's info", tor.GotInfo())
+	return tor
+}
+
 // addPeers has tor connect to each address as an untrusted peer.
 func addPeers(tor *torrent.Torrent, peers ...net.Addr) {
 	var pis []torrent.PeerInfo
