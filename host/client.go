@@ -36,6 +36,7 @@ type Client struct {
 	bound  atomic.Pointer[torrent.Client] // Torrent, once it exists
 	redial *redialer                      // set by New, never changes
 	guard  *seedGuard                     // set by New, never changes
+	peers  *peerLog                       // set by New, never changes
 
 	// dropMu orders drops of torrents (Drop, Close: write) with eviction
 	// reports (read): v1.59.1 panics when the completion of a torrent
@@ -110,7 +111,8 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 // from the memory storage (to check or count what the client opens, say).
 // A nil wrap is New.
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
-	c := &Client{redial: newRedialer(), guard: newSeedGuard()}
+	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog()}
+	c.peers.wire(cfg)
 	prevClosed := cfg.Callbacks.PeerConnClosed
 	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
 		if prevClosed != nil {

@@ -148,6 +148,18 @@ func listenAddr(pc *torrent.PeerConn) torrent.PeerRemoteAddr {
 	return tcp
 }
 
+// kick has the next check redial ih's known peers whether or not the
+// backoff has passed, with the backoff started again. It reports whether
+// there is any peer to dial.
+func (r *redialer) kick(ih metainfo.Hash) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.bookLocked(ih)
+	b.next = time.Time{}
+	b.backoff = RedialMinBackoff
+	return len(b.addrs) > 0
+}
+
 // peerConnAdded starts the backoff of pc's torrent again: a connection was
 // made, so the next starvation redials at once. The client calls it with
 // its lock held.
