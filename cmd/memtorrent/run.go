@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		IdleTimeout:     sessionIdle(cfg.Idle),
 		InfoTimeout:     cfg.InfoTimeout,
 		Logger:          logger,
+		Watchdog:        hc, // explains and acts on reads that wait
 	})
 	if err != nil {
 		return fmt.Errorf("creating the stream handler: %w", err)
