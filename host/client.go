@@ -21,9 +21,11 @@ import (
 //   - peers that advertised BEP 54 lt_donthave are told each such piece is
 //     gone (see ExtensionDontHave), so that a cache that has seen every
 //     piece does not look like a seed;
-//   - a torrent that wants a piece no connected peer has dials the peers it
-//     was connected to before again, with backoff (RedialMinBackoff to
-//     RedialMaxBackoff), from a goroutine that Close stops.
+//   - a starved torrent (one that wants a piece no connected peer has, or
+//     its info with no peer connected) dials the peers it knows again
+//     (those given to AddPeers and AddTorrentSpec, and those it was
+//     connected to), with backoff (RedialMinBackoff to RedialMaxBackoff),
+//     from a goroutine that Close stops.
 //
 // Both exported fields are set by New and never change; use them directly.
 // A Client is safe for concurrent use.
@@ -34,6 +36,7 @@ type Client struct {
 	bound  atomic.Pointer[torrent.Client] // Torrent, once it exists
 	redial *redialer                      // set by New, never changes
 	guard  *seedGuard                     // set by New, never changes
+	peers  *peerLog                       // set by New, never changes
 
 	// dropMu orders drops of torrents (Drop, Close: write) with eviction
 	// reports (read): v1.59.1 panics when the completion of a torrent
@@ -58,10 +61,11 @@ func (c *Client) PeerStats() PeerStats {
 }
 
 // AddPeers adds peers to t (Torrent.AddPeers) and remembers them as
-// sources of t to dial again when t wants a piece no connected peer has.
-// Use it for the peers that came with a torrent (a magnet's x.pe, peers
-// given with a .torrent); peers the client connects to are remembered
-// anyway when their connection closes. It returns what Torrent.AddPeers
+// sources of t to dial again when t is starved, whether or not a dial
+// succeeds. Use it for the peers that came with a torrent (peers given with
+// a .torrent); peers the client connects to are remembered anyway when
+// their connection closes, but an address given to Torrent.AddPeers
+// directly whose dial fails is forgotten. It returns what Torrent.AddPeers
 // returns: how many were new to the client. Safe for concurrent use.
 func (c *Client) AddPeers(t *torrent.Torrent, peers []torrent.PeerInfo) int {
 	for _, p := range peers {
@@ -71,6 +75,25 @@ func (c *Client) AddPeers(t *torrent.Torrent, peers []torrent.PeerInfo) int {
 	}
 	return t.AddPeers(peers)
 }
+
+// AddTorrentSpec is torrent.Client.AddTorrentSpec that remembers spec.PeerAddrs
+// (a magnet's x.pe) as AddPeers does, so that they are dialled again while
+// the torrent waits for its info or a piece. Safe for concurrent use.
+func (c *Client) AddTorrentSpec(spec *torrent.TorrentSpec) (t *torrent.Torrent, isNew bool, err error) {
+	t, isNew, err = c.Torrent.AddTorrentSpec(spec)
+	if err != nil {
+		return t, isNew, err
+	}
+	for _, a := range spec.PeerAddrs {
+		c.redial.remember(t.InfoHash(), torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect})
+	}
+	return t, isNew, nil
+}
+
+// RedialState returns what the Client's redialer knows of the torrent ih:
+// the addresses it remembers and its redials. It never blocks on the
+// torrent client.
+func (c *Client) RedialState(ih metainfo.Hash) RedialState { return c.redial.state(ih) }
 
 // New makes the memory storage from opts, sets it as cfg.DefaultStorage and
 // makes the torrent client from cfg. opts.OnEvict, if set, still runs, after
@@ -88,7 +111,8 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 // from the memory storage (to check or count what the client opens, say).
 // A nil wrap is New.
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
-	c := &Client{redial: newRedialer(), guard: newSeedGuard()}
+	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog()}
+	c.peers.wire(cfg)
 	prevClosed := cfg.Callbacks.PeerConnClosed
 	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
 		if prevClosed != nil {
@@ -104,7 +128,7 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 		}
 		c.guard.extendedHandshake(pc, msg)
 	}
-	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, c.guard.connAdded)
+	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, c.guard.connAdded, c.redial.peerConnAdded)
 	next := opts.OnEvict
 	opts.OnEvict = func(ih metainfo.Hash, pieces []int) {
 		c.evicted(ih, pieces)

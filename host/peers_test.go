@@ -187,18 +187,22 @@ func TestSeedGuard(t *testing.T) {
 	for _, tc := range []struct {
 		name, bep20 string
 		guarded     bool
+		magnet      bool
 	}{
 		// A seeder of another client (the peer ID of Transmission 3.00):
 		// the guard closes the connection before it would see a seed.
-		{"other client", "-TR3000-", true},
+		{"other client", "-TR3000-", true, false},
+		// The same through a magnet: the first connection is made
+		// before the info, and so before the storage opens the torrent.
+		{"other client magnet", "-TR3000-", true, true},
 		// An anacrolix seeder never drops a seed: left alone.
-		{"anacrolix", "", false},
+		{"anacrolix", "", false, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testSeedGuard(t, tc.bep20, tc.guarded) })
+		t.Run(tc.name, func(t *testing.T) { testSeedGuard(t, tc.bep20, tc.guarded, tc.magnet) })
 	}
 }
 
-func testSeedGuard(t *testing.T, bep20 string, guarded bool) {
+func testSeedGuard(t *testing.T, bep20 string, guarded, magnet bool) {
 	spec := testutil.Spec{Name: "guard.bin", Length: 8 << 20, PieceLength: 256 << 10, Seed: 56}
 	var mu sync.Mutex
 	views := make(map[*torrent.PeerConn]map[int]bool) // what the seeder saw announced, per connection
@@ -232,7 +236,20 @@ func testSeedGuard(t *testing.T, bep20 string, guarded bool) {
 		}
 	})
 	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length / 4})
-	tor := testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
+	var tor *torrent.Torrent
+	if magnet {
+		var err error
+		tor, _, err = hc.AddTorrentSpec(&torrent.TorrentSpec{
+			AddTorrentOpts: torrent.AddTorrentOpts{InfoHash: seeder.MetaInfo.HashInfoBytes()},
+			PeerAddrs:      []string{seeder.Client.ListenAddrs()[0].String()},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.WaitChan(t, 10*time.Second, "the magnet's info", tor.GotInfo())
+	} else {
+		tor = testutil.AddTorrent(t, hc.Torrent, seeder.MetaInfo, seeder)
+	}
 	content := testutil.Content(spec)
 	readAt(t, tor, 0, content, time.Minute)
 	// A read of an evicted piece dials the seeder again if need be.

@@ -23,8 +23,12 @@ import (
 // an announcement back, so after a full pass through a cache a peer has
 // seen HAVE for every piece. A seeder then drops us as redundant, and some
 // never serve that address again: Transmission 3.00 marks the address a
-// seed (peer_atom ADDED_F_SEED_FLAG, keyed by IP alone, never cleared) and,
-// while it is itself a seed, closes every later connection from it.
+// seed once a connection's bitfield is full (peer-mgr.c atomSetSeed: its
+// peer_atom is keyed by IP alone, and only PEX lowers the mark) and, while
+// it is itself a seed, refuses every later encrypted handshake from it and
+// closes every later connection from it at its next reconnect pulse
+// (shouldPeerBeClosed: at once without PEX, 30 s after the connection with
+// it).
 //
 // How: the guard counts, per connection, the pieces the client can have
 // announced on it (those complete when it opened, as its bitfield, and
@@ -42,11 +46,23 @@ type seedGuard struct {
 	torrents map[metainfo.Hash]*guarded
 }
 
-// guarded is the guard's view of one torrent.
+// guarded is the guard's view of one torrent. A torrent added without its
+// info (a magnet) has connections before the storage opens it: its entry is
+// made by the first connection, with n 0 until OpenTorrent.
 type guarded struct {
-	n        uint           // pieces; never changes
+	n        uint           // pieces; set by OpenTorrent, 0 before
 	complete *bitset.BitSet // a superset of the client's complete pieces
 	conns    map[*torrent.PeerConn]*connView
+}
+
+// torrentLocked returns ih's entry, making it.
+func (g *seedGuard) torrentLocked(ih metainfo.Hash) *guarded {
+	gt := g.torrents[ih]
+	if gt == nil {
+		gt = &guarded{complete: bitset.New(0), conns: make(map[*torrent.PeerConn]*connView)}
+		g.torrents[ih] = gt
+	}
+	return gt
 }
 
 // connView is what one peer can believe we have.
@@ -85,7 +101,8 @@ func (s guardedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	g := s.g
 	n := uint(info.NumPieces())
 	g.mu.Lock()
-	g.torrents[ih] = &guarded{n: n, complete: bitset.New(n), conns: make(map[*torrent.PeerConn]*connView)}
+	gt := g.torrentLocked(ih)
+	gt.n, gt.complete = n, bitset.New(n)
 	g.mu.Unlock()
 	cache := make([]atomic.Pointer[cachedPiece], n)
 	if inner := ti.PieceWithHash; inner != nil {
@@ -154,7 +171,8 @@ func (p *guardedPiece) MarkComplete() error {
 }
 
 // connAdded starts the view of pc: every piece we may have when the
-// client sends its bitfield. The client calls it with its lock held.
+// client sends its bitfield (none before the info). The client calls it
+// with its lock held.
 func (g *seedGuard) connAdded(pc *torrent.PeerConn) {
 	t := pc.Torrent()
 	if t == nil {
@@ -162,11 +180,10 @@ func (g *seedGuard) connAdded(pc *torrent.PeerConn) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if gt := g.torrents[t.InfoHash()]; gt != nil {
-		gt.conns[pc] = &connView{
-			announced: gt.complete.Clone(),
-			keepsSeed: strings.HasPrefix(string(pc.PeerID[:]), anacrolixPeerIDPrefix),
-		}
+	gt := g.torrentLocked(t.InfoHash())
+	gt.conns[pc] = &connView{
+		announced: gt.complete.Clone(),
+		keepsSeed: strings.HasPrefix(string(pc.PeerID[:]), anacrolixPeerIDPrefix),
 	}
 }
 
@@ -193,8 +210,12 @@ func (g *seedGuard) connClosed(pc *torrent.PeerConn) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if gt := g.torrents[t.InfoHash()]; gt != nil {
+	ih := t.InfoHash()
+	if gt := g.torrents[ih]; gt != nil {
 		delete(gt.conns, pc)
+		if gt.n == 0 && len(gt.conns) == 0 {
+			delete(g.torrents, ih) // never opened: nothing to keep
+		}
 	}
 }
 
@@ -229,7 +250,7 @@ func (g *seedGuard) completing(ih metainfo.Hash, i int) {
 	var closing []*torrent.PeerConn
 	g.mu.Lock()
 	gt := g.torrents[ih]
-	if gt == nil {
+	if gt == nil || uint(i) >= gt.n {
 		g.mu.Unlock()
 		return
 	}

@@ -24,6 +24,15 @@
 //     flight; the reads fail, its sessions end and its buffers return to the
 //     pool.
 //   - TestShrinkWhileStreaming: the capacity cut to a quarter mid-stream.
+//   - TestSeederLoss: qBittorrent's process restarted on its port, or its
+//     connection closed, mid-stream with a CPU burner on every core; the
+//     stream resumes within 10 s of the seeder being back.
+//   - TestRealSeeders: qBittorrent, aria2 and Transmission each seeding;
+//     after a full pass through a quarter cache (65 pieces, and 64 pieces
+//     of 1 MiB added by magnet) a seek's first byte comes within 10 s.
+//   - TestRealSoak: the three seeding at once; random Range reads, full
+//     passes and drop/re-adds from a printed seed (-soak.real=DURATION for
+//     a long run), no read waiting more than 15 s.
 //   - TestTransmissionInterop: a transmission-daemon seeder (Debian's
 //     Transmission 3.00), across the 512-request boundary. Skipped outside
 //     CI when transmission-daemon is not installed; fails in CI (CI=true).

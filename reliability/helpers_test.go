@@ -58,32 +58,59 @@ type env struct {
 }
 
 // newEnv starts a leecher whose pieces live in capacity bytes of memory
-// and serves a Handler with opts over it (testutil.Serve); the leecher's
+// and serves a Handler with opts over it (testutil.Serve), the leecher's
+// host.Client its Watchdog unless opts has one; the leecher's
 // configuration is testutil.Config (which applies host.Apply), then
 // cfgOpts. Everything is closed at the end of the test: the Handler first,
 // then the server, the client and the storage.
 func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*torrent.ClientConfig)) *env {
 	t.Helper()
-	s := testutil.Serve(t, capacity, func(cl *torrent.Client, mem *memory.Client, logger *slog.Logger) (*stream.Handler, error) {
+	s := testutil.Serve(t, capacity, func(hc *host.Client, logger *slog.Logger) (*stream.Handler, error) {
 		if opts.Logger == nil {
 			opts.Logger = logger
 		}
-		return stream.New(cl, mem, opts)
+		if opts.Watchdog == nil {
+			opts.Watchdog = hc
+		}
+		return stream.New(hc.Torrent, hc.Storage, opts)
 	}, cfgOpts...)
 	return &env{t: t, hc: s.Host, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }
 
 // add adds mi to the leecher and has it connect to each address as an
-// untrusted peer (one the library may ban). It returns once the torrent
-// has its info, which it has at once since mi carries it.
+// untrusted peer (one the library may ban), remembered by the redialer
+// (host.Client.AddPeers) as a server remembers a torrent's peers. It
+// returns once the torrent has its info, which it has at once since mi
+// carries it.
 func (e *env) add(mi *metainfo.MetaInfo, peers ...net.Addr) *torrent.Torrent {
 	e.t.Helper()
 	tor, err := e.cl.AddTorrent(mi)
 	if err != nil {
 		e.t.Fatalf("adding torrent: %v", err)
 	}
-	addPeers(tor, peers...)
+	var pis []torrent.PeerInfo
+	for _, a := range peers {
+		pis = append(pis, torrent.PeerInfo{Addr: a, Trusted: false})
+	}
+	e.hc.AddPeers(tor, pis)
 	testutil.WaitChan(e.t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
+	return tor
+}
+
+// addMagnet adds the torrent ih to the leecher as a magnet naming peers in
+// x.pe (host.Client.AddTorrentSpec, as a server adds one) and returns once
+// it has its info from them.
+func (e *env) addMagnet(ih metainfo.Hash, peers ...net.Addr) *torrent.Torrent {
+	e.t.Helper()
+	spec := &torrent.TorrentSpec{AddTorrentOpts: torrent.AddTorrentOpts{InfoHash: ih}}
+	for _, a := range peers {
+		spec.PeerAddrs = append(spec.PeerAddrs, a.String())
+	}
+	tor, _, err := e.hc.AddTorrentSpec(spec)
+	if err != nil {
+		e.t.Fatalf("adding magnet: %v", err)
+	}
+	testutil.WaitChan(e.t, testutil.SetupTimeout, "the magnet's info", tor.GotInfo())
 	return tor
 }
 

@@ -67,7 +67,14 @@ General\Locale=en
 // written) and waits, through its WebAPI, until it seeds them all.
 func startQBittorrent(t *testing.T, dataDir string, torrents ...string) *net.TCPAddr {
 	t.Helper()
-	q := runQBittorrent(t, dataDir, true, "", torrents...)
+	return seedQBittorrent(t, freePort(t), dataDir, torrents...).addr
+}
+
+// seedQBittorrent is startQBittorrent on the peer port given, returning the
+// running program.
+func seedQBittorrent(t *testing.T, peerPort int, dataDir string, torrents ...string) *qbittorrent {
+	t.Helper()
+	q := runQBittorrentOn(t, peerPort, dataDir, true, "", torrents...)
 	q.p.waitFor(t, testutil.SetupTimeout, "qBittorrent to seed every torrent", func() bool {
 		list, err := q.torrents()
 		if err != nil || len(list) != len(torrents) {
@@ -80,7 +87,7 @@ func startQBittorrent(t *testing.T, dataDir string, torrents ...string) *net.TCP
 		}
 		return listening(q.addr.String())
 	})
-	return q.addr
+	return q
 }
 
 // qbittorrent is a running qbittorrent-nox.
@@ -110,8 +117,14 @@ func (q *qbittorrent) torrents() ([]qbtTorrent, error) {
 // holds more lines for the [BitTorrent] section of its configuration.
 func runQBittorrent(t *testing.T, dataDir string, skipCheck bool, extra string, torrents ...string) *qbittorrent {
 	t.Helper()
+	return runQBittorrentOn(t, freePort(t), dataDir, skipCheck, extra, torrents...)
+}
+
+// runQBittorrentOn is runQBittorrent taking peers on peerPort.
+func runQBittorrentOn(t *testing.T, peerPort int, dataDir string, skipCheck bool, extra string, torrents ...string) *qbittorrent {
+	t.Helper()
 	profile := t.TempDir()
-	peerPort, webPort := freePort(t), freePort(t)
+	webPort := freePort(t)
 	cfgDir := filepath.Join(profile, "qBittorrent", "config")
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		t.Fatal(err)

@@ -49,9 +49,10 @@ type seederProgram struct {
 
 // seekTimeout bounds the wait for the first byte of a read of evicted data:
 // what a viewer waits after a seek.
-const seekTimeout = 5 * time.Second
+const seekTimeout = 10 * time.Second
 
-// TestRealSeeders runs each real seeder with seekAfterFullPass and
+// TestRealSeeders runs each real seeder with seekAfterFullPass, over a
+// file of 65 pieces of 256 KiB and one of 64 pieces of 1 MiB, and with
 // ffmpegAfterFullPass.
 func TestRealSeeders(t *testing.T) {
 	for _, p := range []seederProgram{qbittorrentProgram, aria2Program, transmissionProgram} {
@@ -61,10 +62,22 @@ func TestRealSeeders(t *testing.T) {
 			dataDir := t.TempDir()
 			spec := testutil.Spec{Name: "movie.bin", PieceLength: pieceLength, Length: 16*mib + 4321, Seed: 11}
 			mi := testutil.MakeTorrent(t, dataDir, spec)
+			big := testutil.Spec{Name: "big.bin", PieceLength: mib, Length: 64 * mib, Seed: 13}
+			bigMI := testutil.MakeTorrent(t, dataDir, big)
 			media := makeMedia(t, dataDir, "clip.mp4")
-			addr := p.start(t, dataDir, writeTorrent(t, mi), writeTorrent(t, media))
-			t.Run("seek", func(t *testing.T) { seekAfterFullPass(t, mi, testutil.Content(spec), addr) })
-			t.Run("ffmpeg", func(t *testing.T) { ffmpegAfterFullPass(t, media, addr) })
+			addr := p.start(t, dataDir, writeTorrent(t, mi), writeTorrent(t, bigMI), writeTorrent(t, media))
+			// Each leecher has an address of its own, as distinct
+			// users have: a seeder's memory of one address (Transmission
+			// keys what it knows of a peer by IP) must not carry over.
+			t.Run("seek", func(t *testing.T) {
+				seekAfterFullPass(t, mi, testutil.Content(spec), addr, false, listenOn("127.0.0.41"))
+			})
+			// Added by magnet, as a user adds one to a server: its
+			// first connection is made before the torrent has its info.
+			t.Run("seek64x1MiB", func(t *testing.T) {
+				seekAfterFullPass(t, bigMI, testutil.Content(big), addr, true, listenOn("127.0.0.42"))
+			})
+			t.Run("ffmpeg", func(t *testing.T) { ffmpegAfterFullPass(t, media, addr, listenOn("127.0.0.43")) })
 		})
 	}
 }
@@ -73,10 +86,16 @@ func TestRealSeeders(t *testing.T) {
 // seeder at addr through a cache of a quarter of it, then reads one piece
 // at each of three evicted offsets (the start of the second piece, a
 // quarter, a half): each must be exact and its first byte must come within
-// seekTimeout.
-func seekAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, content []byte, addr net.Addr) {
-	e := newEnv(t, int64(len(content))/4, stream.Options{})
-	tor := e.add(mi, addr)
+// seekTimeout. With magnet, the leecher is given only the info hash and
+// addr, and gets the info from the seeder.
+func seekAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, content []byte, addr net.Addr, magnet bool, cfgOpts ...func(*torrent.ClientConfig)) {
+	e := newEnv(t, int64(len(content))/4, stream.Options{}, cfgOpts...)
+	var tor *torrent.Torrent
+	if magnet {
+		tor = e.addMagnet(mi.HashInfoBytes(), addr)
+	} else {
+		tor = e.add(mi, addr)
+	}
 	url := e.url(tor, 0)
 	start := time.Now()
 	body, err := e.fetch(t.Context(), url, "", http.StatusOK)
@@ -104,12 +123,12 @@ func seekAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, content []byte, addr
 // the seeder at addr through a cache of a quarter of it, then seek five
 // times, backwards into evicted data first, each decoding a second without
 // an error.
-func ffmpegAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, addr net.Addr) {
+func ffmpegAfterFullPass(t *testing.T, mi *metainfo.MetaInfo, addr net.Addr, cfgOpts ...func(*torrent.ClientConfig)) {
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, info.TotalLength()/4, stream.Options{})
+	e := newEnv(t, info.TotalLength()/4, stream.Options{}, cfgOpts...)
 	tor := e.add(mi, addr)
 	url := e.url(tor, 0)
 	start := time.Now()
@@ -237,6 +256,7 @@ func writeTorrent(t *testing.T, mi *metainfo.MetaInfo) string {
 // the test failed.
 type process struct {
 	name   string
+	cmd    *exec.Cmd // started
 	out    *testutil.Buffer
 	exited chan error // receives the exit once
 }
@@ -245,7 +265,7 @@ type process struct {
 // of the test.
 func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{name: name, out: &testutil.Buffer{}, exited: make(chan error, 1)}
+	p := &process{name: name, cmd: cmd, out: &testutil.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -264,6 +284,20 @@ func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 		}
 	})
 	return p
+}
+
+// stop stops the process (SIGTERM, then SIGKILL after 10 s) and waits for
+// it to exit; the clean-up of startProcess then has nothing left to do.
+func (p *process) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		err = <-p.exited
+	}
+	p.exited <- err
 }
 
 // waitFor is testutil.WaitFor that fails at once if the process exits.

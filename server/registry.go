@@ -116,7 +116,7 @@ func (a *app) open(spec *torrent.TorrentSpec, info *metainfo.Info, m meta, pinne
 			return nil, err
 		}
 	}
-	t, _, err := a.cl.AddTorrentSpec(spec)
+	t, _, err := a.hc.AddTorrentSpec(spec) // remembers x.pe for redials
 	if err != nil {
 		return nil, fmt.Errorf("adding torrent %s: %w", spec.InfoHash.HexString(), err)
 	}

@@ -136,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:     sessionIdle(cfg.Idle),
 		InfoTimeout:     cfg.InfoTimeout,
 		Logger:          cfg.Logger,
+		Watchdog:        hc, // explains and acts on reads that wait
 	})
 	if err != nil {
 		s.cancel()

@@ -54,6 +54,11 @@ type Options struct {
 	// Logger receives what went wrong inside, at Debug to Error levels.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Watchdog, when set, is asked why a read has waited WatchAfter for a
+	// piece, and acts on it; /status and /metrics show its reasons and its
+	// view of each torrent's peers. Set it to the *host.Client that made
+	// the torrent client. Default none: waits are timed, not explained.
+	Watchdog Watchdog
 }
 
 // withDefaults returns o with its zero fields defaulted, or an error naming
@@ -224,6 +229,7 @@ func (h *Handler) loop(interval time.Duration) {
 		case now := <-tick.C:
 			h.reapIdle(now)
 			h.sample(now)
+			h.watch(now)
 		}
 	}
 }

@@ -35,16 +35,20 @@ type env struct {
 }
 
 // newEnv starts a leecher whose pieces live in capacity bytes of memory and
-// serves a Handler with opts over it (testutil.Serve). Everything is closed
+// serves a Handler with opts over it (testutil.Serve), the leecher's
+// host.Client its Watchdog unless opts has one. Everything is closed
 // at the end of the test: the Handler first, then the server, the client
 // and the storage.
 func newEnv(t testing.TB, capacity int64, opts Options) *env {
 	t.Helper()
-	s := testutil.Serve(t, capacity, func(cl *torrent.Client, mem *memory.Client, logger *slog.Logger) (*Handler, error) {
+	s := testutil.Serve(t, capacity, func(hc *host.Client, logger *slog.Logger) (*Handler, error) {
 		if opts.Logger == nil {
 			opts.Logger = logger
 		}
-		return New(cl, mem, opts)
+		if opts.Watchdog == nil {
+			opts.Watchdog = hc
+		}
+		return New(hc.Torrent, hc.Storage, opts)
 	})
 	return &env{t: t, hc: s.Host, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }

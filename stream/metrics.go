@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,6 +52,18 @@ var (
 		"Piece data received from peers.", []string{"infohash"}, nil)
 	descRate = prometheus.NewDesc("memtorrent_torrent_download_rate_bytes_per_second",
 		"Piece data received from peers per second, over about the last second.", []string{"infohash"}, nil)
+	descTorrentPeers = prometheus.NewDesc("memtorrent_torrent_peers",
+		"Connections of the torrent, as Options.Watchdog sees them.", []string{"infohash"}, nil)
+	descPeerRequests = prometheus.NewDesc("memtorrent_peer_requests",
+		"Our requests outstanding to the peer.", []string{"infohash", "addr", "client"}, nil)
+	descPeerRate = prometheus.NewDesc("memtorrent_peer_download_rate_bytes_per_second",
+		"Useful data received from the peer per second, over the connection's life.", []string{"infohash", "addr", "client"}, nil)
+	descPeerState = prometheus.NewDesc("memtorrent_peer_state",
+		"1 when the peer is in the state: peer_choking, peer_interested, interesting (it has a piece we want), has_piece (the piece waited for).",
+		[]string{"infohash", "addr", "client", "state"}, nil)
+	descSessionWait = prometheus.NewDesc("memtorrent_session_wait_seconds",
+		"How long the session's read has waited for a piece, with the Watchdog's reason (empty before WatchAfter).",
+		[]string{"infohash", "session", "piece", "reason"}, nil)
 )
 
 // collector exports Handler.Status to a registry the Handler owns.
@@ -64,6 +78,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
+		descTorrentPeers, descPeerRequests, descPeerRate, descPeerState, descSessionWait,
 	} {
 		ch <- d
 	}
@@ -105,5 +120,34 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descLookbehindMisses, float64(t.Lookbehind.Misses), ih)
 		counter(descReadData, float64(t.BytesReadData), ih)
 		gauge(descRate, float64(t.DownloadRate), ih)
+		gauge(descTorrentPeers, float64(len(t.Peers)), ih)
+		seen := make(map[[2]string]bool) // two connections to one address export once
+		for _, p := range t.Peers {
+			if seen[[2]string{p.Addr, p.Client}] {
+				continue
+			}
+			seen[[2]string{p.Addr, p.Client}] = true
+			gauge(descPeerRequests, float64(p.Requests), ih, p.Addr, p.Client)
+			gauge(descPeerRate, p.DownloadRate, ih, p.Addr, p.Client)
+			for state, on := range map[string]bool{
+				"peer_choking": p.PeerChoking, "peer_interested": p.PeerInterested,
+				"interesting": p.Interesting, "has_piece": p.HasPiece,
+			} {
+				gauge(descPeerState, b2f(on), ih, p.Addr, p.Client, state)
+			}
+		}
+		for _, ss := range t.Sessions {
+			if ss.WaitPiece >= 0 {
+				gauge(descSessionWait, ss.WaitSeconds, ih, strconv.FormatUint(ss.ID, 10), strconv.Itoa(ss.WaitPiece), ss.WaitReason)
+			}
+		}
 	}
+}
+
+// b2f is 1 for true, 0 for false.
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -85,6 +85,7 @@ type session struct {
 	// Guarded by Handler.mu.
 	busy     bool
 	lastUsed time.Time
+	wait     waitState
 }
 
 // acquire hands the caller a session of key for a request whose range
@@ -288,7 +289,9 @@ func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) 
 	}
 	s.moved() // declare the window before waiting for its first piece
 	start := time.Now()
+	s.startWait(int((s.geom.Offset + pos) / s.geom.PieceLength))
 	n, err := readPiece(ctx, s.key.t, p, s.geom.Offset+pos, s.mt != nil)
+	s.endWait()
 	s.h.recordWait(time.Since(start))
 	s.pos += int64(n)
 	s.position.Store(s.pos)

@@ -15,6 +15,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
@@ -81,6 +82,10 @@ type TorrentStatus struct {
 	DownloadRate   float64          `json:"downloadRate"`  // bytes per second, over about the last second
 	ReadersCreated int64            `json:"readersCreated"`
 	Sessions       []SessionStatus  `json:"sessions"` // by id
+	// Peers are the torrent's connections as Options.Watchdog sees them
+	// (none without one), HasPiece for the piece the longest waiting
+	// session waits for, if any.
+	Peers []host.PeerState `json:"peers"`
 }
 
 // PieceCounts counts the torrent's pieces by the storage's state (a piece
@@ -116,6 +121,13 @@ type SessionStatus struct {
 	Seeks       int64   `json:"seeks"`     // reader moves between and within requests
 	Busy        bool    `json:"busy"`      // serving a request now
 	IdleSeconds float64 `json:"idleSeconds"`
+	// A read of the session waiting for a piece: the piece (-1: none),
+	// for how long, and, once it has waited WatchAfter, why and what was
+	// done (Options.Watchdog; see host.Reason).
+	WaitPiece   int     `json:"waitPiece"`
+	WaitSeconds float64 `json:"waitSeconds"`
+	WaitReason  string  `json:"waitReason,omitempty"`
+	WaitAction  string  `json:"waitAction,omitempty"`
 }
 
 // Status returns the figures of /status. It calls into the torrent client
@@ -162,7 +174,7 @@ func (h *Handler) TorrentStatus(ih metainfo.Hash) (TorrentStatus, bool) {
 
 func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatus {
 	ih := t.InfoHash()
-	ts := TorrentStatus{InfoHash: ih.HexString(), Name: t.Name(), Capacity: capacity, Sessions: []SessionStatus{}}
+	ts := TorrentStatus{InfoHash: ih.HexString(), Name: t.Name(), Capacity: capacity, Sessions: []SessionStatus{}, Peers: []host.PeerState{}}
 	if info := t.Info(); info != nil {
 		ts.GotInfo = true
 		ts.Length = info.TotalLength()
@@ -185,6 +197,7 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 		ts.Lookbehind = LookbehindStatus{lb.Protected, lb.Resident, lb.ResidentBytes, lb.Hits, lb.Misses}
 	}
 	now := time.Now()
+	piece, longest := -1, time.Duration(0)
 	h.mu.Lock()
 	ts.DownloadRate = h.rates[ih].rate
 	ts.ReadersCreated = h.readersBy[ih]
@@ -206,9 +219,20 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 		if !s.busy {
 			ss.IdleSeconds = now.Sub(s.lastUsed).Seconds()
 		}
+		ss.WaitPiece = -1
+		if w := s.wait; !w.since.IsZero() {
+			ss.WaitPiece, ss.WaitSeconds = w.piece, now.Sub(w.since).Seconds()
+			ss.WaitReason, ss.WaitAction = string(w.reason), w.action
+			if d := now.Sub(w.since); d > longest {
+				piece, longest = w.piece, d
+			}
+		}
 		ts.Sessions = append(ts.Sessions, ss)
 	}
 	h.mu.Unlock()
+	if h.opts.Watchdog != nil {
+		ts.Peers = h.opts.Watchdog.Peers(t, piece)
+	}
 	slices.SortFunc(ts.Sessions, func(a, b SessionStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return ts
 }

@@ -75,8 +75,9 @@ type Served[H http.Handler] struct {
 
 // Serve starts NewMemLeecher with capacity bytes of memory (its
 // configuration Config(tb, cfgOpts...)) and serves, on an httptest server,
-// the handler that newHandler makes from the leecher's client and storage
-// and a logger writing Warn and above to the test log. It fails the test
+// the handler that newHandler makes from the leecher (its host.Client:
+// torrent client and storage) and a logger writing Warn and above to the
+// test log. It fails the test
 // if newHandler returns an error. Everything is closed when the test
 // ends: the handler first (its Close error fails the test), then the
 // server, the client and the storage. Call it from the test goroutine.
@@ -86,10 +87,10 @@ type Served[H http.Handler] struct {
 func Serve[H interface {
 	http.Handler
 	Close() error
-}](tb testing.TB, capacity int64, newHandler func(*torrent.Client, *memory.Client, *slog.Logger) (H, error), cfgOpts ...func(*torrent.ClientConfig)) *Served[H] {
+}](tb testing.TB, capacity int64, newHandler func(*host.Client, *slog.Logger) (H, error), cfgOpts ...func(*torrent.ClientConfig)) *Served[H] {
 	tb.Helper()
 	hc := NewMemLeecher(tb, memory.Options{Capacity: capacity}, cfgOpts...)
-	h, err := newHandler(hc.Torrent, hc.Storage, Logger(tb, slog.LevelWarn))
+	h, err := newHandler(hc, Logger(tb, slog.LevelWarn))
 	if err != nil {
 		tb.Fatalf("creating the handler: %v", err)
 	}
