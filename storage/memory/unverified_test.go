@@ -112,12 +112,12 @@ func TestWrittenWakes(t *testing.T) {
 
 // TestHashFailureForgetsBytes checks that a piece written whole that fails
 // its hash forgets its bytes, that the failure is reported when
-// ReadUnverified returned bytes of it, and that a piece that passes is not
-// reported.
+// ReadUnverified returned bytes of it, and that neither a piece that passes
+// nor a partial one found incomplete is reported.
 func TestHashFailureForgetsBytes(t *testing.T) {
 	const pl = 64 << 10
 	c := newTestClient(t, Options{Capacity: 1 << 20})
-	tt, info := openTest(t, c, 1, pl, 3)
+	tt, info := openTest(t, c, 1, pl, 4)
 	mt, _ := c.Torrent(ihOf(1))
 	var failed []int
 	mt.OnUnverifiedFailure(func(i int) { failed = append(failed, i) })
@@ -149,6 +149,17 @@ func TestHashFailureForgetsBytes(t *testing.T) {
 	// Piece 2: fails its hash, never read.
 	writePiece(t, tt, info, 1, 2)
 	tt.Piece(info.Piece(2)).MarkNotComplete()
+
+	// Piece 3: partly written and read, then found incomplete (its hash
+	// failed for missing bytes): not a failure of its bytes, kept.
+	if _, err := tt.Piece(info.Piece(3)).WriteAt(make([]byte, 100), 0); err != nil {
+		t.Fatal(err)
+	}
+	mt.ReadUnverified(3, 0, buf)
+	tt.Piece(info.Piece(3)).MarkNotComplete()
+	if n, _ := mt.ReadUnverified(3, 0, buf); n != 100 {
+		t.Errorf("ReadUnverified(3) of a partial piece found incomplete: got %d bytes; want 100", n)
+	}
 
 	if len(failed) != 1 || failed[0] != 0 {
 		t.Errorf("failures reported %v; want [0]", failed)
