@@ -15,8 +15,9 @@ import (
 // torrent, in PeerConn.onReadHashes, which panics on a v1 torrent (it
 // unwraps the unset v2 pieces root of its files), on a pieces root the
 // torrent lacks (nil file), on an index past the file's pieces and on
-// proof layers; nothing recovers the read loop, so one 50-byte message
-// ends the process (reliability.TestV1591HashesMessageCrashes). The cost:
+// proof layers (read in the source); nothing recovers the read loop, so
+// one 50-byte message ends the process (the v1 case:
+// reliability.TestV1591HashesMessageCrashes). The cost:
 // the client neither answers v2 peers' hash requests nor learns piece
 // layers from peers, which only a v2 torrent added without its piece
 // layers (by magnet) needs; a hybrid torrent is verified by its v1 hashes
