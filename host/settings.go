@@ -75,9 +75,11 @@ const (
 // MaxAllocPeerRequestDataPerConn, a ReadExtendedHandshake callback that
 // caps a peer's advertised request queue at MaxPeerRequests, and a
 // ConfigureAnacrolixDhtServer that keeps a failed lookup of DHT starting
-// nodes from failing the announces. A callback already in
-// cfg.Callbacks.ReadExtendedHandshake or cfg.ConfigureAnacrolixDhtServer is
-// kept and runs first, so the cap and the workaround hold whatever it does. Call Apply once per configuration,
+// nodes from failing the announces, and a ReadMessage callback that ignores
+// BEP 52 hash messages, one of which panics v1.59.1 (see
+// ignoreHashMessages). A callback already in
+// cfg.Callbacks.ReadExtendedHandshake, cfg.Callbacks.ReadMessage or
+// cfg.ConfigureAnacrolixDhtServer is kept and runs first, so the cap and the workaround hold whatever it does. Call Apply once per configuration,
 // before torrent.NewClient; calling it again only wraps the callbacks once
 // more.
 func Apply(cfg *torrent.ClientConfig) {
@@ -91,6 +93,7 @@ func Apply(cfg *torrent.ClientConfig) {
 		capRequestQueue(msg)
 	}
 	backoffDHT(cfg)
+	ignoreHashMessages(cfg)
 }
 
 // capRequestQueue lowers msg's advertised request queue to MaxPeerRequests.

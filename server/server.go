@@ -39,6 +39,9 @@ type Config struct {
 	// Readahead bounds one playback session's readahead. Default
 	// stream.DefaultReadaheadCap.
 	Readahead int64
+	// Verify says which bytes reach a player (stream.Options.Verify).
+	// Default stream.VerifyStrict.
+	Verify string
 	// Idle drops a torrent added over HTTP after this long without a
 	// request or a playback session; 0 never.
 	Idle time.Duration
@@ -137,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		InfoTimeout:     cfg.InfoTimeout,
 		Logger:          cfg.Logger,
 		Watchdog:        hc, // explains and acts on reads that wait
+		Verify:          cfg.Verify,
 	})
 	if err != nil {
 		s.cancel()

@@ -68,6 +68,19 @@
 // known complete (ReadPiece returned them, or Piece.State says Complete)
 // returns at once, unless the storage evicts them in between.
 //
+// # Verified bytes
+//
+// Options.Verify says which bytes may reach a player. [VerifyStrict], the
+// default, serves only pieces that passed their hash check, so the first
+// byte of a piece waits for the whole piece. [VerifyPlayhead] serves the
+// piece at the playhead, while it is incomplete, chunk by chunk as its
+// bytes arrive (memory.Torrent.ReadUnverified, woken by
+// memory.Torrent.Written); all other pieces stay verified-only. A piece
+// served so that later fails its hash is counted in Status.UnverifiedFailed,
+// logged at Warn, forgotten by the storage and kept wanted until it is
+// downloaded again and verified; the player already got its wrong bytes.
+// Measurements and BitTorrent v2 block hashes: docs/verify.md.
+//
 // Every response with a status of 400 or more carries exactly
 // http.StatusText of its status as body; what went wrong inside is logged,
 // never sent. A 416 always carries Content-Range: bytes */size.

@@ -51,6 +51,10 @@ type Options struct {
 	// InfoTimeout bounds how long a request waits for the info of a torrent
 	// added by info hash. Default 30 s.
 	InfoTimeout time.Duration
+	// Verify says which bytes may reach a player: VerifyStrict (the
+	// default) only bytes of pieces that passed their hash check,
+	// VerifyPlayhead also the bytes of the playhead's piece as they arrive.
+	Verify string
 	// Logger receives what went wrong inside, at Debug to Error levels.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -91,7 +95,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return o, nil
+	if o.Verify == "" {
+		o.Verify = VerifyStrict
+	}
+	return o, checkVerify(o.Verify)
 }
 
 // Handler is the http.Handler of the package's routes (see the package doc).
@@ -112,8 +119,12 @@ type Handler struct {
 	readers     atomic.Int64 // playheads (one per session) created since New
 	stalls      atomic.Int64 // torrent reads that waited longer than StallThreshold
 	longestWait atomic.Int64 // nanoseconds: the longest wait of one torrent read
-	numSessions atomic.Int64 // len(sessions), for sizing readahead without the lock
-	requests    sync.WaitGroup
+	// unverifiedBytes counts bytes served before their piece's hash check;
+	// unverifiedFails the pieces that failed it afterwards.
+	unverifiedBytes atomic.Int64
+	unverifiedFails atomic.Int64
+	numSessions     atomic.Int64 // len(sessions), for sizing readahead without the lock
+	requests        sync.WaitGroup
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool

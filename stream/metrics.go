@@ -31,6 +31,10 @@ var (
 		"Torrent reads that waited longer than StallThreshold for data.", nil, nil)
 	descLongestWait = prometheus.NewDesc("memtorrent_stream_longest_read_wait_seconds",
 		"The longest wait of one torrent read for data.", nil, nil)
+	descUnverifiedBytes = prometheus.NewDesc("memtorrent_stream_unverified_bytes_total",
+		"Bytes served before their piece passed its hash check (Verify playhead).", nil, nil)
+	descUnverifiedFailed = prometheus.NewDesc("memtorrent_stream_unverified_failed_pieces_total",
+		"Pieces that failed their hash check after bytes of them were served.", nil, nil)
 
 	descTorrentPieces = prometheus.NewDesc("memtorrent_torrent_pieces",
 		"Pieces of the torrent by storage state; state=\"total\" counts all.", []string{"infohash", "state"}, nil)
@@ -75,7 +79,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descUnverifiedFailed, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 		descTorrentPeers, descPeerRequests, descPeerRate, descPeerState, descSessionWait,
@@ -103,6 +107,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReaders, float64(s.ReadersCreated))
 	counter(descStalls, float64(s.Stalls))
 	gauge(descLongestWait, s.LongestReadWait)
+	counter(descUnverifiedBytes, float64(s.UnverifiedBytes))
+	counter(descUnverifiedFailed, float64(s.UnverifiedFailed))
 	for _, t := range s.Torrents {
 		ih := t.InfoHash
 		for state, n := range map[string]int{

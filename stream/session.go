@@ -125,10 +125,11 @@ func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File,
 	ts := h.torrents[key.t]
 	if ts == nil {
 		ts = &torState{
-			lb:      make(map[*session]lookbehind.Range),
-			pins:    make(map[int]*filePins),
-			wins:    make(map[*session]pieceRange),
-			applied: make(map[int]torrent.PiecePriority),
+			lb:         make(map[*session]lookbehind.Range),
+			pins:       make(map[int]*filePins),
+			wins:       make(map[*session]pieceRange),
+			applied:    make(map[int]torrent.PiecePriority),
+			unverified: make(map[int]struct{}),
 		}
 		h.torrents[key.t] = ts
 	}
@@ -203,6 +204,9 @@ func (s *session) open() {
 		return
 	}
 	s.mt, s.win = mt, mt.NewReadahead()
+	if h.opts.Verify == VerifyPlayhead {
+		mt.OnUnverifiedFailure(h.unverifiedFailed(s.key.ih.HexString()))
+	}
 	errs := s.ts.pinFile(mt, s.key.file, s.geom, h.mem.Stats().Capacity)
 	s.pinned = true
 	for _, err := range errs {
@@ -290,7 +294,13 @@ func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) 
 	s.moved() // declare the window before waiting for its first piece
 	start := time.Now()
 	s.startWait(int((s.geom.Offset + pos) / s.geom.PieceLength))
-	n, err := readPiece(ctx, s.key.t, p, s.geom.Offset+pos, s.mt != nil)
+	var n int
+	var err error
+	if s.h.opts.Verify == VerifyPlayhead && s.mt != nil {
+		n, err = s.readEarly(ctx, p, s.geom.Offset+pos)
+	} else {
+		n, err = readPiece(ctx, s.key.t, p, s.geom.Offset+pos, s.mt != nil)
+	}
 	s.endWait()
 	s.h.recordWait(time.Since(start))
 	s.pos += int64(n)
@@ -402,9 +412,10 @@ type torState struct {
 	lb   map[*session]lookbehind.Range
 	pins map[int]*filePins // by file index
 
-	prioMu  sync.Mutex                    // guards the fields below; held across Piece.SetPriority, so that calls apply in order
-	wins    map[*session]pieceRange       // the pieces each session wants
-	applied map[int]torrent.PiecePriority // the priorities set on pieces, None absent
+	prioMu     sync.Mutex                    // guards the fields below; held across Piece.SetPriority, so that calls apply in order
+	wins       map[*session]pieceRange       // the pieces each session wants
+	applied    map[int]torrent.PiecePriority // the priorities set on pieces, None absent
+	unverified map[int]struct{}              // pieces served before their hash and not yet complete (see servedUnverified)
 }
 
 // pieceRange is the piece indexes [begin, end).
@@ -421,6 +432,7 @@ func (r pieceRange) empty() bool { return r.begin >= r.end }
 func (ts *torState) setWindow(t *torrent.Torrent, s *session, r pieceRange) {
 	ts.prioMu.Lock()
 	defer ts.prioMu.Unlock()
+	ts.pruneUnverifiedLocked(t)
 	old := ts.wins[s]
 	if old == r || old.empty() && r.empty() {
 		return
@@ -430,26 +442,9 @@ func (ts *torState) setWindow(t *torrent.Torrent, s *session, r pieceRange) {
 	} else {
 		ts.wins[s] = r
 	}
-	dropped := false
-	select {
-	case <-t.Closed():
-		dropped = true
-	default:
-	}
 	update := func(r pieceRange) {
 		for i := r.begin; i < r.end; i++ {
-			want := ts.want(i)
-			if want == ts.applied[i] {
-				continue
-			}
-			if want == torrent.PiecePriorityNone {
-				delete(ts.applied, i)
-			} else {
-				ts.applied[i] = want
-			}
-			if !dropped {
-				t.Piece(i).SetPriority(want)
-			}
+			ts.applyLocked(t, i)
 		}
 	}
 	switch {
@@ -465,10 +460,14 @@ func (ts *torState) setWindow(t *torrent.Torrent, s *session, r pieceRange) {
 	}
 }
 
-// want returns the priority the sessions want for piece i. ts.prioMu must be
+// want returns the priority the sessions want for piece i: at least
+// PiecePriorityNormal for a piece served before its hash. ts.prioMu must be
 // held.
 func (ts *torState) want(i int) torrent.PiecePriority {
 	want := torrent.PiecePriorityNone
+	if _, ok := ts.unverified[i]; ok {
+		want = torrent.PiecePriorityNormal
+	}
 	for _, r := range ts.wins {
 		switch {
 		case i == r.begin:

@@ -43,9 +43,16 @@ type Status struct {
 	ReadersCreated    int64 `json:"readersCreated"` // torrent readers created since New
 	// Stalls counts torrent reads that waited longer than StallThreshold
 	// for data; LongestReadWait is the longest single wait, in seconds.
-	Stalls          int64           `json:"stalls"`
-	LongestReadWait float64         `json:"longestReadWaitSeconds"`
-	Torrents        []TorrentStatus `json:"torrents"` // by info hash
+	Stalls          int64   `json:"stalls"`
+	LongestReadWait float64 `json:"longestReadWaitSeconds"`
+	// Verify is Options.Verify. UnverifiedBytes counts the bytes served
+	// before their piece passed its hash check (VerifyPlayhead), and
+	// UnverifiedFailed the pieces that failed it after bytes of them were
+	// served: the player got wrong bytes from each.
+	Verify           string          `json:"verify"`
+	UnverifiedBytes  int64           `json:"unverifiedBytes"`
+	UnverifiedFailed int64           `json:"unverifiedFailed"`
+	Torrents         []TorrentStatus `json:"torrents"` // by info hash
 }
 
 // StallThreshold is how long a torrent read must wait for data to count as
@@ -151,6 +158,9 @@ func (h *Handler) Status() Status {
 		ReadersCreated:    h.readers.Load(),
 		Stalls:            h.stalls.Load(),
 		LongestReadWait:   time.Duration(h.longestWait.Load()).Seconds(),
+		Verify:            h.opts.Verify,
+		UnverifiedBytes:   h.unverifiedBytes.Load(),
+		UnverifiedFailed:  h.unverifiedFails.Load(),
 		Torrents:          make([]TorrentStatus, 0, len(ts)),
 	}
 	h.mu.Lock()

@@ -48,6 +48,9 @@ func TestStatusAndMetrics(t *testing.T) {
 	if st.LongestReadWait <= 0 || st.LongestReadWait >= StallThreshold.Seconds() || st.Stalls != 0 {
 		t.Errorf("read waits: longest %vs, %d stalls; want a wait in (0, %v) and no stall", st.LongestReadWait, st.Stalls, StallThreshold)
 	}
+	if st.Verify != VerifyStrict || st.UnverifiedBytes != 0 || st.UnverifiedFailed != 0 {
+		t.Errorf("verify %q, unverified bytes %d, failed %d; want %q, 0, 0", st.Verify, st.UnverifiedBytes, st.UnverifiedFailed, VerifyStrict)
+	}
 	ts := st.Torrents[0]
 	pieces := int(spec.Length / pieceLength)
 	checks := []struct {
@@ -133,6 +136,8 @@ func TestStatusAndMetrics(t *testing.T) {
 		{"memtorrent_stream_sessions", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_readers_created_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 1 }},
 		{"memtorrent_stream_stalls_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 0 }},
+		{"memtorrent_stream_unverified_bytes_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 0 }},
+		{"memtorrent_stream_unverified_failed_pieces_total", nil, dto.MetricType_COUNTER, func(v float64) bool { return v == 0 }},
 		{"memtorrent_stream_longest_read_wait_seconds", nil, dto.MetricType_GAUGE, func(v float64) bool { return v > 0 && v < 2 }},
 		{"memtorrent_torrent_pieces", []string{"infohash", ih, "state", "total"}, dto.MetricType_GAUGE, func(v float64) bool { return v == float64(pieces) }},
 		{"memtorrent_torrent_pieces", []string{"infohash", ih, "state", "complete"}, dto.MetricType_GAUGE, func(v float64) bool { return v == float64(ts.Pieces.Complete) }},

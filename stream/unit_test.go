@@ -120,7 +120,7 @@ func TestNewRejects(t *testing.T) {
 	if _, err := New(nil, nil, Options{}); err == nil {
 		t.Errorf("New(nil, nil): no error")
 	}
-	for _, o := range []Options{{IdleTimeout: -1}, {MaxSessions: -1}, {ReadaheadCap: -1}, {Bitrate: -1}, {InfoTimeout: -1}} {
+	for _, o := range []Options{{IdleTimeout: -1}, {MaxSessions: -1}, {ReadaheadCap: -1}, {Bitrate: -1}, {InfoTimeout: -1}, {Verify: "loose"}} {
 		if _, err := o.withDefaults(); err == nil {
 			t.Errorf("options %+v: no error", o)
 		}

@@ -50,6 +50,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown demo flag", []string{"demo", "--peer-port", "1"}, "flag provided but not defined: -peer-port"},
 		{"bad size", []string{"serve", "-capacity", "lots", ih}, `invalid value "lots" for flag -capacity`},
 		{"zero capacity", []string{"serve", "-capacity", "0", ih}, "-capacity must be more than 0"},
+		{"bad verify", []string{"serve", "-verify", "sometimes", ih}, `-verify "sometimes": want playhead or strict`},
 		{"bad log level", []string{"demo", "-log-level", "loud"}, "-log-level"},
 		{"exposed without protection", []string{"serve", "-listen", "0.0.0.0:0"}, "-listen 0.0.0.0:0 is reachable from other machines"},
 		{"wildcard port without protection", []string{"serve", "-listen", ":0"}, "-listen :0 is reachable from other machines"},
@@ -112,25 +113,25 @@ func TestParseArgs(t *testing.T) {
 	}{
 		{"serve defaults", []string{"serve", "a.torrent"}, config{
 			Command: "serve", Sources: []string{"a.torrent"}, Capacity: 256 << 20, Listen: "127.0.0.1:8080",
-			Readahead: 32 << 20, LogLevel: slog.LevelWarn, PeerPort: 42069, Upload: true, DemoSize: 64 << 20,
+			Readahead: 32 << 20, Verify: "playhead", LogLevel: slog.LevelWarn, PeerPort: 42069, Upload: true, DemoSize: 64 << 20,
 			Idle: 5 * time.Minute, InfoTimeout: 30 * time.Second,
 		}},
 		{"serve flags after arguments", []string{"serve", "a.torrent", "--capacity", "1GiB", "b.torrent", "-upload=false",
-			"-peer-port", "0", "-lookbehind", "64MB", "-readahead", "8MiB", "-log-level", "debug", "-listen", ":9000",
+			"-peer-port", "0", "-lookbehind", "64MB", "-readahead", "8MiB", "-verify", "strict", "-log-level", "debug", "-listen", ":9000",
 			"-allow", "192.168.0.0/16, 10.1.2.3,::1", "-auth", "kodi:pass:word", "-token", "0123456789abcdef_-", "-idle", "90s",
 			"-metadata-timeout", "5s", "-offline"}, config{
 			Command: "serve", Sources: []string{"a.torrent", "b.torrent"}, Capacity: 1 << 30, Listen: ":9000",
-			Lookbehind: 64e6, Readahead: 8 << 20, LogLevel: slog.LevelDebug, PeerPort: 0, Upload: false, DemoSize: 64 << 20,
+			Lookbehind: 64e6, Readahead: 8 << 20, Verify: "strict", LogLevel: slog.LevelDebug, PeerPort: 0, Upload: false, DemoSize: 64 << 20,
 			Allow: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("::1/128")},
 			Auth:  "kodi:pass:word", Token: "0123456789abcdef_-", Idle: 90 * time.Second, InfoTimeout: 5 * time.Second, Offline: true,
 		}},
 		{"lookbehind off", []string{"serve", "-lookbehind", "off", "x"}, config{
 			Command: "serve", Sources: []string{"x"}, Capacity: 256 << 20, Listen: "127.0.0.1:8080", Lookbehind: -1,
-			Readahead: 32 << 20, LogLevel: slog.LevelWarn, PeerPort: 42069, Upload: true, DemoSize: 64 << 20,
+			Readahead: 32 << 20, Verify: "playhead", LogLevel: slog.LevelWarn, PeerPort: 42069, Upload: true, DemoSize: 64 << 20,
 			Idle: 5 * time.Minute, InfoTimeout: 30 * time.Second,
 		}},
 		{"demo", []string{"demo", "--file", "m.mp4", "-capacity", "64M"}, config{
-			Command: "demo", Capacity: 64e6, Listen: "127.0.0.1:8080", Readahead: 32 << 20, LogLevel: slog.LevelWarn,
+			Command: "demo", Capacity: 64e6, Listen: "127.0.0.1:8080", Readahead: 32 << 20, Verify: "playhead", LogLevel: slog.LevelWarn,
 			PeerPort: 42069, Upload: true, DemoFile: "m.mp4", DemoSize: 64 << 20,
 			Idle: 5 * time.Minute, InfoTimeout: 30 * time.Second,
 		}},
@@ -156,5 +157,5 @@ func equalConfig(a, b config) bool {
 		a.Lookbehind == b.Lookbehind && a.Readahead == b.Readahead && a.LogLevel == b.LogLevel &&
 		a.PeerPort == b.PeerPort && a.Upload == b.Upload && a.DemoFile == b.DemoFile && a.DemoSize == b.DemoSize &&
 		slices.Equal(a.Allow, b.Allow) && a.Auth == b.Auth && a.Token == b.Token && a.Idle == b.Idle &&
-		a.InfoTimeout == b.InfoTimeout && a.Offline == b.Offline
+		a.InfoTimeout == b.InfoTimeout && a.Offline == b.Offline && a.Verify == b.Verify
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/memtorrent/memtorrent/server"
+	"github.com/memtorrent/memtorrent/stream"
 )
 
 // config is what the command line asks for.
@@ -25,6 +26,7 @@ type config struct {
 	Listen     string     // HTTP address
 	Lookbehind int64      // lookbehind budget in bytes; 0 the stream default, < 0 off
 	Readahead  int64      // one session's readahead cap in bytes
+	Verify     string     // stream.Options.Verify: which bytes reach a player
 	LogLevel   slog.Level // of the torrent client and the stream handler
 
 	// The server (both commands): see server.Config.
@@ -93,6 +95,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		Capacity:     defaultCapacity,
 		Listen:       defaultListen,
 		Readahead:    32 << 20,
+		Verify:       stream.VerifyPlayhead,
 		LogLevel:     slog.LevelWarn,
 		PeerPort:     defaultPeerPort,
 		Upload:       true,
@@ -118,6 +121,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP listen `address` (port 0 picks one; the address is printed)")
 	fs.Var(lookbehindFlag{&cfg.Lookbehind}, "lookbehind", "lookbehind budget kept behind the playheads: a `size`, auto (a quarter of -capacity) or off")
 	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
+	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "which bytes reach a player: playhead (the playhead's piece chunk by chunk before its hash check; a piece that then fails is counted, logged and fetched again) or strict (only pieces that passed their hash check)")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.Auth, "auth", "", "require HTTP Basic `user:password` on every request (stream URLs may carry the token instead)")
 	fs.Var(allowFlag{&cfg.Allow}, "allow", "serve only clients in these `CIDRs` (comma-separated addresses or prefixes)")
@@ -165,6 +169,8 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("-capacity must be more than 0")
 	case cfg.Readahead <= 0:
 		return config{}, errors.New("-readahead must be more than 0")
+	case cfg.Verify != stream.VerifyPlayhead && cfg.Verify != stream.VerifyStrict:
+		return config{}, fmt.Errorf("-verify %q: want %s or %s", cfg.Verify, stream.VerifyPlayhead, stream.VerifyStrict)
 	case cfg.Listen == "":
 		return config{}, errors.New("-listen must not be empty")
 	case cfg.PeerPort < 0 || cfg.PeerPort > 65535:

@@ -130,6 +130,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		Capacity:     cfg.Capacity,
 		Lookbehind:   cfg.Lookbehind,
 		Readahead:    cfg.Readahead,
+		Verify:       cfg.Verify,
 		Idle:         cfg.Idle,
 		InfoTimeout:  cfg.InfoTimeout,
 		Auth:         cfg.Auth,

@@ -16,17 +16,19 @@ type piece struct {
 	length int64    // never changes
 
 	// Guarded by t.mu.
-	blocks   []block // nil while nothing is held; reused from Torrent.spare
-	complete bool    // MarkComplete was called and no byte changed since
-	pins     int32   // WriteTo calls in flight; a pinned piece is never evicted
-	lastUse  int64   // Client.clock at the last access
-	pos      int32   // index in t.resident, or -1
-	full     int32   // blocks written from their first to their last byte
-	hpos     int32   // position in its slot's heap (see evictIndex)
-	slot     uint8   // where the piece is indexed for eviction (see slotLocked)
-	lbHeld   bool    // counted in Torrent.lbHeld and lbBytes
-	gone     bool    // evicted while complete, nothing written since (see Completion)
-	hidden   bool    // Completion last answered "unknown" (see Completion)
+	blocks   []block       // nil while nothing is held; reused from Torrent.spare
+	complete bool          // MarkComplete was called and no byte changed since
+	pins     int32         // WriteTo calls in flight; a pinned piece is never evicted
+	lastUse  int64         // Client.clock at the last access
+	pos      int32         // index in t.resident, or -1
+	full     int32         // blocks written from their first to their last byte
+	hpos     int32         // position in its slot's heap (see evictIndex)
+	slot     uint8         // where the piece is indexed for eviction (see slotLocked)
+	lbHeld   bool          // counted in Torrent.lbHeld and lbBytes
+	gone     bool          // evicted while complete, nothing written since (see Completion)
+	hidden   bool          // Completion last answered "unknown" (see Completion)
+	served   bool          // ReadUnverified returned bytes of it since its last hash check
+	written  chan struct{} // closed at the next write; nil while nobody waits (see Torrent.Written)
 }
 
 // block is one buffer of a piece. Bytes [0, n) of it hold written data and
@@ -191,6 +193,7 @@ func (p *piece) copyLocked(b []byte, off int64, first, last int, bufs [][]byte) 
 		}
 	}
 	p.complete = false
+	p.wakeLocked()
 	p.touchLocked()
 	t.listLocked(p)
 	t.reindexLocked(p)
@@ -386,6 +389,7 @@ func (p *piece) MarkComplete() error {
 	}
 	whole := p.validLocked(0, p.length) == p.length
 	p.complete = whole
+	p.served = p.served && !whole
 	if whole {
 		p.touchLocked()
 	}
@@ -403,17 +407,23 @@ func (p *piece) MarkComplete() error {
 }
 
 // MarkNotComplete records that the piece failed its hash check (or was
-// found missing). Its bytes are kept until evicted or overwritten.
-// ErrClosed after Close.
+// found missing). A piece written whole forgets its bytes, which are wrong,
+// keeping its blocks for the bytes peers send again (see
+// Torrent.ReadUnverified). ErrClosed after Close.
 func (p *piece) MarkNotComplete() error {
 	t := p.t
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed.Load() {
+		t.mu.Unlock()
 		return ErrClosed
 	}
 	p.complete = false
+	served := p.hashFailedLocked()
 	t.reindexLocked(p)
+	t.mu.Unlock()
+	if f := t.onUnverifiedFailure.Load(); served && f != nil {
+		(*f)(p.index)
+	}
 	return nil
 }
 

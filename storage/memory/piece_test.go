@@ -181,6 +181,11 @@ func TestCompletionLifecycle(t *testing.T) {
 	if got := p.Completion(); got.Complete {
 		t.Errorf("Completion after MarkNotComplete: got %+v; want incomplete", got)
 	}
+	// A piece that failed its hash forgets its bytes: peers send them again.
+	if err := p.MarkComplete(); err == nil {
+		t.Errorf("MarkComplete after MarkNotComplete, nothing written again: got nil; want an error")
+	}
+	writePiece(t, tt, info, 1, 1)
 	if err := p.MarkComplete(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ type Torrent struct {
 	// countLookbehindLocked); written under mu, loaded without a lock by
 	// updateReported and evictOne.
 	lbBytes atomic.Int64
+	// onUnverifiedFailure is the function set with OnUnverifiedFailure, or nil.
+	onUnverifiedFailure atomic.Pointer[func(int)]
 
 	mu         sync.Mutex // guards the fields below and every piece's guarded fields
 	pieces     []piece

@@ -1,0 +1,172 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/memtorrent/memtorrent/storage/memory"
+)
+
+// Values of Options.Verify.
+const (
+	// VerifyStrict serves only pieces that passed their hash check: the
+	// first byte of a piece waits for the whole piece.
+	VerifyStrict = "strict"
+	// VerifyPlayhead serves the piece at a session's playhead chunk by
+	// chunk as its bytes arrive, before its hash check, when that piece is
+	// incomplete; every other piece is served only once verified. A piece
+	// served so that later fails its hash is counted
+	// (Status.UnverifiedFailed), logged at Warn and downloaded again; the
+	// bytes the player already got from it were wrong.
+	VerifyPlayhead = "playhead"
+)
+
+// checkVerify returns an error unless v is a value of Options.Verify.
+func checkVerify(v string) error {
+	switch v {
+	case VerifyStrict, VerifyPlayhead:
+		return nil
+	}
+	return fmt.Errorf("stream: Verify %q: want %q or %q", v, VerifyStrict, VerifyPlayhead)
+}
+
+// readEarly is readPiece at the playhead under VerifyPlayhead: an
+// incomplete piece's written bytes from off on are returned as soon as
+// there are any (memory.Torrent.ReadUnverified), a complete piece's as
+// readPiece does. It waits for the piece's state to change or for a write
+// to it. off is an offset in the torrent; s.mt must not be nil.
+func (s *session) readEarly(ctx context.Context, p []byte, off int64) (int, error) {
+	t := s.key.t
+	info := t.Info()
+	if info == nil {
+		return 0, fmt.Errorf("stream: reading torrent %s, whose info has not arrived", t.InfoHash().HexString())
+	}
+	if total := info.TotalLength(); off < 0 || off >= total {
+		return 0, fmt.Errorf("stream: reading at offset %d, outside the torrent's %d bytes", off, total)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	i := int(off / info.PieceLength)
+	off -= int64(i) * info.PieceLength
+	p = p[:min(int64(len(p)), info.Piece(i).Length()-off)]
+	piece := t.Piece(i)
+	var changes <-chan torrent.PieceStateChange
+	for {
+		select {
+		case <-t.Closed():
+			return 0, ErrDropped
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if piece.State().Complete {
+			if n, _ := piece.Storage().ReadAt(p, off); n > 0 {
+				return n, nil
+			}
+			// Lost to an eviction: wait for it again, as readPiece does.
+		}
+		// Taken before the read, so that a write after it wakes the wait.
+		written := s.mt.Written(i)
+		n, err := s.mt.ReadUnverified(i, off, p)
+		switch {
+		case errors.Is(err, memory.ErrClosed):
+			return 0, ErrDropped
+		case err != nil:
+			return 0, fmt.Errorf("stream: reading piece %d before its hash: %w", i, err)
+		case n > 0:
+			s.ts.servedUnverified(t, i)
+			s.h.unverifiedBytes.Add(int64(n))
+			return n, nil
+		}
+		if changes == nil {
+			sub := t.SubscribePieceStateChanges()
+			defer sub.Close() // once: changes is set from now on
+			changes = sub.Values
+			continue
+		}
+		if err := waitWrite(ctx, t, changes, i, written); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// waitWrite is waitChange that also returns when written is closed.
+func waitWrite(ctx context.Context, t *torrent.Torrent, changes <-chan torrent.PieceStateChange, i int, written <-chan struct{}) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.Closed():
+			return ErrDropped
+		case <-written:
+			return nil
+		case c, ok := <-changes:
+			switch {
+			case !ok:
+				return ErrDropped
+			case c.Index == i:
+				return nil
+			}
+		}
+	}
+}
+
+// servedUnverified records that bytes of piece i of t were served before
+// its hash check. The piece stays wanted (see want) until it is complete,
+// so that if it fails its hash the client downloads it again even after
+// the playhead left it.
+func (ts *torState) servedUnverified(t *torrent.Torrent, i int) {
+	ts.prioMu.Lock()
+	defer ts.prioMu.Unlock()
+	if _, ok := ts.unverified[i]; ok {
+		return
+	}
+	ts.unverified[i] = struct{}{}
+	ts.applyLocked(t, i)
+}
+
+// pruneUnverifiedLocked forgets the pieces served before their hash that
+// are now complete, and sets their priority to what the sessions want.
+// ts.prioMu must be held.
+func (ts *torState) pruneUnverifiedLocked(t *torrent.Torrent) {
+	for i := range ts.unverified {
+		if t.Piece(i).State().Complete {
+			delete(ts.unverified, i)
+			ts.applyLocked(t, i)
+		}
+	}
+}
+
+// applyLocked sets the priority of piece i of t to ts.want(i) if it
+// changed. ts.prioMu must be held.
+func (ts *torState) applyLocked(t *torrent.Torrent, i int) {
+	want := ts.want(i)
+	if want == ts.applied[i] {
+		return
+	}
+	if want == torrent.PiecePriorityNone {
+		delete(ts.applied, i)
+	} else {
+		ts.applied[i] = want
+	}
+	select {
+	case <-t.Closed():
+	default:
+		t.Piece(i).SetPriority(want)
+	}
+}
+
+// unverifiedFailed is the memory.Torrent.OnUnverifiedFailure of the
+// torrents the Handler serves with VerifyPlayhead.
+func (h *Handler) unverifiedFailed(ih string) func(piece int) {
+	return func(piece int) {
+		h.unverifiedFails.Add(1)
+		h.log.Warn("stream: a piece served before its hash check failed it; the player got wrong bytes, downloading it again",
+			"infohash", ih, "piece", piece)
+	}
+}
