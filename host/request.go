@@ -20,6 +20,10 @@ const (
 	// delivering a chunk before it is closed, so that other peers take
 	// its requests; the redialer may connect it again later.
 	SilentPeerTimeout = 5 * time.Second
+	// StuckCancelTimeout is how long a connection may wait for the
+	// answer to a cancel, with no request outstanding, before it is
+	// connected again (see requests).
+	StuckCancelTimeout = 3 * time.Second
 	// requestCheckInterval is how often the request goroutine looks for
 	// silent peers holding urgent requests.
 	requestCheckInterval = 500 * time.Millisecond
@@ -41,6 +45,20 @@ const (
 // deliver; a connection that delivers nothing at all keeps what it holds
 // until it is closed.
 //
+// A cancel can also stop a connection for good: v1.59.1 expects a peer
+// with the fast extension (other than Transmission before 4.0) to answer
+// each cancel with a reject, and asks that peer for nothing more until it
+// has; aria2 1.36 advertises the fast extension and never rejects a
+// cancel. So a connection that has no request outstanding and has waited
+// StuckCancelTimeout for the answer to a cancel is closed and dialled again
+// (its pending cancels die with it).
+//
+// Every connection we dialled is dialled again when it closes, whoever
+// closed it (aria2 1.36 also closes connections of its own accord, and a
+// dial through a stalled line times out), after a backoff per address
+// from RedialMinBackoff doubling to RedialMaxBackoff, reset once the
+// address delivers a chunk.
+//
 // Everything the client calls (the callbacks) runs under the client's
 // lock, which is also the lock under which v1.59.1 reads
 // PeerConn.PeerMaxRequests, so the callbacks may set it. The run goroutine
@@ -49,8 +67,10 @@ type requests struct {
 	queue  time.Duration // never changes
 	silent time.Duration // never changes
 
-	mu    sync.Mutex // guards the field below; taken under the client's lock, never held across a call into the client
-	peers map[*torrent.Peer]*peerRequests
+	mu      sync.Mutex // guards the fields below; taken under the client's lock, never held across a call into the client
+	peers   map[*torrent.Peer]*peerRequests
+	redials []redial                  // closed connections to dial again
+	backoff map[addrKey]time.Duration // wait before the next redial of an address; reset when it delivers
 
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when run returns
@@ -66,13 +86,21 @@ type peerRequests struct {
 	rate      rateMeter
 	lastChunk time.Time // or when the connection's first request was sent
 	limit     int       // the PeerMaxRequests set; 0 none yet
+	// answered are outstanding requests whose piece or reject was read
+	// (before the client deletes them); cancelled are requests deleted
+	// unanswered from a peer that must answer a cancel, and since when.
+	answered  map[chunkKey]struct{}
+	cancelled map[chunkKey]time.Time
 }
+
+// chunkKey names a request by piece and offset.
+type chunkKey struct{ index, begin pp.Integer }
 
 func newRequests(queue, silent time.Duration) *requests {
 	return &requests{
 		queue: queue, silent: silent,
-		peers: make(map[*torrent.Peer]*peerRequests),
-		stop:  make(chan struct{}), done: make(chan struct{}),
+		peers: make(map[*torrent.Peer]*peerRequests), backoff: make(map[addrKey]time.Duration),
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -83,6 +111,13 @@ func (r *requests) install(cfg *torrent.ClientConfig) {
 	cb.DeletedRequest = append(cb.DeletedRequest, r.deleted)
 	cb.ReceivedRequested = append(cb.ReceivedRequested, r.received)
 	cb.PeerClosed = append(cb.PeerClosed, r.closed)
+	prevRead := cfg.Callbacks.ReadMessage
+	cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
+		if prevRead != nil {
+			prevRead(pc, msg)
+		}
+		r.read(pc, msg)
+	}
 	prev := cfg.Callbacks.ReadExtendedHandshake
 	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
 		if prev != nil {
@@ -97,7 +132,8 @@ func (r *requests) stateLocked(p *torrent.Peer) *peerRequests {
 	s := r.peers[p]
 	if s == nil {
 		pc, _ := p.TryAsPeerConn()
-		s = &peerRequests{pc: pc, t: p.Torrent(), out: make(map[torrent.Request]time.Time)}
+		s = &peerRequests{pc: pc, t: p.Torrent(), out: make(map[torrent.Request]time.Time),
+			answered: make(map[chunkKey]struct{}), cancelled: make(map[chunkKey]time.Time)}
 		r.peers[p] = s
 	}
 	return s
@@ -134,11 +170,59 @@ func (r *requests) sent(e torrent.PeerRequestEvent) {
 }
 
 func (r *requests) deleted(e torrent.PeerRequestEvent) {
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s := r.peers[e.Peer]; s != nil {
-		delete(s.out, e.Request)
+	s := r.peers[e.Peer]
+	if s == nil {
+		return
 	}
+	delete(s.out, e.Request)
+	k := chunkKey{e.Index, e.Begin}
+	if _, ok := s.answered[k]; ok {
+		delete(s.answered, k)
+	} else if s.pc != nil && answersCancels(s.pc) {
+		s.cancelled[k] = now
+	}
+}
+
+// read notes the pieces and rejects that answer requests.
+func (r *requests) read(pc *torrent.PeerConn, msg *pp.Message) {
+	if msg.Type != pp.Piece && msg.Type != pp.Reject {
+		return
+	}
+	k := chunkKey{msg.Index, msg.Begin}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.peers[&pc.Peer]
+	if s == nil {
+		return
+	}
+	if _, ok := s.out[torrent.Request{Index: msg.Index, ChunkSpec: torrent.ChunkSpec{Begin: msg.Begin, Length: chunkLength(msg)}}]; ok {
+		s.answered[k] = struct{}{}
+	} else {
+		delete(s.cancelled, k)
+	}
+}
+
+// chunkLength is the length of the chunk a piece or reject message is about.
+func chunkLength(msg *pp.Message) pp.Integer {
+	if msg.Type == pp.Piece {
+		return pp.Integer(len(msg.Piece))
+	}
+	return msg.Length
+}
+
+// answersCancels reports whether v1.59.1 waits for pc to answer a cancel
+// (PeerConn.remoteRejectsCancels): a peer with the fast extension, unless it
+// is Transmission before 4.0.
+func answersCancels(pc *torrent.PeerConn) bool {
+	if !pc.PeerExtensionBytes.SupportsFast() {
+		return false
+	}
+	id := pc.PeerID
+	transmission := string(id[:3]) == "-TR" && id[7] == '-'
+	return !transmission || id[3] >= '4'
 }
 
 // received measures the peer's rate and bounds its queue by it.
@@ -148,6 +232,9 @@ func (r *requests) received(e torrent.PeerMessageEvent) {
 	defer r.mu.Unlock()
 	s := r.stateLocked(e.Peer)
 	s.lastChunk = now
+	if s.t != nil {
+		delete(r.backoff, addrKey{s.t, e.Peer.RemoteAddr.String()})
+	}
 	if !s.rate.add(now, int64(len(e.Message.Piece))) || s.pc == nil {
 		return
 	}
@@ -155,10 +242,22 @@ func (r *requests) received(e torrent.PeerMessageEvent) {
 	s.pc.PeerMaxRequests = s.limit // under the client's lock, see requests
 }
 
+// closed forgets p and, if we dialled it, queues it to be dialled again
+// after its address's backoff.
 func (r *requests) closed(p *torrent.Peer) {
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.peers, p)
+	pc, ok := p.TryAsPeerConn()
+	t := p.Torrent()
+	if !ok || t == nil || pc.Discovery == torrent.PeerSourceIncoming {
+		return
+	}
+	k := addrKey{t, pc.RemoteAddr.String()}
+	b := max(r.backoff[k], RedialMinBackoff)
+	r.backoff[k] = min(2*b, RedialMaxBackoff)
+	r.redials = append(r.redials, redial{t: t, addr: pc.RemoteAddr, at: now.Add(b), wait: b, until: now.Add(redialGiveUp)})
 }
 
 // limit returns the request bound set on pc, 0 if none yet.
@@ -232,21 +331,25 @@ func (r *requests) run() {
 			return
 		case <-tick.C:
 		}
-		for _, pc := range r.silentUrgent(time.Now()) {
-			pc.Close()
+		now := time.Now()
+		for _, h := range append(r.silentUrgent(now), r.stuck(now)...) {
+			h.pc.Close()
 		}
+		r.mu.Lock()
+		redials := r.redials
+		r.redials = nil
+		r.mu.Unlock()
+		redials = redialClosed(redials, now)
+		r.mu.Lock()
+		r.redials = append(r.redials, redials...)
+		r.mu.Unlock()
 	}
 }
 
 // silentUrgent returns the connections that delivered nothing for r.silent
 // at now while holding a request at least that old of a piece whose
 // priority is PiecePriorityNext or above.
-func (r *requests) silentUrgent(now time.Time) []*torrent.PeerConn {
-	type held struct {
-		pc     *torrent.PeerConn
-		t      *torrent.Torrent
-		pieces []int
-	}
+func (r *requests) silentUrgent(now time.Time) []held {
 	var cands []held
 	r.mu.Lock()
 	for _, s := range r.peers {
@@ -264,16 +367,99 @@ func (r *requests) silentUrgent(now time.Time) []*torrent.PeerConn {
 		}
 	}
 	r.mu.Unlock()
-	var silent []*torrent.PeerConn
+	var silent []held
 	for _, h := range cands {
 		for _, i := range h.pieces {
 			if h.t.Piece(i).State().Priority >= torrent.PiecePriorityNext {
-				silent = append(silent, h.pc)
+				silent = append(silent, h)
 				break
 			}
 		}
 	}
 	return silent
+}
+
+// redial is a peer to dial again at a time, once its closed connection
+// is gone.
+type redial struct {
+	t       *torrent.Torrent
+	addr    torrent.PeerRemoteAddr
+	at      time.Time     // the next dial, once the connection is gone
+	wait    time.Duration // after the next dial, if no connection comes of it
+	dialled bool
+	until   time.Time // given up after
+}
+
+// redialGiveUp bounds how long a closed peer is dialled again without a
+// connection coming of it.
+const redialGiveUp = 2 * time.Minute
+
+// addrKey is a peer's address in a torrent.
+type addrKey struct {
+	t    *torrent.Torrent
+	addr string
+}
+
+// redialClosed adds to its torrent each peer of redials that is due at now
+// and has no connection (v1.59.1 does not dial an address it still has a
+// connection for, and forgets a peer whose dial failed), again after a
+// doubling wait while no connection comes of it, and returns those still
+// waiting. A peer is forgotten once a connection to it is up again after a
+// dial, after redialGiveUp, or when its torrent is dropped.
+func redialClosed(redials []redial, now time.Time) []redial {
+	var waiting []redial
+	for _, rd := range redials {
+		select {
+		case <-rd.t.Closed():
+			continue
+		default:
+		}
+		connected := false
+		for _, pc := range rd.t.PeerConns() {
+			if pc.RemoteAddr.String() == rd.addr.String() {
+				connected = true
+				break
+			}
+		}
+		switch {
+		case connected && rd.dialled, now.After(rd.until):
+			continue // done, or given up
+		case !connected && !now.Before(rd.at):
+			rd.t.AddPeers([]torrent.PeerInfo{{Addr: rd.addr}})
+			rd.dialled = true
+			rd.at = now.Add(rd.wait)
+			rd.wait = min(2*rd.wait, RedialMaxBackoff)
+		}
+		waiting = append(waiting, rd)
+	}
+	return waiting
+}
+
+// held is a connection, its torrent and pieces it holds requests of.
+type held struct {
+	pc     *torrent.PeerConn
+	t      *torrent.Torrent
+	pieces []int
+}
+
+// stuck returns the connections with no request outstanding that have
+// waited StuckCancelTimeout at now for the answer to a cancel.
+func (r *requests) stuck(now time.Time) []held {
+	var stuck []held
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.peers {
+		if s.pc == nil || s.t == nil || len(s.out) > 0 {
+			continue
+		}
+		for _, since := range s.cancelled {
+			if now.Sub(since) >= StuckCancelTimeout {
+				stuck = append(stuck, held{pc: s.pc, t: s.t})
+				break
+			}
+		}
+	}
+	return stuck
 }
 
 // Close stops the run goroutine and waits for it. Safe to call more than

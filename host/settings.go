@@ -79,6 +79,10 @@
 //	QuietRetries (reader logs retries at Error)     TestV1591ReaderRetryMessages
 //	Client.Drop (completion update after a drop)    TestV1591UpdateCompletionAfterDropPanics
 //	lt_donthave, seed guard, redials (no BEP 54)    TestV1591HasNoDontHave
+//	requests bounded by time, silent and stuck      TestRequestQueueFollowsRate,
+//	  connections closed and dialled again          TestLateUrgentChunkMoves,
+//	  (request.go: deep queues, no timeouts,        TestSeekLetsGoOfStaleRequests
+//	  a cancel waits for a reject aria2 never sends)
 //	memory: evicted pieces answer unknown           TestV1591WorkaroundCode
 //	  (an incomplete piece resets request budgets)
 //

@@ -31,6 +31,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
@@ -211,13 +212,15 @@ func (l *qoeLeecher) url(tor, file, v int) string {
 	return fmt.Sprintf("%s/stream/%s/%d?session=viewer%d", l.srv.URL, l.torrents[tor].InfoHash().HexString(), file, v)
 }
 
-// downloaded is the payload bytes the leecher read from peers.
-func (l *qoeLeecher) downloaded() (n int64) {
+// downloaded is the payload bytes the leecher read from peers, and those
+// of them it did not want (chunks it had already: duplicates).
+func (l *qoeLeecher) downloaded() (n, wasted int64) {
 	for _, t := range l.torrents {
 		st := t.Stats()
 		n += st.BytesReadData.Int64()
+		wasted += st.BytesReadData.Int64() - st.BytesReadUsefulData.Int64()
 	}
-	return n
+	return n, wasted
 }
 
 var contestants = map[string]contestant{
@@ -296,8 +299,10 @@ type qoeResult struct {
 	name         string
 	viewers      []viewerReport
 	downloaded   int64
-	peakResident int64 // of the storage; -1 unknown
-	peakRSS      int64 // of the test process, sampled
+	wasted       int64  // of downloaded: chunks the leecher had already
+	conns        string // connections made per line
+	peakResident int64  // of the storage; -1 unknown
+	peakRSS      int64  // of the test process, sampled
 	load         string
 }
 
@@ -412,7 +417,11 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 	<-sampled
 	load1, _ := os.ReadFile("/proc/loadavg")
 	res.load = fmt.Sprintf("%s -> %s", strings.Join(strings.Fields(string(load0))[:3], " "), strings.Join(strings.Fields(string(load1))[:3], " "))
-	res.downloaded = l.downloaded()
+	res.downloaded, res.wasted = l.downloaded()
+	res.conns = holders.connections()
+	if *qoeTrace {
+		t.Logf("%s: KB/s per line every %v from the leecher's start (%v before the scenario's):\n%s", c.name, timelineStep, origin.Sub(holders.start).Round(100*time.Millisecond), holders.timeline())
+	}
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("%s, viewer %d: %v", c.name, i+1, err)
@@ -482,6 +491,8 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 		}
 		return fmt.Sprintf("%.2f (%.1f MB)", float64(r.downloaded)/float64(d), float64(r.downloaded)/1e6)
 	})
+	row("of which duplicates", func(r qoeResult, _ int) string { return fmt.Sprintf("%.1f MB", float64(r.wasted)/1e6) })
+	row("connections per line", func(r qoeResult, _ int) string { return r.conns })
 	row("peak storage resident", func(r qoeResult, _ int) string {
 		if r.peakResident < 0 {
 			return "-"
@@ -499,9 +510,16 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 type requestHolders struct {
 	names map[string]string // proxy address to seeder name; never changes
 
-	mu   sync.Mutex // guards the field below; taken under the client's lock
-	reqs map[holderKey]holder
+	mu     sync.Mutex // guards the fields below; taken under the client's lock
+	reqs   map[holderKey]holder
+	conns  map[string]int     // connections made, by seeder name
+	got    map[string][]int64 // bytes received by seeder name, per timelineStep since start
+	events []string           // connections closed, chokes
+	start  time.Time
 }
+
+// timelineStep is the step of requestHolders.timeline.
+const timelineStep = 5 * time.Second
 
 type holderKey struct {
 	t     *torrent.Torrent
@@ -515,7 +533,7 @@ type holder struct {
 }
 
 func newRequestHolders(names map[string]string) *requestHolders {
-	return &requestHolders{names: names, reqs: map[holderKey]holder{}}
+	return &requestHolders{names: names, reqs: map[holderKey]holder{}, conns: map[string]int{}, got: map[string][]int64{}, start: time.Now()}
 }
 
 // config adds h's callbacks to cfg.
@@ -535,6 +553,85 @@ func (h *requestHolders) config(cfg *torrent.ClientConfig) {
 		delete(h.reqs, holderKey{e.Peer.Torrent(), int(e.Index), int64(e.Begin)})
 		h.mu.Unlock()
 	})
+	cb.ReceivedRequested = append(cb.ReceivedRequested, func(e torrent.PeerMessageEvent) {
+		name := h.names[e.Peer.RemoteAddr.String()]
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		i := int(time.Since(h.start) / timelineStep)
+		for len(h.got[name]) <= i {
+			h.got[name] = append(h.got[name], 0)
+		}
+		h.got[name][i] += int64(len(e.Message.Piece))
+	})
+	prevClosed := cb.PeerConnClosed
+	cb.PeerConnClosed = func(pc *torrent.PeerConn) {
+		if prevClosed != nil {
+			prevClosed(pc)
+		}
+		h.event("%s closed", h.names[pc.RemoteAddr.String()])
+	}
+	prevRead := cb.ReadMessage
+	cb.ReadMessage = func(pc *torrent.PeerConn, m *pp.Message) {
+		if prevRead != nil {
+			prevRead(pc, m)
+		}
+		switch m.Type {
+		case pp.Choke:
+			h.event("%s chokes", h.names[pc.RemoteAddr.String()])
+		case pp.Unchoke:
+			h.event("%s unchokes", h.names[pc.RemoteAddr.String()])
+		}
+	}
+	cb.StatusUpdated = append(cb.StatusUpdated, func(e torrent.StatusUpdatedEvent) {
+		if e.Event == torrent.PeerDisconnected && e.Error != nil {
+			h.event("peer %q disconnected: %v", e.PeerId[:8], e.Error)
+		}
+	})
+	cb.PeerConnAdded = append(cb.PeerConnAdded, func(pc *torrent.PeerConn) {
+		h.mu.Lock()
+		h.conns[h.names[pc.RemoteAddr.String()]]++
+		h.mu.Unlock()
+	})
+}
+
+func (h *requestHolders) event(format string, args ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, fmt.Sprintf("%.1fs ", time.Since(h.start).Seconds())+fmt.Sprintf(format, args...))
+}
+
+// timeline says what each line delivered (requested chunks), in KB/s per
+// timelineStep from the leecher's start.
+func (h *requestHolders) timeline() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	var names []string
+	for n := range h.got {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "%-18s", n)
+		for _, v := range h.got[n] {
+			fmt.Fprintf(&b, " %4d", v/1000/int64(timelineStep/time.Second))
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(strings.Join(h.events, "; "))
+	return b.String()
+}
+
+// connections says how many connections were made to each line.
+func (h *requestHolders) connections() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var s []string
+	for n, c := range h.conns {
+		s = append(s, fmt.Sprintf("%s %d", n, c))
+	}
+	slices.Sort(s)
+	return strings.Join(s, ", ")
 }
 
 // describe says who holds the requests of the piece of t at off (in the

@@ -99,24 +99,33 @@ func (p *playback) buffered(now time.Time, rate float64) time.Duration {
 }
 
 // sharePriorities is the sharing rule between sessions: the priorities of
-// a session's urgent pieces and of the rest of its readahead, from the
-// media it has buffered and the least any playing session has. The
-// session closest to a stall, and any session with less than lowWater
-// buffered, gets PiecePriorityNow for its urgent pieces and
-// PiecePriorityReadahead after them (what a lone session always gets);
-// one with more yields: PiecePriorityNext and PiecePriorityHigh, and, well
-// ahead (over highWater), PiecePriorityHigh and PiecePriorityNormal.
-// The client requests higher priorities first, across the torrents that
-// share the storage's capacity.
-func sharePriorities(buffered, neediest time.Duration) (urgent, ahead torrent.PiecePriority) {
+// a session's playhead piece, of the rest of its urgent pieces and of the
+// rest of its readahead, from the media it has buffered and the least any
+// playing session has. The session closest to a stall, and any session
+// with less than lowWater buffered, gets PiecePriorityNow for the playhead
+// piece, PiecePriorityNext for the rest of its urgent pieces and
+// PiecePriorityReadahead after them (a lone session always gets these:
+// the playhead's piece first, so that the first frame waits for one piece,
+// not for all the urgent ones at once); one with more yields a step
+// (PiecePriorityNext, PiecePriorityReadahead, PiecePriorityHigh) and, well
+// ahead (over highWater), two. The client requests higher priorities
+// first, across the torrents that share the storage's capacity.
+func sharePriorities(buffered, neediest time.Duration) priorities {
 	switch {
 	case buffered <= neediest || buffered < lowWater:
-		return torrent.PiecePriorityNow, torrent.PiecePriorityReadahead
+		return needy
 	case buffered < highWater:
-		return torrent.PiecePriorityNext, torrent.PiecePriorityHigh
+		return priorities{torrent.PiecePriorityNext, torrent.PiecePriorityReadahead, torrent.PiecePriorityHigh}
 	}
-	return torrent.PiecePriorityHigh, torrent.PiecePriorityNormal
+	return priorities{torrent.PiecePriorityReadahead, torrent.PiecePriorityHigh, torrent.PiecePriorityNormal}
 }
+
+// priorities are those of a session's playhead piece, the rest of its
+// urgent pieces and the rest of its readahead.
+type priorities struct{ first, urgent, ahead torrent.PiecePriority }
+
+// needy are the priorities of the session closest to a stall.
+var needy = priorities{torrent.PiecePriorityNow, torrent.PiecePriorityNext, torrent.PiecePriorityReadahead}
 
 // neediest returns the least media buffered by a playing (busy) session
 // whose buffer is known, or a day if there is none.

@@ -19,27 +19,27 @@ func TestSharePriorities(t *testing.T) {
 		norm = torrent.PiecePriorityNormal
 	)
 	for _, c := range []struct {
-		name                 string
-		buffered, neediest   time.Duration
-		wantUrgent, wantRest torrent.PiecePriority
+		name               string
+		buffered, neediest time.Duration
+		want               priorities
 	}{
-		{"alone (the neediest itself)", 28 * time.Second, 28 * time.Second, now, ra},
-		{"the neediest of two", 12 * time.Second, 12 * time.Second, now, ra},
-		{"low but not the neediest", 5 * time.Second, 2 * time.Second, now, ra},
-		{"comfortable, another is needier", 15 * time.Second, 3 * time.Second, next, high},
-		{"well ahead, another is needier", 29 * time.Second, 3 * time.Second, high, norm},
+		{"alone (the neediest itself)", 28 * time.Second, 28 * time.Second, priorities{now, next, ra}},
+		{"the neediest of two", 12 * time.Second, 12 * time.Second, priorities{now, next, ra}},
+		{"low but not the neediest", 5 * time.Second, 2 * time.Second, priorities{now, next, ra}},
+		{"comfortable, another is needier", 15 * time.Second, 3 * time.Second, priorities{next, ra, high}},
+		{"well ahead, another is needier", 29 * time.Second, 3 * time.Second, priorities{ra, high, norm}},
 	} {
-		u, r := sharePriorities(c.buffered, c.neediest)
-		if u != c.wantUrgent || r != c.wantRest {
-			t.Errorf("%s: got %v, %v; want %v, %v", c.name, u, r, c.wantUrgent, c.wantRest)
+		if got := sharePriorities(c.buffered, c.neediest); got != c.want {
+			t.Errorf("%s: got %v; want %v", c.name, got, c.want)
 		}
 	}
-	// A needier session's whole window comes before the urgent pieces of
-	// one well ahead, and its urgent pieces before anything of the others.
-	nu, nr := sharePriorities(2*time.Second, 2*time.Second)
-	wu, wr := sharePriorities(29*time.Second, 2*time.Second)
-	if !(nu > wu && nr > wu && nr > wr) {
-		t.Errorf("needy %v, %v; well ahead %v, %v: want the needy session's pieces first", nu, nr, wu, wr)
+	// The needier session's playhead piece and urgent pieces come before
+	// anything of a session well ahead, and its whole window before the
+	// well-ahead session's readahead.
+	n := sharePriorities(2*time.Second, 2*time.Second)
+	w := sharePriorities(29*time.Second, 2*time.Second)
+	if !(n.first > w.first && n.urgent > w.first && n.ahead > w.ahead) {
+		t.Errorf("needy %v; well ahead %v: want the needy session's pieces first", n, w)
 	}
 }
 

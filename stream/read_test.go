@@ -63,7 +63,7 @@ func TestSetWindow(t *testing.T) {
 	}
 	// win is a window whose first piece is urgent, as a lone session's.
 	win := func(begin, end int) window {
-		return window{pieceRange: pieceRange{begin, end}, urgentEnd: begin + 1, urgent: N, ahead: r}
+		return window{pieceRange: pieceRange{begin, end}, urgentEnd: begin + 1, prios: priorities{N, N, r}}
 	}
 	ts.setWindow(tor, s1, win(2, 6))
 	check("s1 at 2", [10]torrent.PiecePriority{n, n, N, r, r, r, n, n, n, n})

@@ -68,16 +68,16 @@ type session struct {
 	geom lookbehind.File
 
 	// Owned by the request holding the session, then by close.
-	mt        *memory.Torrent          // nil when the torrent's storage is not h.mem
-	win       *memory.Readahead        // nil with mt
-	pinned    bool                     // holds a reference on the file's pins
-	pos       int64                    // the playhead: where the last read ended, in the file
-	readahead int64                    // bytes from the playhead on: prioritised and the window
-	budget    int64                    // lookbehind bytes
-	piece     int                      // playhead piece when the window was last set; -1 none
-	play      playback                 // the player's rate and buffer, learned from its reads
-	urgent    int64                    // bytes from the playhead on that are urgent
-	prios     [2]torrent.PiecePriority // of the urgent pieces and the rest, when the window was last set
+	mt        *memory.Torrent   // nil when the torrent's storage is not h.mem
+	win       *memory.Readahead // nil with mt
+	pinned    bool              // holds a reference on the file's pins
+	pos       int64             // the playhead: where the last read ended, in the file
+	readahead int64             // bytes from the playhead on: prioritised and the window
+	budget    int64             // lookbehind bytes
+	piece     int               // playhead piece when the window was last set; -1 none
+	play      playback          // the player's rate and buffer, learned from its reads
+	urgent    int64             // bytes from the playhead on that are urgent
+	prios     priorities        // when the window was last set
 
 	// Figures for the status, written by the owner.
 	position atomic.Int64 // the playhead
@@ -318,13 +318,13 @@ func (s *session) moved() {
 	rate := s.play.rateOr(s.fallbackRate())
 	buffered := s.play.buffered(time.Now(), rate)
 	s.buffered.Store(int64(buffered))
-	urgent, ahead := sharePriorities(buffered, s.h.neediest())
-	if piece == s.piece && s.prios == [2]torrent.PiecePriority{urgent, ahead} {
+	prios := sharePriorities(buffered, s.h.neediest())
+	if piece == s.piece && s.prios == prios {
 		return
 	}
 	s.resize()
 	s.piece = piece
-	s.prios = [2]torrent.PiecePriority{urgent, ahead}
+	s.prios = prios
 	s.urgent = max(s.geom.PieceLength, int64(rate*urgentMedia.Seconds()))
 	s.ts.setWindow(s.key.t, s, s.wanted())
 	if s.win == nil {
@@ -357,8 +357,7 @@ func (s *session) wanted() window {
 	return window{
 		pieceRange: pieceRange{begin: int(begin / s.geom.PieceLength), end: end(n)},
 		urgentEnd:  end(min(s.urgent, n)),
-		urgent:     s.prios[0],
-		ahead:      s.prios[1],
+		prios:      s.prios,
 	}
 }
 
@@ -445,12 +444,12 @@ type pieceRange struct{ begin, end int }
 
 func (r pieceRange) empty() bool { return r.begin >= r.end }
 
-// window is the pieces a session wants: [begin, urgentEnd) at priority
-// urgent, [urgentEnd, end) at priority ahead.
+// window is the pieces a session wants: begin at prios.first, the rest of
+// [begin, urgentEnd) at prios.urgent, [urgentEnd, end) at prios.ahead.
 type window struct {
 	pieceRange
-	urgentEnd     int
-	urgent, ahead torrent.PiecePriority
+	urgentEnd int
+	prios     priorities
 }
 
 // priority returns the priority w wants for piece i, PiecePriorityNone
@@ -459,10 +458,12 @@ func (w window) priority(i int) torrent.PiecePriority {
 	switch {
 	case i < w.begin || i >= w.end:
 		return torrent.PiecePriorityNone
+	case i == w.begin:
+		return w.prios.first
 	case i < w.urgentEnd:
-		return w.urgent
+		return w.prios.urgent
 	}
-	return w.ahead
+	return w.prios.ahead
 }
 
 // setWindow makes w the pieces s wants (empty: none) and sets the priority
@@ -475,16 +476,16 @@ func (ts *torState) setWindow(t *torrent.Torrent, s *session, w window) {
 	ts.setWindowLocked(t, s, w)
 }
 
-// promote raises the priority of s's urgent pieces to PiecePriorityNow
-// (and of the rest of its window to PiecePriorityReadahead), if lower.
+// promote gives s's window the priorities of the neediest session
+// (needy), if it has others.
 func (ts *torState) promote(t *torrent.Torrent, s *session) {
 	ts.prioMu.Lock()
 	defer ts.prioMu.Unlock()
 	w, ok := ts.wins[s]
-	if !ok || w.urgent == torrent.PiecePriorityNow {
+	if !ok || w.prios == needy {
 		return
 	}
-	w.urgent, w.ahead = torrent.PiecePriorityNow, torrent.PiecePriorityReadahead
+	w.prios = needy
 	ts.setWindowLocked(t, s, w)
 }
 
