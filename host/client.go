@@ -25,7 +25,11 @@ import (
 //     its info with no peer connected) dials the peers it knows again
 //     (those given to AddPeers and AddTorrentSpec, and those it was
 //     connected to), with backoff (RedialMinBackoff to RedialMaxBackoff),
-//     from a goroutine that Close stops.
+//     from a goroutine that Close stops;
+//   - each peer's outstanding requests are bounded by RequestQueueTime at
+//     its measured rate, and a connection that holds an urgent piece's
+//     request and delivers nothing for SilentPeerTimeout is closed, from a
+//     goroutine that Close stops (see request.go).
 //
 // Both exported fields are set by New and never change; use them directly.
 // A Client is safe for concurrent use.
@@ -35,6 +39,7 @@ type Client struct {
 
 	bound  atomic.Pointer[torrent.Client] // Torrent, once it exists
 	redial *redialer                      // set by New, never changes
+	reqs   *requests                      // set by New, never changes
 	guard  *seedGuard                     // set by New, never changes
 	peers  *peerLog                       // set by New, never changes
 
@@ -111,8 +116,10 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 // from the memory storage (to check or count what the client opens, say).
 // A nil wrap is New.
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
-	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog()}
+	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog(),
+		reqs: newRequests(RequestQueueTime, SilentPeerTimeout)}
 	c.peers.wire(cfg)
+	c.reqs.install(cfg)
 	prevClosed := cfg.Callbacks.PeerConnClosed
 	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
 		if prevClosed != nil {
@@ -153,6 +160,7 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	c.Torrent, c.Storage = cl, mem
 	c.bound.Store(cl)
 	go c.redial.run(cl)
+	go c.reqs.run()
 	return c, nil
 }
 
@@ -192,11 +200,12 @@ func (c *Client) Drop(t *torrent.Torrent) {
 	t.Drop()
 }
 
-// Close stops the redialing goroutine, closes the torrent client, then the
+// Close stops the redialing and request goroutines, closes the torrent client, then the
 // storage (the torrent client does not close its DefaultStorage). It
 // returns the errors of both, joined. Safe to call more than once.
 func (c *Client) Close() error {
 	c.redial.Close()
+	c.reqs.Close()
 	var errs []error
 	c.dropMu.Lock()
 	errs = append(errs, c.Torrent.Close()...)

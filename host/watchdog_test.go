@@ -92,7 +92,10 @@ func TestDiagnose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tor.Piece(0).SetPriority(torrent.PiecePriorityNow)
+			// Normal, not Now: the request bookkeeping (request.go) closes a
+			// connection silent on a piece at Next or above after
+			// SilentPeerTimeout, before the watchdog's SilentTimeout.
+			tor.Piece(0).SetPriority(torrent.PiecePriorityNormal)
 			hc.AddPeers(tor, []torrent.PeerInfo{{Addr: addr}})
 			var d host.Diagnosis
 			testutil.WaitFor(t, host.SilentTimeout+20*time.Second, "the reason "+string(tc.want), func() bool {

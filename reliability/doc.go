@@ -38,6 +38,11 @@
 //     CI when transmission-daemon is not installed; fails in CI (CI=true).
 //   - FuzzHandlerRequest: arbitrary paths and Range headers against a
 //     Handler serving a complete torrent and a torrent with no peers.
+//   - TestQoEShort: real seeders (qBittorrent, aria2, Transmission) behind
+//     proxies that make their lines slow and uneven, one line stalled for
+//     15 s, and a player model: no stall over 10 s, every byte exact.
+//     TestQoE -qoe runs the full scenarios of docs/qoe.md side by side
+//     with the anacrolix baseline.
 //   - TestSoak: random seeks over HTTP for -soak (default 0: skipped),
 //     sampling RSS, Go heap and goroutines every second; the summary goes to
 //     the test log and to -soak.out. go test's default -timeout (10m) is

@@ -115,17 +115,33 @@
 //
 // Each session's readahead is
 //
-//	max(2 pieces, min(Options.ReadaheadCap, capacity/2/sessions, 60 s at Options.Bitrate))
+//	max(2 pieces, min(Options.ReadaheadCap, capacity/2/sessions, 60 s at Options.Bitrate or 30 s at the learned rate))
 //
-// (the bitrate term only when a bitrate is given), recomputed at the start of
-// each request. Its pieces from the playhead on get the priorities the
-// torrent client gives a torrent.Reader's window (Piece.SetPriority:
-// PiecePriorityNow for the playhead's piece, PiecePriorityReadahead for the
-// rest; the highest over the torrent's sessions, PiecePriorityNone again once
-// no session wants a piece), and it is declared to the storage as the
-// session's memory.Readahead. The Handler owns the Piece.SetPriority of those
-// pieces: a piece priority the application sets on them (or DownloadPieces)
-// is overwritten; file priorities are independent.
+// (the bitrate term when a bitrate is given, else the learned rate's once
+// learned), recomputed at the start of each request and at each move. A
+// session learns its player's rate from the reads that did not wait for
+// data (the player set their pace), over windows of 5 s, and estimates the
+// media the player holds buffered: what it read since the last seek
+// against the time since, at that rate (Options.Bitrate, or 4 Mbit/s,
+// until learned). The pieces of the first 4 s of media from the playhead
+// on are urgent, the rest of the readahead follows. Their priorities
+// (Piece.SetPriority, the highest over the torrent's sessions,
+// PiecePriorityNone again once no session wants a piece) come from the
+// sharing rule between sessions (sharePriorities): the session closest to a
+// stall, or with under 10 s buffered, gets PiecePriorityNow for its urgent
+// pieces and PiecePriorityReadahead for the rest, as the torrent client
+// gives a torrent.Reader's window and as a lone session always gets; a
+// session with more yields (PiecePriorityNext and PiecePriorityHigh, or,
+// over 25 s, PiecePriorityHigh and PiecePriorityNormal), so that the
+// client, which requests higher priorities first across the torrents that
+// share the storage's capacity, serves the neediest first. A read that
+// waits over a second raises its session's urgent pieces to
+// PiecePriorityNow at once. The readahead is declared to the storage as
+// the session's memory.Readahead. The Handler owns the Piece.SetPriority of
+// those pieces: a piece priority the application sets on them (or
+// DownloadPieces) is overwritten; file priorities are independent. How the
+// client then requests the urgent pieces, and what happens when they are
+// late, is host's (host.Client).
 // Whenever the playhead enters another piece the window moves and the
 // session's lookbehind, lookbehind.Pieces of Options.LookbehindBytes split
 // among the sessions, is recomputed; the Handler gives the storage the union

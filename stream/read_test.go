@@ -46,7 +46,7 @@ func TestSetWindow(t *testing.T) {
 	e := newEnv(t, 4*mib, Options{})
 	spec := testutil.Spec{Name: "a.mkv", Length: 10 * pieceLength, PieceLength: pieceLength, Seed: 32}
 	tor := e.unseeded(spec)
-	ts := &torState{wins: make(map[*session]pieceRange), applied: make(map[int]torrent.PiecePriority)}
+	ts := &torState{wins: make(map[*session]window), applied: make(map[int]torrent.PiecePriority)}
 	s1, s2 := &session{}, &session{}
 	const (
 		n = torrent.PiecePriorityNone
@@ -61,17 +61,21 @@ func TestSetWindow(t *testing.T) {
 			}
 		}
 	}
-	ts.setWindow(tor, s1, pieceRange{2, 6})
+	// win is a window whose first piece is urgent, as a lone session's.
+	win := func(begin, end int) window {
+		return window{pieceRange: pieceRange{begin, end}, urgentEnd: begin + 1, prios: priorities{N, N, r}}
+	}
+	ts.setWindow(tor, s1, win(2, 6))
 	check("s1 at 2", [10]torrent.PiecePriority{n, n, N, r, r, r, n, n, n, n})
-	ts.setWindow(tor, s2, pieceRange{4, 8})
+	ts.setWindow(tor, s2, win(4, 8))
 	check("s2 at 4", [10]torrent.PiecePriority{n, n, N, r, N, r, r, r, n, n})
-	ts.setWindow(tor, s1, pieceRange{3, 7})
+	ts.setWindow(tor, s1, win(3, 7))
 	check("s1 at 3", [10]torrent.PiecePriority{n, n, n, N, N, r, r, r, n, n})
-	ts.setWindow(tor, s1, pieceRange{})
+	ts.setWindow(tor, s1, window{})
 	check("s1 gone", [10]torrent.PiecePriority{n, n, n, n, N, r, r, r, n, n})
-	ts.setWindow(tor, s2, pieceRange{9, 10})
+	ts.setWindow(tor, s2, win(9, 10))
 	check("s2 at 9", [10]torrent.PiecePriority{n, n, n, n, n, n, n, n, n, N})
-	ts.setWindow(tor, s2, pieceRange{})
+	ts.setWindow(tor, s2, window{})
 	check("s2 gone", [10]torrent.PiecePriority{})
 	if len(ts.applied) != 0 || len(ts.wins) != 0 {
 		t.Errorf("after every session left: applied %v, windows %v; want none", ts.applied, ts.wins)

@@ -75,12 +75,16 @@ type session struct {
 	readahead int64             // bytes from the playhead on: prioritised and the window
 	budget    int64             // lookbehind bytes
 	piece     int               // playhead piece when the window was last set; -1 none
+	play      playback          // the player's rate and buffer, learned from its reads
+	urgent    int64             // bytes from the playhead on that are urgent
+	prios     priorities        // when the window was last set
 
 	// Figures for the status, written by the owner.
 	position atomic.Int64 // the playhead
 	requests atomic.Int64 // requests served
 	seeks    atomic.Int64 // playhead moves other than by reading
 	raBytes  atomic.Int64 // readahead
+	buffered atomic.Int64 // the player's buffer estimate, in nanoseconds; bufferedUnknownNs before the first read
 
 	// Guarded by Handler.mu.
 	busy     bool
@@ -127,7 +131,7 @@ func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File,
 		ts = &torState{
 			lb:         make(map[*session]lookbehind.Range),
 			pins:       make(map[int]*filePins),
-			wins:       make(map[*session]pieceRange),
+			wins:       make(map[*session]window),
 			applied:    make(map[int]torrent.PiecePriority),
 			unverified: make(map[int]struct{}),
 		}
@@ -137,6 +141,7 @@ func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File,
 	h.nextID++
 	now := time.Now()
 	s := &session{id: h.nextID, key: key, h: h, ts: ts, file: f, geom: geom, piece: -1, busy: true, lastUsed: now}
+	s.buffered.Store(bufferedUnknownNs)
 	h.sessions = append(h.sessions, s)
 	h.numSessions.Store(int64(len(h.sessions)))
 	h.readersBy[key.ih]++
@@ -222,7 +227,7 @@ func (s *session) open() {
 // session left Handler.sessions, by whoever removed it.
 func (s *session) close() {
 	h := s.h
-	s.ts.setWindow(s.key.t, s, pieceRange{})
+	s.ts.setWindow(s.key.t, s, window{})
 	if s.win != nil {
 		s.win.Close()
 		if err := s.ts.setLookbehind(s, lookbehind.Range{}); err != nil {
@@ -248,7 +253,7 @@ func (s *session) close() {
 // that a backward seek still counts lookbehind hits. Called by the holder of
 // the busy session.
 func (s *session) abandon() {
-	s.ts.setWindow(s.key.t, s, pieceRange{})
+	s.ts.setWindow(s.key.t, s, window{})
 	if s.win != nil {
 		if err := s.win.Clear(); err != nil {
 			s.h.log.Debug("stream: clearing storage window", "session", s.id, "err", err)
@@ -270,7 +275,7 @@ func (s *session) resize() {
 	h := s.h
 	sessions := int(h.numSessions.Load())
 	capacity := h.mem.Stats().Capacity
-	if ra := readahead(h.opts, capacity, s.geom.PieceLength, sessions); ra != s.readahead {
+	if ra := readahead(h.opts, capacity, s.geom.PieceLength, sessions, s.play.rate); ra != s.readahead {
 		s.readahead = ra
 		s.raBytes.Store(ra)
 		s.piece = -1
@@ -290,10 +295,14 @@ func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) 
 		s.pos = pos
 		s.position.Store(pos)
 		s.seeks.Inc()
+		s.play.seek(time.Now())
 	}
 	s.moved() // declare the window before waiting for its first piece
 	start := time.Now()
 	s.startWait(int((s.geom.Offset + pos) / s.geom.PieceLength))
+	// A read that waits long means the player's buffer drains: its urgent
+	// pieces come first whatever the sharing rule said at the last move.
+	promote := time.AfterFunc(promoteAfter, func() { s.ts.promote(s.key.t, s) })
 	var n int
 	var err error
 	if s.h.opts.Verify == VerifyPlayhead && s.mt != nil {
@@ -301,8 +310,12 @@ func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) 
 	} else {
 		n, err = readPiece(ctx, s.key.t, p, s.geom.Offset+pos, s.mt != nil)
 	}
+	promote.Stop()
 	s.endWait()
-	s.h.recordWait(time.Since(start))
+	now := time.Now()
+	waited := now.Sub(start)
+	s.h.recordWait(waited)
+	s.play.read(now, n, waited)
 	s.pos += int64(n)
 	s.position.Store(s.pos)
 	s.moved()
@@ -315,11 +328,17 @@ func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) 
 // lookbehind behind it. Sizes follow the number of sessions.
 func (s *session) moved() {
 	piece := int((s.geom.Offset + s.pos) / s.geom.PieceLength)
-	if piece == s.piece {
+	rate := s.play.rateOr(s.fallbackRate())
+	buffered := s.play.buffered(time.Now(), rate)
+	s.buffered.Store(int64(buffered))
+	prios := sharePriorities(buffered, s.h.neediest())
+	if piece == s.piece && s.prios == prios {
 		return
 	}
 	s.resize()
 	s.piece = piece
+	s.prios = prios
+	s.urgent = max(s.geom.PieceLength, int64(rate*urgentMedia.Seconds()))
 	s.ts.setWindow(s.key.t, s, s.wanted())
 	if s.win == nil {
 		return
@@ -339,24 +358,40 @@ func (s *session) moved() {
 }
 
 // wanted returns the pieces of the readahead from the playhead on, clamped
-// to the file: the range a torrent.Reader at the playhead would prioritise.
-func (s *session) wanted() pieceRange {
+// to the file, its urgent pieces first, with the priorities of the last
+// move.
+func (s *session) wanted() window {
 	n := min(s.readahead, s.geom.Length-s.pos)
 	if n <= 0 {
-		return pieceRange{}
+		return window{}
 	}
 	begin := s.geom.Offset + s.pos
-	return pieceRange{
-		begin: int(begin / s.geom.PieceLength),
-		end:   int((begin + n + s.geom.PieceLength - 1) / s.geom.PieceLength),
+	end := func(n int64) int { return int((begin + n + s.geom.PieceLength - 1) / s.geom.PieceLength) }
+	return window{
+		pieceRange: pieceRange{begin: int(begin / s.geom.PieceLength), end: end(n)},
+		urgentEnd:  end(min(s.urgent, n)),
+		prios:      s.prios,
 	}
 }
 
-// readahead is a session's readahead (see the package doc).
-func readahead(o Options, capacity, pieceLength int64, sessions int) int64 {
+// fallbackRate is the rate assumed before one is learned: Options.Bitrate,
+// or defaultRate.
+func (s *session) fallbackRate() float64 {
+	if s.h.opts.Bitrate > 0 {
+		return float64(s.h.opts.Bitrate) / 8
+	}
+	return defaultRate
+}
+
+// readahead is a session's readahead (see the package doc); learned is the
+// session's learned rate in bytes per second, 0 if none.
+func readahead(o Options, capacity, pieceLength int64, sessions int, learned float64) int64 {
 	ra := min(o.ReadaheadCap, capacity/2/int64(max(sessions, 1)))
-	if o.Bitrate > 0 {
+	switch {
+	case o.Bitrate > 0:
 		ra = min(ra, playbackBytes(readaheadMedia, o.Bitrate/8))
+	case learned > 0:
+		ra = min(ra, int64(learned*readaheadLearned.Seconds()))
 	}
 	return max(ra, 2*pieceLength)
 }
@@ -413,7 +448,7 @@ type torState struct {
 	pins map[int]*filePins // by file index
 
 	prioMu     sync.Mutex                    // guards the fields below; held across Piece.SetPriority, so that calls apply in order
-	wins       map[*session]pieceRange       // the pieces each session wants
+	wins       map[*session]window           // the pieces each session wants
 	applied    map[int]torrent.PiecePriority // the priorities set on pieces, None absent
 	unverified map[int]struct{}              // pieces served before their hash and not yet complete (see servedUnverified)
 }
@@ -423,40 +458,79 @@ type pieceRange struct{ begin, end int }
 
 func (r pieceRange) empty() bool { return r.begin >= r.end }
 
-// setWindow makes r the pieces s wants (empty: none) and sets the priority
+// window is the pieces a session wants: begin at prios.first, the rest of
+// [begin, urgentEnd) at prios.urgent, [urgentEnd, end) at prios.ahead.
+type window struct {
+	pieceRange
+	urgentEnd int
+	prios     priorities
+}
+
+// priority returns the priority w wants for piece i, PiecePriorityNone
+// outside it.
+func (w window) priority(i int) torrent.PiecePriority {
+	switch {
+	case i < w.begin || i >= w.end:
+		return torrent.PiecePriorityNone
+	case i == w.begin:
+		return w.prios.first
+	case i < w.urgentEnd:
+		return w.prios.urgent
+	}
+	return w.prios.ahead
+}
+
+// setWindow makes w the pieces s wants (empty: none) and sets the priority
 // of each piece whose wanted priority changed on t: the highest over the
-// torrent's sessions, PiecePriorityNow for the first piece of a session's
-// range and PiecePriorityReadahead for the rest, as the torrent client
-// gives a torrent.Reader's window; PiecePriorityNone for the pieces no
+// torrent's sessions (window.priority); PiecePriorityNone for the pieces no
 // session wants any more. Once t is dropped it only forgets.
-func (ts *torState) setWindow(t *torrent.Torrent, s *session, r pieceRange) {
+func (ts *torState) setWindow(t *torrent.Torrent, s *session, w window) {
 	ts.prioMu.Lock()
 	defer ts.prioMu.Unlock()
 	ts.pruneUnverifiedLocked(t)
+	ts.setWindowLocked(t, s, w)
+}
+
+// promote gives s's window the priorities of the neediest session
+// (needy), if it has others.
+func (ts *torState) promote(t *torrent.Torrent, s *session) {
+	ts.prioMu.Lock()
+	defer ts.prioMu.Unlock()
+	w, ok := ts.wins[s]
+	if !ok || w.prios == needy {
+		return
+	}
+	w.prios = needy
+	ts.setWindowLocked(t, s, w)
+}
+
+// setWindowLocked is setWindow; ts.prioMu must be held.
+func (ts *torState) setWindowLocked(t *torrent.Torrent, s *session, w window) {
 	old := ts.wins[s]
-	if old == r || old.empty() && r.empty() {
+	r := w.pieceRange
+	if old == w || old.empty() && r.empty() {
 		return
 	}
 	if r.empty() {
 		delete(ts.wins, s)
 	} else {
-		ts.wins[s] = r
+		ts.wins[s] = w
 	}
 	update := func(r pieceRange) {
 		for i := r.begin; i < r.end; i++ {
 			ts.applyLocked(t, i)
 		}
 	}
-	switch {
-	case old.empty():
+	switch o := old.pieceRange; {
+	case o.empty():
 		update(r)
 	case r.empty():
-		update(old)
-	case old.end < r.begin || r.end < old.begin:
-		update(old)
+		update(o)
+	case o.end < r.begin || r.end < o.begin:
+		update(o)
 		update(r)
 	default:
-		update(pieceRange{min(old.begin, r.begin), max(old.end, r.end)})
+		update(pieceRange{min(o.begin, r.begin), max(o.end, r.end)})
 	}
 }
 
@@ -468,13 +542,8 @@ func (ts *torState) want(i int) torrent.PiecePriority {
 	if _, ok := ts.unverified[i]; ok {
 		want = torrent.PiecePriorityNormal
 	}
-	for _, r := range ts.wins {
-		switch {
-		case i == r.begin:
-			return torrent.PiecePriorityNow
-		case r.begin < i && i < r.end:
-			want = torrent.PiecePriorityReadahead
-		}
+	for _, w := range ts.wins {
+		want = max(want, w.priority(i))
 	}
 	return want
 }

@@ -33,7 +33,7 @@ func TestReadahead(t *testing.T) {
 		{"bitrate above the share", withBitrate, 16 * mib, pieceLength, 1, 8 * mib},
 		{"bitrate below the share", lowBitrate, 16 * mib, pieceLength, 1, 600 << 10},
 	} {
-		if got := readahead(c.o, c.capacity, c.plen, c.sessions); got != c.want {
+		if got := readahead(c.o, c.capacity, c.plen, c.sessions, 0); got != c.want {
 			t.Errorf("%s: got %d; want %d", c.name, got, c.want)
 		}
 	}
