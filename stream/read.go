@@ -108,6 +108,22 @@ func ReadPiece(ctx context.Context, t *torrent.Torrent, p []byte, off int64) (in
 	return readPiece(ctx, t, p, off, true)
 }
 
+// pieceSpan returns the piece that holds the torrent offset off, off as an
+// offset in that piece, and p cut to the piece's end. It fails when t has no
+// info yet or off is outside the torrent.
+func pieceSpan(t *torrent.Torrent, p []byte, off int64) (int, int64, []byte, error) {
+	info := t.Info()
+	if info == nil {
+		return 0, 0, nil, fmt.Errorf("stream: reading torrent %s, whose info has not arrived", t.InfoHash().HexString())
+	}
+	if total := info.TotalLength(); off < 0 || off >= total {
+		return 0, 0, nil, fmt.Errorf("stream: reading at offset %d, outside the torrent's %d bytes", off, total)
+	}
+	i := int(off / info.PieceLength)
+	off -= int64(i) * info.PieceLength
+	return i, off, p[:min(int64(len(p)), info.Piece(i).Length()-off)], nil
+}
+
 // readPiece is ReadPiece. A read of a complete piece that fails is waited
 // for again when lost is true (the storage reports lost pieces to the
 // client) and is an error otherwise.
@@ -115,19 +131,10 @@ func readPiece(ctx context.Context, t *torrent.Torrent, p []byte, off int64, los
 	if t == nil {
 		return 0, errors.New("stream: ReadPiece of a nil torrent")
 	}
-	info := t.Info()
-	if info == nil {
-		return 0, fmt.Errorf("stream: ReadPiece of torrent %s, whose info has not arrived", t.InfoHash().HexString())
+	i, off, p, err := pieceSpan(t, p, off)
+	if err != nil || len(p) == 0 {
+		return 0, err
 	}
-	if total := info.TotalLength(); off < 0 || off >= total {
-		return 0, fmt.Errorf("stream: ReadPiece at offset %d, outside the torrent's %d bytes", off, total)
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	i := int(off / info.PieceLength)
-	off -= int64(i) * info.PieceLength
-	p = p[:min(int64(len(p)), info.Piece(i).Length()-off)]
 	piece := t.Piece(i)
 	// The first look needs no subscription (the piece is usually there);
 	// a subscription taken before a look sees every change after it.

@@ -40,19 +40,10 @@ func checkVerify(v string) error {
 // to it. off is an offset in the torrent; s.mt must not be nil.
 func (s *session) readEarly(ctx context.Context, p []byte, off int64) (int, error) {
 	t := s.key.t
-	info := t.Info()
-	if info == nil {
-		return 0, fmt.Errorf("stream: reading torrent %s, whose info has not arrived", t.InfoHash().HexString())
+	i, off, p, err := pieceSpan(t, p, off)
+	if err != nil || len(p) == 0 {
+		return 0, err
 	}
-	if total := info.TotalLength(); off < 0 || off >= total {
-		return 0, fmt.Errorf("stream: reading at offset %d, outside the torrent's %d bytes", off, total)
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	i := int(off / info.PieceLength)
-	off -= int64(i) * info.PieceLength
-	p = p[:min(int64(len(p)), info.Piece(i).Length()-off)]
 	piece := t.Piece(i)
 	var changes <-chan torrent.PieceStateChange
 	for {
