@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -196,4 +197,30 @@ func tokenRoute(r *http.Request) bool {
 // httpStatus sends code with its status text as body.
 func httpStatus(w http.ResponseWriter, code int) {
 	http.Error(w, http.StatusText(code), code)
+}
+
+// CheckExposure returns an error naming the flags to give when a server
+// listening on listen would be reachable from other machines with neither
+// auth (Config.Auth) nor allow (Config.Allow). Loopback is 127.0.0.0/8, ::1
+// and localhost; ":PORT", 0.0.0.0 and [::] bind every address, and host
+// names other than localhost count as exposed.
+func CheckExposure(listen, auth string, allow []netip.Prefix) error {
+	if auth != "" || len(allow) > 0 || isLoopbackListen(listen) {
+		return nil
+	}
+	return fmt.Errorf("-listen %s is reachable from other machines: give -auth user:password and/or -allow CIDR,... (or listen on 127.0.0.1)", listen)
+}
+
+// isLoopbackListen reports whether the listen address addr binds loopback
+// only.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -199,7 +198,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if _, err := server.NewGuard(guardConfig(cfg)); err != nil {
 		return config{}, err
 	}
-	if err := checkExposure(cfg); err != nil {
+	if err := server.CheckExposure(cfg.Listen, cfg.Auth, cfg.Allow); err != nil {
 		return config{}, err
 	}
 	cfg.loopback = cfg.Offline
@@ -298,28 +297,4 @@ func (f allowFlag) Set(v string) error {
 	ps, err := server.ParseAllow(v)
 	*f.p = append(*f.p, ps...)
 	return err
-}
-
-// checkExposure returns an error when cfg listens outside loopback without
-// -auth or -allow.
-func checkExposure(cfg config) error {
-	if cfg.Auth != "" || len(cfg.Allow) > 0 || isLoopbackListen(cfg.Listen) {
-		return nil
-	}
-	return fmt.Errorf("-listen %s is reachable from other machines: give -auth user:password and/or -allow CIDR,... (or listen on 127.0.0.1)", cfg.Listen)
-}
-
-// isLoopbackListen reports whether the listen address addr binds loopback
-// only: 127.0.0.0/8, ::1 or localhost. ":PORT", 0.0.0.0 and [::] bind
-// every address; host names other than localhost count as exposed.
-func isLoopbackListen(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }

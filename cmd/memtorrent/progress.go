@@ -102,38 +102,27 @@ func (p *progress) waitInfo(ctx context.Context, t *torrent.Torrent, failed <-ch
 	}
 }
 
-// buffer fetches the first n bytes of t's main file (less if the file is
-// shorter), so that a player starts at once, and waits for them or the end
-// of ctx. It raises those pieces' priority for the wait only.
+// buffer is server.Prebuffer of n bytes of t, shown as a progress bar or
+// a line when it begins, every quietInterval while it lasts and when it ends.
 func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) error {
 	f := server.MainFile(t)
 	if f == nil || n <= 0 {
 		return nil
 	}
-	n = min(n, f.Length())
-	pl := t.Info().PieceLength
-	begin := int(f.Offset() / pl)
-	end := int((f.Offset()+n-1)/pl) + 1
-	total := int64(0)
-	for i := begin; i < end; i++ {
-		total += t.Piece(i).Info().Length()
-	}
-	t.DownloadPieces(begin, end)
-	defer t.CancelPieces(begin, end)
 	name := f.DisplayPath()
-	bar := p.start(total, "buffering "+name, fmt.Sprintf("buffering %s of %s", humanize.IBytes(uint64(total)), name),
-		progressbar.OptionShowBytes(true), progressbar.OptionUseIECUnits(true))
-	defer p.exit(bar)
+	var bar *progressbar.ProgressBar
 	start := time.Now()
-	lastLine := start
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	// A piece counts once it has been complete: a player streaming at the
-	// same time may have read it and let the storage evict it since.
-	seen := make([]bool, end-begin)
-	var done int64
-	for {
-		done += newlyComplete(t, begin, seen)
+	var lastLine time.Time
+	err := server.Prebuffer(ctx, t, n, pollInterval, func(done, total int64) {
+		switch {
+		case lastLine.IsZero():
+			lastLine = time.Now()
+			bar = p.start(total, "buffering "+name, fmt.Sprintf("buffering %s of %s", humanize.IBytes(uint64(total)), name),
+				progressbar.OptionShowBytes(true), progressbar.OptionUseIECUnits(true))
+		case bar == nil && time.Since(lastLine) >= quietInterval && done < total:
+			lastLine = time.Now()
+			fmt.Fprintf(p.w, "still buffering %s: %s of %s\n", name, humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)))
+		}
 		if bar != nil {
 			bar.Set64(done)
 		}
@@ -141,31 +130,9 @@ func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) erro
 			if bar != nil {
 				bar.Finish()
 			}
-			fmt.Fprintf(p.w, "buffered %s of %s in %v\n", humanize.IBytes(uint64(total)), name,
-				time.Since(start).Round(time.Millisecond))
-			return nil
+			fmt.Fprintf(p.w, "buffered %s of %s in %v\n", humanize.IBytes(uint64(total)), name, time.Since(start).Round(time.Millisecond))
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case now := <-tick.C:
-			if bar == nil && now.Sub(lastLine) >= quietInterval {
-				lastLine = now
-				fmt.Fprintf(p.w, "still buffering %s: %s of %s\n", name,
-					humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)))
-			}
-		}
-	}
-}
-
-// newlyComplete marks in seen the pieces of t from begin on that are
-// complete now and were not marked, and returns their bytes.
-func newlyComplete(t *torrent.Torrent, begin int, seen []bool) (n int64) {
-	for j := range seen {
-		if p := t.Piece(begin + j); !seen[j] && p.State().Complete {
-			seen[j] = true
-			n += p.Info().Length()
-		}
-	}
-	return n
+	})
+	p.exit(bar)
+	return err
 }

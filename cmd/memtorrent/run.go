@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		server.WriteURLs(cfg.Out, base, t)
 	}
 	for _, t := range ts {
-		if err := p.buffer(ctx, t, prebufferBytes(cfg)); err != nil {
+		if err := p.buffer(ctx, t, server.PrebufferBytes(cfg.Capacity, cfg.Readahead)); err != nil {
 			return ignoreCanceled(ctx, err)
 		}
 	}
@@ -218,13 +218,6 @@ func ignoreCanceled(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
-}
-
-// prebufferBytes is how much of the head of each torrent's main file is
-// fetched before a player asks: a readahead, at most a quarter of the
-// capacity.
-func prebufferBytes(cfg config) int64 {
-	return min(cfg.Readahead, cfg.Capacity/4)
 }
 
 // unwrapSyscall returns the innermost error of a net.OpError chain, which
