@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent"
+
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
@@ -79,5 +81,37 @@ func TestIdleLookbehindYieldsToReadahead(t *testing.T) {
 	})
 	if e.mem.Stats().Evictions == 0 {
 		t.Errorf("no eviction while b's readahead came into a full memory")
+	}
+}
+
+// TestNeediestAcrossTorrents checks that the sharing rule compares the
+// sessions of every torrent: a session well ahead on one torrent yields
+// to a needier one on another, and sessions that are not playing (idle,
+// or before their first read) do not count.
+func TestNeediestAcrossTorrents(t *testing.T) {
+	one, other := new(torrent.Torrent), new(torrent.Torrent)
+	sess := func(tor *torrent.Torrent, busy bool, buffered time.Duration) *session {
+		s := &session{key: sessionKey{t: tor}, busy: busy}
+		s.buffered.Store(int64(buffered))
+		return s
+	}
+	h := &Handler{sessions: []*session{
+		sess(one, true, 28*time.Second),
+		sess(other, true, 12*time.Second),
+		sess(other, false, time.Second),                   // idle: its player is gone
+		sess(one, true, time.Duration(bufferedUnknownNs)), // before its first read
+	}}
+	least := h.neediest()
+	if least != 12*time.Second {
+		t.Fatalf("neediest: got %v; want 12s, the playing session on the other torrent", least)
+	}
+	if got := sharePriorities(28*time.Second, least).class(); got != ShareWellAhead {
+		t.Errorf("the session well ahead on one torrent: got %q; want %q", got, ShareWellAhead)
+	}
+	if got := sharePriorities(12*time.Second, least).class(); got != ShareNeedy {
+		t.Errorf("the neediest, on the other torrent: got %q; want %q", got, ShareNeedy)
+	}
+	if a, b := sharePriorities(12*time.Second, least), sharePriorities(28*time.Second, least); !(a.first > b.first && a.urgent > b.urgent && a.ahead > b.ahead) {
+		t.Errorf("needy %v; well ahead %v: want every piece of the needy session's window first", a, b)
 	}
 }
