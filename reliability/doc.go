@@ -43,6 +43,9 @@
 //     15 s, and a player model: no stall over 10 s, every byte exact.
 //     TestQoE -qoe runs the full scenarios of docs/qoe.md side by side
 //     with the anacrolix baseline.
+//   - TestQoEMulti: issue 20's two viewers, shortened: files of one
+//     torrent from the same seeders, the second viewer 15 s after the
+//     first, both on one server: neither stalls over 10 s, every byte exact.
 //   - TestSoak: random seeks over HTTP for -soak (default 0: skipped),
 //     sampling RSS, Go heap and goroutines every second; the summary goes to
 //     the test log and to -soak.out. go test's default -timeout (10m) is

@@ -141,7 +141,12 @@
 // those pieces: a piece priority the application sets on them (or
 // DownloadPieces) is overwritten; file priorities are independent. How the
 // client then requests the urgent pieces, and what happens when they are
-// late, is host's (host.Client).
+// late, is host's (host.Client). Status shows what the rule sees of each
+// session (SessionStatus: buffered seconds, playback rate, class) and,
+// per torrent and over all, the demand of the playing sessions against
+// the measured download rate: a shortfall while one of them has under
+// 10 s buffered means the swarm does not carry them all. A new session
+// is served all the same; the shortfall is reported, not enforced.
 // Whenever the playhead enters another piece the window moves and the
 // session's lookbehind, lookbehind.Pieces of Options.LookbehindBytes split
 // among the sessions, is recomputed; the Handler gives the storage the union

@@ -35,6 +35,12 @@ var (
 		"Bytes served before their piece passed its hash check (Verify playhead).", nil, nil)
 	descUnverifiedFailed = prometheus.NewDesc("memtorrent_stream_unverified_failed_pieces_total",
 		"Pieces that failed their hash check after bytes of them were served.", nil, nil)
+	descDemand = prometheus.NewDesc("memtorrent_stream_demand_bytes_per_second",
+		"Playback rates of the playing sessions of all torrents, summed.", nil, nil)
+	descShortfall = prometheus.NewDesc("memtorrent_stream_shortfall_bytes_per_second",
+		"By how much the torrents' download rates fall below their demand while a playing session has little buffered.", nil, nil)
+	descOverloaded = prometheus.NewDesc("memtorrent_stream_overloaded",
+		"1 when the swarm does not carry every playing session (a shortfall, overall or on a torrent).", nil, nil)
 
 	descTorrentPieces = prometheus.NewDesc("memtorrent_torrent_pieces",
 		"Pieces of the torrent by storage state; state=\"total\" counts all.", []string{"infohash", "state"}, nil)
@@ -65,6 +71,16 @@ var (
 	descPeerState = prometheus.NewDesc("memtorrent_peer_state",
 		"1 when the peer is in the state: peer_choking, peer_interested, interesting (it has a piece we want), has_piece (the piece waited for).",
 		[]string{"infohash", "addr", "client", "state"}, nil)
+	descTorrentDemand = prometheus.NewDesc("memtorrent_torrent_demand_bytes_per_second",
+		"Playback rates of the torrent's playing sessions, summed.", []string{"infohash"}, nil)
+	descTorrentShortfall = prometheus.NewDesc("memtorrent_torrent_shortfall_bytes_per_second",
+		"By how much the torrent's download rate falls below its demand while a playing session has little buffered.", []string{"infohash"}, nil)
+	descSessionBuffered = prometheus.NewDesc("memtorrent_session_buffered_seconds",
+		"Media the session's player holds ahead of its playhead, estimated; absent before the first read.", []string{"infohash", "session"}, nil)
+	descSessionRate = prometheus.NewDesc("memtorrent_session_playback_rate_bytes_per_second",
+		"The session's playback rate, learned from its player's reads or assumed until then.", []string{"infohash", "session", "learned"}, nil)
+	descSessionShare = prometheus.NewDesc("memtorrent_session_share",
+		"1 for the sharing rule's class of the session at its last move: needy, ahead or wellAhead.", []string{"infohash", "session", "share"}, nil)
 	descSessionWait = prometheus.NewDesc("memtorrent_session_wait_seconds",
 		"How long the session's read has waited for a piece, with the Watchdog's reason (empty before WatchAfter).",
 		[]string{"infohash", "session", "piece", "reason"}, nil)
@@ -79,10 +95,11 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descUnverifiedFailed, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descUnverifiedFailed, descDemand, descShortfall, descOverloaded, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
-		descTorrentPeers, descPeerRequests, descPeerRate, descPeerState, descSessionWait,
+		descTorrentPeers, descPeerRequests, descPeerRate, descPeerState, descTorrentDemand, descTorrentShortfall,
+		descSessionBuffered, descSessionRate, descSessionShare, descSessionWait,
 	} {
 		ch <- d
 	}
@@ -109,6 +126,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLongestWait, s.LongestReadWait)
 	counter(descUnverifiedBytes, float64(s.UnverifiedBytes))
 	counter(descUnverifiedFailed, float64(s.UnverifiedFailed))
+	gauge(descDemand, s.Demand)
+	gauge(descShortfall, s.Shortfall)
+	gauge(descOverloaded, b2f(s.Overloaded))
 	for _, t := range s.Torrents {
 		ih := t.InfoHash
 		for state, n := range map[string]int{
@@ -142,7 +162,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descPeerState, b2f(on), ih, p.Addr, p.Client, state)
 			}
 		}
+		gauge(descTorrentDemand, t.Demand, ih)
+		gauge(descTorrentShortfall, t.Shortfall, ih)
 		for _, ss := range t.Sessions {
+			id := strconv.FormatUint(ss.ID, 10)
+			if ss.BufferedSeconds >= 0 {
+				gauge(descSessionBuffered, ss.BufferedSeconds, ih, id)
+			}
+			if ss.PlaybackRate > 0 {
+				gauge(descSessionRate, ss.PlaybackRate, ih, id, strconv.FormatBool(ss.RateLearned))
+			}
+			if ss.Share != "" {
+				gauge(descSessionShare, 1, ih, id, ss.Share)
+			}
 			if ss.WaitPiece >= 0 {
 				gauge(descSessionWait, ss.WaitSeconds, ih, strconv.FormatUint(ss.ID, 10), strconv.Itoa(ss.WaitPiece), ss.WaitReason)
 			}

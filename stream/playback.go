@@ -127,6 +127,49 @@ type priorities struct{ first, urgent, ahead torrent.PiecePriority }
 // needy are the priorities of the session closest to a stall.
 var needy = priorities{torrent.PiecePriorityNow, torrent.PiecePriorityNext, torrent.PiecePriorityReadahead}
 
+// The classes of sharePriorities, as /status names them.
+const (
+	ShareNeedy     = "needy"     // closest to a stall, or under lowWater: the highest priorities
+	ShareAhead     = "ahead"     // between lowWater and highWater, another needier: a step lower
+	ShareWellAhead = "wellAhead" // over highWater, another needier: two steps lower
+)
+
+// class names the sharing rule's class of p.
+func (p priorities) class() string {
+	switch p.first {
+	case needy.first:
+		return ShareNeedy
+	case torrent.PiecePriorityNext:
+		return ShareAhead
+	}
+	return ShareWellAhead
+}
+
+// shortfall returns by how many bytes per second rate, a torrent's (or all
+// torrents') measured download rate, falls below the playback rates of
+// its playing sessions, when one of them has less than lowWater buffered
+// and so is starving for it; 0 otherwise. Sessions well supplied from
+// memory need no download: their rates count only when one is short.
+func shortfall(rate float64, playing []demand) float64 {
+	var sum float64
+	short := false
+	for _, d := range playing {
+		sum += d.rate
+		short = short || d.buffered < lowWater
+	}
+	if !short || rate >= sum {
+		return 0
+	}
+	return sum - rate
+}
+
+// demand is what a playing session asks of the download: its playback
+// rate in bytes per second, and the media its player holds.
+type demand struct {
+	rate     float64
+	buffered time.Duration
+}
+
 // neediest returns the least media buffered by a playing (busy) session
 // whose buffer is known, or a day if there is none.
 func (h *Handler) neediest() time.Duration {

@@ -80,11 +80,14 @@ type session struct {
 	prios     priorities        // when the window was last set
 
 	// Figures for the status, written by the owner.
-	position atomic.Int64 // the playhead
-	requests atomic.Int64 // requests served
-	seeks    atomic.Int64 // playhead moves other than by reading
-	raBytes  atomic.Int64 // readahead
-	buffered atomic.Int64 // the player's buffer estimate, in nanoseconds; bufferedUnknownNs before the first read
+	position atomic.Int64   // the playhead
+	requests atomic.Int64   // requests served
+	seeks    atomic.Int64   // playhead moves other than by reading
+	raBytes  atomic.Int64   // readahead
+	buffered atomic.Int64   // the player's buffer estimate, in nanoseconds; bufferedUnknownNs before the first read
+	rate     atomic.Float64 // bytes per second: the learned playback rate, or the one assumed until then
+	learned  atomic.Bool    // rate was learned from the player's reads
+	share    atomic.String  // the sharing rule's class at the last move (priorities.class); empty before
 
 	// Guarded by Handler.mu.
 	busy     bool
@@ -331,7 +334,10 @@ func (s *session) moved() {
 	rate := s.play.rateOr(s.fallbackRate())
 	buffered := s.play.buffered(time.Now(), rate)
 	s.buffered.Store(int64(buffered))
+	s.rate.Store(rate)
+	s.learned.Store(s.play.rate > 0)
 	prios := sharePriorities(buffered, s.h.neediest())
+	s.share.Store(prios.class())
 	if piece == s.piece && s.prios == prios {
 		return
 	}

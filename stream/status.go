@@ -49,10 +49,21 @@ type Status struct {
 	// before their piece passed its hash check (VerifyPlayhead), and
 	// UnverifiedFailed the pieces that failed it after bytes of them were
 	// served: the player got wrong bytes from each.
-	Verify           string          `json:"verify"`
-	UnverifiedBytes  int64           `json:"unverifiedBytes"`
-	UnverifiedFailed int64           `json:"unverifiedFailed"`
-	Torrents         []TorrentStatus `json:"torrents"` // by info hash
+	Verify           string `json:"verify"`
+	UnverifiedBytes  int64  `json:"unverifiedBytes"`
+	UnverifiedFailed int64  `json:"unverifiedFailed"`
+	// Admission: Demand sums the playback rates of the playing sessions of
+	// all torrents, in bytes per second, and DownloadRate their torrents'
+	// download rates. Shortfall is by how much DownloadRate falls below
+	// Demand while a playing session has less than 10 s buffered (0
+	// otherwise); Overloaded is set when it or a torrent's shortfall is
+	// above 0: the swarm does not carry every session. New sessions are
+	// served all the same.
+	Demand       float64         `json:"demand"`
+	DownloadRate float64         `json:"downloadRate"`
+	Shortfall    float64         `json:"shortfall"`
+	Overloaded   bool            `json:"overloaded"`
+	Torrents     []TorrentStatus `json:"torrents"` // by info hash
 }
 
 // StallThreshold is how long a torrent read must wait for data to count as
@@ -76,19 +87,24 @@ func (h *Handler) recordWait(d time.Duration) {
 
 // TorrentStatus is the JSON of /status/{infohash}: one torrent.
 type TorrentStatus struct {
-	InfoHash       string           `json:"infoHash"`
-	Name           string           `json:"name"`
-	GotInfo        bool             `json:"gotInfo"`
-	Length         int64            `json:"length"`      // bytes in the torrent
-	PieceLength    int64            `json:"pieceLength"` // bytes per piece
-	Pieces         PieceCounts      `json:"pieces"`
-	Capacity       int64            `json:"capacity"`      // bytes the storage may hold, for all torrents
-	ResidentBytes  int64            `json:"residentBytes"` // bytes the storage holds for this torrent
-	Lookbehind     LookbehindStatus `json:"lookbehind"`
-	BytesReadData  int64            `json:"bytesReadData"` // piece data received from peers
-	DownloadRate   float64          `json:"downloadRate"`  // bytes per second, over about the last second
-	ReadersCreated int64            `json:"readersCreated"`
-	Sessions       []SessionStatus  `json:"sessions"` // by id
+	InfoHash      string           `json:"infoHash"`
+	Name          string           `json:"name"`
+	GotInfo       bool             `json:"gotInfo"`
+	Length        int64            `json:"length"`      // bytes in the torrent
+	PieceLength   int64            `json:"pieceLength"` // bytes per piece
+	Pieces        PieceCounts      `json:"pieces"`
+	Capacity      int64            `json:"capacity"`      // bytes the storage may hold, for all torrents
+	ResidentBytes int64            `json:"residentBytes"` // bytes the storage holds for this torrent
+	Lookbehind    LookbehindStatus `json:"lookbehind"`
+	BytesReadData int64            `json:"bytesReadData"` // piece data received from peers
+	DownloadRate  float64          `json:"downloadRate"`  // bytes per second, over about the last second
+	// Demand sums the playback rates of the torrent's playing sessions,
+	// in bytes per second; Shortfall is by how much DownloadRate falls
+	// below it while one of them has less than 10 s buffered, 0 otherwise.
+	Demand         float64         `json:"demand"`
+	Shortfall      float64         `json:"shortfall"`
+	ReadersCreated int64           `json:"readersCreated"`
+	Sessions       []SessionStatus `json:"sessions"` // by id
 	// Peers are the torrent's connections as Options.Watchdog sees them
 	// (none without one), HasPiece for the piece the longest waiting
 	// session waits for, if any.
@@ -128,6 +144,16 @@ type SessionStatus struct {
 	Seeks       int64   `json:"seeks"`     // reader moves between and within requests
 	Busy        bool    `json:"busy"`      // serving a request now
 	IdleSeconds float64 `json:"idleSeconds"`
+	// The sharing rule's view of the session: the media its player holds
+	// ahead of the playhead, in seconds (-1 before the first read); its
+	// playback rate in bytes per second, learned from the player's reads
+	// (RateLearned) or assumed until then; and its class at the last move
+	// of the playhead, ShareNeedy, ShareAhead or ShareWellAhead (empty
+	// before the first read).
+	BufferedSeconds float64 `json:"bufferedSeconds"`
+	PlaybackRate    float64 `json:"playbackRate"`
+	RateLearned     bool    `json:"rateLearned"`
+	Share           string  `json:"share"`
 	// A read of the session waiting for a piece: the piece (-1: none),
 	// for how long, and, once it has waited WatchAfter, why and what was
 	// done (Options.Watchdog; see host.Reason).
@@ -166,9 +192,17 @@ func (h *Handler) Status() Status {
 	h.mu.Lock()
 	s.Sessions = len(h.sessions)
 	h.mu.Unlock()
+	var playing []demand
 	for _, t := range ts {
-		s.Torrents = append(s.Torrents, h.torrentStatus(t, st.Capacity))
+		tst, d := h.torrentStatus(t, st.Capacity)
+		s.Torrents = append(s.Torrents, tst)
+		playing = append(playing, d...)
+		s.Demand += tst.Demand
+		s.DownloadRate += tst.DownloadRate
+		s.Overloaded = s.Overloaded || tst.Shortfall > 0
 	}
+	s.Shortfall = shortfall(s.DownloadRate, playing)
+	s.Overloaded = s.Overloaded || s.Shortfall > 0
 	return s
 }
 
@@ -179,10 +213,13 @@ func (h *Handler) TorrentStatus(ih metainfo.Hash) (TorrentStatus, bool) {
 	if !ok {
 		return TorrentStatus{}, false
 	}
-	return h.torrentStatus(t, h.mem.Stats().Capacity), true
+	ts, _ := h.torrentStatus(t, h.mem.Stats().Capacity)
+	return ts, true
 }
 
-func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatus {
+// torrentStatus returns t's figures and the demands of its playing
+// sessions.
+func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) (TorrentStatus, []demand) {
 	ih := t.InfoHash()
 	ts := TorrentStatus{InfoHash: ih.HexString(), Name: t.Name(), Capacity: capacity, Sessions: []SessionStatus{}, Peers: []host.PeerState{}}
 	if info := t.Info(); info != nil {
@@ -208,6 +245,7 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 	}
 	now := time.Now()
 	piece, longest := -1, time.Duration(0)
+	var playing []demand
 	h.mu.Lock()
 	ts.DownloadRate = h.rates[ih].rate
 	ts.ReadersCreated = h.readersBy[ih]
@@ -225,6 +263,17 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 			Requests:  s.requests.Load(),
 			Seeks:     s.seeks.Load(),
 			Busy:      s.busy,
+
+			BufferedSeconds: -1,
+			PlaybackRate:    s.rate.Load(),
+			RateLearned:     s.learned.Load(),
+			Share:           s.share.Load(),
+		}
+		if b := s.buffered.Load(); b != bufferedUnknownNs {
+			ss.BufferedSeconds = time.Duration(b).Seconds()
+			if s.busy {
+				playing = append(playing, demand{rate: ss.PlaybackRate, buffered: time.Duration(b)})
+			}
 		}
 		if !s.busy {
 			ss.IdleSeconds = now.Sub(s.lastUsed).Seconds()
@@ -240,11 +289,15 @@ func (h *Handler) torrentStatus(t *torrent.Torrent, capacity int64) TorrentStatu
 		ts.Sessions = append(ts.Sessions, ss)
 	}
 	h.mu.Unlock()
+	for _, d := range playing {
+		ts.Demand += d.rate
+	}
+	ts.Shortfall = shortfall(ts.DownloadRate, playing)
 	if h.opts.Watchdog != nil {
 		ts.Peers = h.opts.Watchdog.Peers(t, piece)
 	}
 	slices.SortFunc(ts.Sessions, func(a, b SessionStatus) int { return cmp.Compare(a.ID, b.ID) })
-	return ts
+	return ts, playing
 }
 
 func bit(p, b memory.PieceState) int {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,12 +84,27 @@ func TestStatusAndMetrics(t *testing.T) {
 			s.Readahead != capacity/2 || s.Busy || !strings.HasPrefix(s.Client, "127.0.0.1 Go-http-client/") {
 			t.Errorf("session: %+v", s)
 		}
+		// The sharing rule's view: a buffer estimate, a rate (too few
+		// reads to learn one: the default), and alone, the neediest.
+		if s.BufferedSeconds < 0 || s.PlaybackRate != defaultRate || s.RateLearned || s.Share != ShareNeedy {
+			t.Errorf("session sharing: buffered %vs, rate %v (learned %v), share %q; want >= 0, %v (assumed), %q",
+				s.BufferedSeconds, s.PlaybackRate, s.RateLearned, s.Share, defaultRate, ShareNeedy)
+		}
+	}
+	// Nothing plays now: no demand, no shortfall.
+	if st.Demand != 0 || st.Shortfall != 0 || st.Overloaded || ts.Demand != 0 || ts.Shortfall != 0 {
+		t.Errorf("admission idle: demand %v, shortfall %v, overloaded %v; torrent demand %v, shortfall %v; want all 0",
+			st.Demand, st.Shortfall, st.Overloaded, ts.Demand, ts.Shortfall)
 	}
 	// /status/{infohash} is the same torrent.
 	if one := e.status(tor); one.InfoHash != ih || one.Pieces.Total != pieces || len(one.Sessions) != 1 {
 		t.Errorf("/status/%s: %+v", ih, one)
 	}
 
+	sid := ""
+	if len(ts.Sessions) == 1 {
+		sid = strconv.FormatUint(ts.Sessions[0].ID, 10)
+	}
 	_, body = e.get("/metrics", http.StatusOK)
 	var parser expfmt.TextParser
 	families, err := parser.TextToMetricFamilies(bufio.NewReader(strings.NewReader(string(body))))
@@ -150,6 +166,14 @@ func TestStatusAndMetrics(t *testing.T) {
 		{"memtorrent_torrent_lookbehind_misses_total", []string{"infohash", ih}, dto.MetricType_COUNTER, func(v float64) bool { return v >= 0 }},
 		{"memtorrent_torrent_read_data_bytes_total", []string{"infohash", ih}, dto.MetricType_COUNTER, func(v float64) bool { return v >= float64(spec.Length) }},
 		{"memtorrent_torrent_download_rate_bytes_per_second", []string{"infohash", ih}, dto.MetricType_GAUGE, func(v float64) bool { return v >= 0 }},
+		{"memtorrent_stream_demand_bytes_per_second", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 0 }},
+		{"memtorrent_stream_shortfall_bytes_per_second", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 0 }},
+		{"memtorrent_stream_overloaded", nil, dto.MetricType_GAUGE, func(v float64) bool { return v == 0 }},
+		{"memtorrent_torrent_demand_bytes_per_second", []string{"infohash", ih}, dto.MetricType_GAUGE, func(v float64) bool { return v == 0 }},
+		{"memtorrent_torrent_shortfall_bytes_per_second", []string{"infohash", ih}, dto.MetricType_GAUGE, func(v float64) bool { return v == 0 }},
+		{"memtorrent_session_buffered_seconds", []string{"infohash", ih, "session", sid}, dto.MetricType_GAUGE, func(v float64) bool { return v >= 0 }},
+		{"memtorrent_session_playback_rate_bytes_per_second", []string{"infohash", ih, "session", sid, "learned", "false"}, dto.MetricType_GAUGE, func(v float64) bool { return v == defaultRate }},
+		{"memtorrent_session_share", []string{"infohash", ih, "session", sid, "share", ShareNeedy}, dto.MetricType_GAUGE, func(v float64) bool { return v == 1 }},
 	} {
 		v, typ, ok := value(c.name, c.labels...)
 		if !ok || typ != c.typ || !c.want(v) {
