@@ -41,9 +41,13 @@ import (
 
 var (
 	qoeFull        = flag.Bool("qoe", false, "TestQoE: run the full scenario (minutes; skipped otherwise)")
-	qoeScenarioArg = flag.String("qoe.scenario", "single", "TestQoE: single (issue 21), two, three, two-torrents (issue 20)")
+	qoeScenarioArg = flag.String("qoe.scenario", "single", "TestQoE: single (issue 21), big (issue 22), two, three, two-torrents (issue 20)")
 	qoeContestants = flag.String("qoe.contestants", "memtorrent,anacrolix", "TestQoE, TestQoEShort: contestants, in order")
 	qoeTrace       = flag.Bool("qoe.trace", false, "TestQoE, TestQoEShort: at each stall, log who holds the requests of the playhead's piece")
+	qoePiece       = flag.String("qoe.piece", "1MiB", "TestQoE: the torrents' piece length (1MiB, 2MiB, 8MiB, 16MiB)")
+	qoeVerify      = flag.String("qoe.verify", stream.VerifyPlayhead, "TestQoE, TestQoEShort: memtorrent's stream.Options.Verify (strict, playhead); TestQoEShort: strict unless given")
+	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
+	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
 )
 
 const (
@@ -87,6 +91,7 @@ type qoeScenario struct {
 	torrents []testutil.Spec
 	seeders  []qoeSeeder
 	viewers  []viewer
+	verify   string // memtorrent's stream.Options.Verify; "" is the library's default
 }
 
 // qoeScenarios are TestQoE's, by -qoe.scenario.
@@ -104,21 +109,31 @@ func qoeScenarios() map[string]qoeScenario {
 		}
 	}
 	const watch = 90 * time.Second
+	single := []qoeSeeder{
+		{"qBittorrent", qbittorrentProgram, line{latency: 50 * time.Millisecond, jitter: 10 * time.Millisecond, rate: 400_000,
+			stallAt: 40 * time.Second, stallFor: 30 * time.Second}},
+		{"aria2", aria2Program, line{latency: 100 * time.Millisecond, jitter: 30 * time.Millisecond, rate: 300_000}},
+		{"Transmission", transmissionProgram, line{latency: 150 * time.Millisecond, jitter: 50 * time.Millisecond, rate: 300_000}},
+		{"aria2 (poor line)", aria2Program, line{latency: 200 * time.Millisecond, jitter: 100 * time.Millisecond, rate: 16_000}},
+	}
 	return map[string]qoeScenario{
 		// Issue 21: about 1 MB/s in all, the fastest line stalled for 30 s
 		// at 40 s, three seeks.
 		"single": {
 			name:     "single",
 			torrents: []testutil.Spec{movie},
-			seeders: []qoeSeeder{
-				{"qBittorrent", qbittorrentProgram, line{latency: 50 * time.Millisecond, jitter: 10 * time.Millisecond, rate: 400_000,
-					stallAt: 40 * time.Second, stallFor: 30 * time.Second}},
-				{"aria2", aria2Program, line{latency: 100 * time.Millisecond, jitter: 30 * time.Millisecond, rate: 300_000}},
-				{"Transmission", transmissionProgram, line{latency: 150 * time.Millisecond, jitter: 50 * time.Millisecond, rate: 300_000}},
-				{"aria2 (poor line)", aria2Program, line{latency: 200 * time.Millisecond, jitter: 100 * time.Millisecond, rate: 16_000}},
-			},
+			seeders:  single,
 			viewers: []viewer{{player: qoePlayer(125*time.Second,
 				seekBack(80*time.Second, 10*time.Second), seekTo(95*time.Second, 60), seekTo(110*time.Second, 30))}},
+		},
+		// Issue 22 (with -qoe.piece=16MiB or 8MiB): single's lines
+		// without the stall, a 256 MiB file (issue 22's is 512 MiB), a
+		// jump to 50 % at 40 s.
+		"big": {
+			name:     "big",
+			torrents: []testutil.Spec{{Name: "big.bin", PieceLength: mib, Length: 256 * mib, Seed: 25}},
+			seeders:  noStall(single),
+			viewers:  []viewer{{player: qoePlayer(70*time.Second, seekTo(40*time.Second, 50))}},
 		},
 		// Issue 20: viewers 20 s apart on files of one torrent, lines of
 		// 2x (two viewers) and 1.67x (three) what they play.
@@ -137,6 +152,15 @@ func qoeScenarios() map[string]qoeScenario {
 			viewers: []viewer{{torrent: 0, player: qoePlayer(watch)}, {torrent: 1, offset: 20 * time.Second, player: qoePlayer(watch)}},
 		},
 	}
+}
+
+// noStall is a copy of seeders with no line stalled.
+func noStall(seeders []qoeSeeder) []qoeSeeder {
+	seeders = slices.Clone(seeders)
+	for i := range seeders {
+		seeders[i].line.stallAt, seeders[i].line.stallFor = 0, 0
+	}
+	return seeders
 }
 
 // qoeShortScenario is TestQoEShort's: 40 MiB, three real seeders and a
@@ -160,6 +184,7 @@ func TestQoE(t *testing.T) {
 	if !ok {
 		t.Fatalf("-qoe.scenario=%q: no such scenario", *qoeScenarioArg)
 	}
+	sc = qoeFlags(t, sc)
 	results := runQoE(t, sc, *qoeContestants)
 	t.Logf("scenario %s:\n%s", sc.name, qoeTable(sc, results))
 }
@@ -176,6 +201,9 @@ func TestQoEShort(t *testing.T) {
 	if flagSet("qoe.contestants") {
 		names = *qoeContestants
 	}
+	if flagSet("qoe.verify") {
+		sc.verify = *qoeVerify
+	}
 	results := runQoE(t, sc, names)
 	t.Logf("scenario %s:\n%s", sc.name, qoeTable(sc, results))
 	for _, r := range results {
@@ -187,6 +215,42 @@ func TestQoEShort(t *testing.T) {
 	}
 }
 
+// qoeFlags applies -qoe.piece, -qoe.stall.at, -qoe.stall.for and
+// -qoe.verify to sc: the piece length of every torrent, the stall of the
+// line that has one (or of the first line), memtorrent's verify mode.
+func qoeFlags(t *testing.T, sc qoeScenario) qoeScenario {
+	var piece int64
+	if _, err := fmt.Sscanf(*qoePiece, "%dMiB", &piece); err != nil || piece <= 0 {
+		t.Fatalf("-qoe.piece=%q: want a number of MiB, as 2MiB", *qoePiece)
+	}
+	sc.torrents = slices.Clone(sc.torrents)
+	for i := range sc.torrents {
+		sc.torrents[i].PieceLength = piece * mib
+	}
+	sc.seeders = slices.Clone(sc.seeders)
+	for i := range sc.seeders {
+		l := &sc.seeders[i].line
+		if l.stallFor == 0 && !flagSet("qoe.stall.at") {
+			continue
+		}
+		if flagSet("qoe.stall.at") {
+			l.stallAt = *qoeStallAt
+		}
+		if flagSet("qoe.stall.for") {
+			l.stallFor = *qoeStallFor
+		}
+		break
+	}
+	sc.verify = *qoeVerify
+	t.Logf("scenario %s: %d MiB pieces, memtorrent -verify %s", sc.name, piece, *qoeVerify)
+	for _, s := range sc.seeders {
+		if s.line.stallFor > 0 {
+			t.Logf("%s's line stalls at %v for %v", s.name, s.line.stallAt, s.line.stallFor)
+		}
+	}
+	return sc
+}
+
 // flagSet reports whether the flag called name was given.
 func flagSet(name string) (set bool) {
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
@@ -196,9 +260,10 @@ func flagSet(name string) (set bool) {
 // contestant is a leecher with an HTTP server of its torrents' files.
 type contestant struct {
 	name string
-	// start starts the leecher (its client configured by cfgOpts),
-	// adds the torrents and has them connect to peers.
-	start func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher
+	// start starts the leecher (its client configured by cfgOpts,
+	// memtorrent's stream.Options.Verify by verify), adds the torrents and
+	// has them connect to peers.
+	start func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, verify string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher
 }
 
 // qoeLeecher is a started contestant.
@@ -230,9 +295,10 @@ var contestants = map[string]contestant{
 }
 
 // startMemtorrent is host.New over qoeCapacity of memory and a
-// stream.Handler with default options, as `memtorrent serve` runs.
-func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
-	e := newEnv(t, qoeCapacity, stream.Options{}, cfgOpts...)
+// stream.Handler with default options but Verify, as `memtorrent serve`
+// runs.
+func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, verify string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
+	e := newEnv(t, qoeCapacity, stream.Options{Verify: verify}, cfgOpts...)
 	l := &qoeLeecher{srv: e.srv, resident: func() int64 { return e.mem.Stats().Resident }}
 	for _, mi := range mis {
 		tor, err := e.cl.AddTorrent(mi)
@@ -250,7 +316,7 @@ func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, c
 // temporary directory (storage.NewFile) and, per HTTP request, a
 // torrent.Reader of the file with the library's defaults served by
 // http.ServeContent.
-func startAnacrolix(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
+func startAnacrolix(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, _ string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
 	st := storage.NewFile(t.TempDir())
 	t.Cleanup(func() { st.Close() }) // after the client's
 	cl := testutil.NewLeecher(t, st, cfgOpts...)
@@ -367,7 +433,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 		names[a.String()] = s.name
 	}
 	holders := newRequestHolders(names)
-	l := c.start(t, mis, proxies, holders.config)
+	l := c.start(t, mis, proxies, sc.verify, holders.config)
 	res := qoeResult{name: c.name, peakResident: -1, viewers: make([]viewerReport, len(sc.viewers))}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	stop := make(chan struct{})
