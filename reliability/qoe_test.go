@@ -223,6 +223,9 @@ func (l *qoeLeecher) url(tor, file, v int) string {
 // downloaded is the payload bytes the leecher read from peers, and those
 // of them it did not want (chunks it had already: duplicates).
 func (l *qoeLeecher) downloaded() (n, wasted int64) {
+	if l.child != nil {
+		return l.child.downloaded()
+	}
 	for _, t := range l.torrents {
 		st := t.Stats()
 		n += st.BytesReadData.Int64()

@@ -107,7 +107,7 @@ func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, 
 	p.child = testutil.StartChild(t, cmd, nil)
 	t.Cleanup(func() { // runs before the child's: the process still runs
 		if hwm, err := testutil.ProcStatus(cmd.Process.Pid, "VmHWM"); err == nil {
-			t.Logf("memtorrent serve: VmHWM %.1f MiB at capacity %d MiB: capacity + %.1f MiB",
+			t.Logf("memtorrent serve: VmHWM %.1f MiB at capacity %d MiB (%+.1f MiB)",
 				float64(hwm)/mib, qoeCapacity/mib, float64(hwm-qoeCapacity)/mib)
 		}
 		p.child.Stop(t, os.Interrupt, 30*time.Second)
@@ -192,6 +192,29 @@ func (p *memtorrentProcess) resident() int64 {
 		n += t.ResidentBytes
 	}
 	return n
+}
+
+// downloaded is the payload bytes the process read from peers, and those
+// of them it did not want, as its TorrServer API's torrent list reports
+// them; -1, -1 when it does not answer.
+func (p *memtorrentProcess) downloaded() (n, wasted int64) {
+	resp, err := p.client.Post(p.base+"/torrents", "application/json", strings.NewReader(`{"action": "list"}`))
+	if err != nil {
+		return -1, -1
+	}
+	defer resp.Body.Close()
+	var ts []struct {
+		Data   int64 `json:"bytes_read_data"`
+		Useful int64 `json:"bytes_read_useful_data"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&ts) != nil {
+		return -1, -1
+	}
+	for _, t := range ts {
+		n += t.Data
+		wasted += t.Data - t.Useful
+	}
+	return n, wasted
 }
 
 // client is the HTTP client of the leecher's players.
