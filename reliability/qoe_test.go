@@ -264,23 +264,33 @@ type contestant struct {
 	// memtorrent's stream.Options.Verify by verify), adds the torrents and
 	// has them connect to peers.
 	start func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, verify string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher
+	// prepare, if not nil, readies the contestant before its scenario's
+	// clock starts and returns it with start set.
+	prepare func(t *testing.T) contestant
 }
 
 // qoeLeecher is a started contestant.
 type qoeLeecher struct {
 	srv      *httptest.Server
 	torrents []*torrent.Torrent
-	resident func() int64 // the storage's resident bytes; nil if it has no such figure
+	resident func() int64       // the storage's resident bytes; nil if it has no such figure
+	child    *memtorrentProcess // the leecher's child process (qoeprocess_test.go); nil: in the test process
 }
 
 // url is the URL of a file, for viewer v.
 func (l *qoeLeecher) url(tor, file, v int) string {
+	if l.child != nil {
+		return l.child.url(tor, file, v)
+	}
 	return fmt.Sprintf("%s/stream/%s/%d?session=viewer%d", l.srv.URL, l.torrents[tor].InfoHash().HexString(), file, v)
 }
 
 // downloaded is the payload bytes the leecher read from peers, and those
 // of them it did not want (chunks it had already: duplicates).
 func (l *qoeLeecher) downloaded() (n, wasted int64) {
+	if l.child != nil {
+		return l.child.downloaded()
+	}
 	for _, t := range l.torrents {
 		st := t.Stats()
 		n += st.BytesReadData.Int64()
@@ -290,8 +300,9 @@ func (l *qoeLeecher) downloaded() (n, wasted int64) {
 }
 
 var contestants = map[string]contestant{
-	"memtorrent": {name: "memtorrent", start: startMemtorrent},
-	"anacrolix":  {name: "anacrolix", start: startAnacrolix},
+	"memtorrent":         {name: "memtorrent", start: startMemtorrent},
+	"anacrolix":          {name: "anacrolix", start: startAnacrolix},
+	"memtorrent-process": {name: "memtorrent-process", prepare: prepareMemtorrentProcess},
 }
 
 // startMemtorrent is host.New over qoeCapacity of memory and a
@@ -408,6 +419,9 @@ func runQoE(t *testing.T, sc qoeScenario, names string) []qoeResult {
 			t.Fatalf("-qoe.contestants: no contestant %q", name)
 		}
 		t.Run(c.name, func(t *testing.T) {
+			if c.prepare != nil {
+				c = c.prepare(t)
+			}
 			results = append(results, playContestant(t, sc, c, mis, upstreams))
 		})
 	}
@@ -446,7 +460,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 			if l.resident != nil {
 				res.peakResident = max(res.peakResident, l.resident())
 			}
-			if rss, err := testutil.ProcStatus(os.Getpid(), "VmRSS"); err == nil {
+			if rss, err := l.rss(); err == nil {
 				res.peakRSS = max(res.peakRSS, rss)
 			}
 			select {
@@ -465,7 +479,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 	for i, v := range sc.viewers {
 		content := testutil.FileContent(sc.torrents[v.torrent], v.file)
 		opts := v.player
-		if *qoeTrace {
+		if *qoeTrace && l.child == nil {
 			tor, file := l.torrents[v.torrent], v.file
 			opts.onStall = func(pos int64) {
 				t.Logf("%s viewer %d stalls at %v, file offset %d: %s", c.name, i+1, time.Since(origin).Round(100*time.Millisecond),
@@ -476,7 +490,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 			if !waitUntil(t.Context(), origin.Add(v.offset)) { // the viewer's start in the scenario
 				return
 			}
-			res.viewers[i], errs[i] = play(t.Context(), l.srv.Client(), l.url(v.torrent, v.file, i+1), content, opts)
+			res.viewers[i], errs[i] = play(t.Context(), l.client(), l.url(v.torrent, v.file, i+1), content, opts)
 		})
 	}
 	wg.Wait()
@@ -566,7 +580,7 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 		}
 		return fmt.Sprintf("%d MiB", r.peakResident>>20)
 	})
-	row("peak test process RSS", func(r qoeResult, _ int) string { return fmt.Sprintf("%d MiB", r.peakRSS>>20) })
+	row("peak RSS (test process; -process: child's)", func(r qoeResult, _ int) string { return fmt.Sprintf("%d MiB", r.peakRSS>>20) })
 	row("load (1, 5, 15 min)", func(r qoeResult, _ int) string { return r.load })
 	w.Flush()
 	return b.String()

@@ -19,10 +19,6 @@ import (
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
 
-// rssOverhead is how far above the capacity a streaming leecher's peak
-// RSS may go (issue 12): the Go heap, the runtime and the program's code.
-const rssOverhead = 40 * mib
-
 // TestLeecherPeakRSS streams a 256 MiB file through a 32 MiB capacity in a
 // leecher process of its own, built without -race, from a seeder in this
 // process: the file in ten Range requests in shuffled order (ten seeks),
