@@ -13,17 +13,6 @@ import (
 	"github.com/memtorrent/memtorrent/storage/memory"
 )
 
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // redialBound is how soon a peer that comes up must be dialled: the
 // longest backoff, a check, and the dial and handshakes on a loaded machine.
 const redialBound = host.RedialMaxBackoff + 6*time.Second
@@ -34,7 +23,7 @@ const redialBound = host.RedialMaxBackoff + 6*time.Second
 // peer (no DHT, trackers or PEX).
 func TestRedialMagnetPeerDownWhenAdded(t *testing.T) {
 	spec := testutil.Spec{Name: "magnet.bin", Length: 2 << 20, PieceLength: 256 << 10, Seed: 57}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: spec.Length})
 	mi, err := spec.MetaInfo()

@@ -26,7 +26,7 @@ var aria2Program = seederProgram{
 // It returns once the peer port accepts connections.
 func startAria2(t *testing.T, dataDir string, torrents ...string) *net.TCPAddr {
 	t.Helper()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	args := append([]string{
 		"--seed-ratio=0.0", "--bt-seed-unverified=true", "--dir=" + dataDir,
 		"--listen-port=" + itoa(port), "--interface=127.0.0.1", "--disable-ipv6=true",

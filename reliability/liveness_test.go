@@ -66,7 +66,7 @@ func testSeederLoss(t *testing.T, restart bool) {
 	spec := testutil.Spec{Name: "movie.bin", PieceLength: pieceLength, Length: 24 * mib, Seed: 31}
 	mi := testutil.MakeTorrent(t, dataDir, spec)
 	torrentFile := writeTorrent(t, mi)
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	q := seedQBittorrent(t, port, dataDir, torrentFile)
 	content := testutil.Content(spec)
 	e := newEnv(t, spec.Length/4, stream.Options{})

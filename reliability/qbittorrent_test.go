@@ -67,7 +67,7 @@ General\Locale=en
 // written) and waits, through its WebAPI, until it seeds them all.
 func startQBittorrent(t *testing.T, dataDir string, torrents ...string) *net.TCPAddr {
 	t.Helper()
-	return seedQBittorrent(t, freePort(t), dataDir, torrents...).addr
+	return seedQBittorrent(t, testutil.FreePort(t), dataDir, torrents...).addr
 }
 
 // seedQBittorrent is startQBittorrent on the peer port given, returning the
@@ -117,14 +117,14 @@ func (q *qbittorrent) torrents() ([]qbtTorrent, error) {
 // holds more lines for the [BitTorrent] section of its configuration.
 func runQBittorrent(t *testing.T, dataDir string, skipCheck bool, extra string, torrents ...string) *qbittorrent {
 	t.Helper()
-	return runQBittorrentOn(t, freePort(t), dataDir, skipCheck, extra, torrents...)
+	return runQBittorrentOn(t, testutil.FreePort(t), dataDir, skipCheck, extra, torrents...)
 }
 
 // runQBittorrentOn is runQBittorrent taking peers on peerPort.
 func runQBittorrentOn(t *testing.T, peerPort int, dataDir string, skipCheck bool, extra string, torrents ...string) *qbittorrent {
 	t.Helper()
 	profile := t.TempDir()
-	webPort := freePort(t)
+	webPort := testutil.FreePort(t)
 	cfgDir := filepath.Join(profile, "qBittorrent", "config")
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		t.Fatal(err)

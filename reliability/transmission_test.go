@@ -35,17 +35,6 @@ func requireProgram(t *testing.T, name, pkg string) string {
 	return testutil.RequireProgram(t, name, pkg)
 }
 
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startTransmission starts transmission-daemon in the foreground with its
 // own configuration directory, RPC and peer port on 127.0.0.1 only, and no
 // DHT, LPD, PEX, uTP or port mapping; its downloads go to dataDir. It is
@@ -53,7 +42,7 @@ func freePort(t *testing.T) int {
 func startTransmission(t *testing.T, daemon, dataDir string) *transmission {
 	t.Helper()
 	cfgDir := t.TempDir()
-	rpcPort, peerPort := freePort(t), freePort(t)
+	rpcPort, peerPort := testutil.FreePort(t), testutil.FreePort(t)
 	settings := map[string]any{
 		"bind-address-ipv4":           "127.0.0.1",
 		"bind-address-ipv6":           "::1",
