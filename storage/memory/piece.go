@@ -418,10 +418,14 @@ func (p *piece) MarkNotComplete() error {
 		return ErrClosed
 	}
 	p.complete = false
-	served := p.hashFailedLocked()
+	// Only a torrent whose incomplete pieces are read (OnUnverifiedFailure
+	// set) forgets the bytes of a failed piece; for the others
+	// MarkNotComplete is a flag, as the storage interface's own tests expect.
+	f := t.onUnverifiedFailure.Load()
+	served := f != nil && p.hashFailedLocked()
 	t.reindexLocked(p)
 	t.mu.Unlock()
-	if f := t.onUnverifiedFailure.Load(); served && f != nil {
+	if served {
 		(*f)(p.index)
 	}
 	return nil

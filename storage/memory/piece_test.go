@@ -181,11 +181,9 @@ func TestCompletionLifecycle(t *testing.T) {
 	if got := p.Completion(); got.Complete {
 		t.Errorf("Completion after MarkNotComplete: got %+v; want incomplete", got)
 	}
-	// A piece that failed its hash forgets its bytes: peers send them again.
-	if err := p.MarkComplete(); err == nil {
-		t.Errorf("MarkComplete after MarkNotComplete, nothing written again: got nil; want an error")
-	}
-	writePiece(t, tt, info, 1, 1)
+	// MarkNotComplete is a flag here (no OnUnverifiedFailure set): the
+	// bytes stay (TestHashFailureForgetsBytes covers a torrent that reads
+	// incomplete pieces).
 	if err := p.MarkComplete(); err != nil {
 		t.Fatal(err)
 	}
