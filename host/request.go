@@ -14,7 +14,7 @@ const (
 	// at least MinPeerRequests, at most what it advertised).
 	RequestQueueTime = 2 * time.Second
 	// MinPeerRequests is the least a peer's request queue is cut to.
-	MinPeerRequests = 4
+	MinPeerRequests = 1
 	// SilentPeerTimeout is how long a connection that holds a request of
 	// an urgent piece (PiecePriorityNext or above) may go without
 	// delivering a chunk before it is closed, so that other peers take
@@ -64,10 +64,10 @@ const (
 // PeerConn.PeerMaxRequests, so the callbacks may set it. The run goroutine
 // calls into the client (Piece.State, PeerConn.Close) without holding mu.
 type requests struct {
-	queue  time.Duration // never changes
-	silent time.Duration // never changes
+	queue time.Duration // never changes
 
-	mu      sync.Mutex // guards the fields below; taken under the client's lock, never held across a call into the client
+	mu      sync.Mutex    // guards the fields below; taken under the client's lock, never held across a call into the client
+	silent  time.Duration // SilentPeerTimeout but in tests
 	peers   map[*torrent.Peer]*peerRequests
 	redials []redial                  // closed connections to dial again
 	backoff map[addrKey]time.Duration // wait before the next redial of an address; reset when it delivers
@@ -332,7 +332,7 @@ func (r *requests) run() {
 		case <-tick.C:
 		}
 		now := time.Now()
-		for _, h := range append(r.silentUrgent(now), r.stuck(now)...) {
+		for _, h := range append(append(r.silentUrgent(now), r.stuck(now)...), r.lateUrgent(now)...) {
 			h.pc.Close()
 		}
 		r.mu.Lock()

@@ -3,6 +3,7 @@ package host_test
 import (
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +172,27 @@ func (l *requestLog) outstanding(peer string) map[int]int {
 	return m
 }
 
+// freshAt returns a piece with a request outstanding at peer that was
+// sent within the last d, -1 if none.
+func (l *requestLog) freshAt(peer string, d time.Duration) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for r, p := range l.out {
+		if p != peer {
+			continue
+		}
+		for _, s := range slices.Backward(l.sent) {
+			if time.Since(s.at) > d {
+				break
+			}
+			if s.peer == peer && s.piece == int(r.Index) {
+				return s.piece
+			}
+		}
+	}
+	return -1
+}
+
 // sentTo reports whether a request of piece went to peer after since.
 func (l *requestLog) sentTo(peer string, piece int, since time.Time) bool {
 	l.mu.Lock()
@@ -275,6 +297,40 @@ func TestLateUrgentChunkMoves(t *testing.T) {
 	}
 	if bound := host.SilentPeerTimeout + 3*time.Second; took > bound {
 		t.Errorf("urgent piece held by a stalled line took %v; want at most %v", took.Round(time.Millisecond), bound)
+	}
+}
+
+// TestSlowHolderLetsGoOfUrgentChunk checks that a chunk of the playhead's
+// piece held by a line far slower than another (1 KB/s: 16 s per chunk)
+// is taken by the faster line within seconds, not when the slow line
+// delivers it.
+func TestSlowHolderLetsGoOfUrgentChunk(t *testing.T) {
+	spec := testutil.Spec{Name: "slow.bin", Length: 64 << 20, PieceLength: 256 << 10, Seed: 44}
+	log := newRequestLog()
+	hc, tor, lines := lineSwarm(t, spec, log, 1_000_000, 1_000)
+	// The slow line delivers a chunk every 16 s, so SilentPeerTimeout
+	// would close it too; only the rule under test may here.
+	host.SetSilentPeerTimeout(hc, time.Hour)
+	tor.DownloadAll()
+	slowAddr := lines[1].addr().String()
+	piece := -1
+	testutil.WaitFor(t, time.Minute, "a fresh request at the slow line", func() bool {
+		piece = log.freshAt(slowAddr, 3*time.Second)
+		return piece >= 0 && !tor.Piece(piece).State().Complete
+	})
+	// The playhead's piece and 12 MiB after it urgent, as a session's
+	// urgent pieces: the fast line plans for the unrequested ones first,
+	// so it does not take the held chunk from the slow line by itself.
+	since := time.Now()
+	for i := piece; i < min(piece+48, tor.NumPieces()); i++ {
+		tor.Piece(i).SetPriority(torrent.PiecePriorityNow)
+	}
+	testutil.WaitFor(t, time.Minute, "the urgent piece", func() bool { return tor.Piece(piece).State().Complete })
+	took := time.Since(since)
+	t.Logf("piece %d, a chunk held by the 1 KB/s line, complete after %v", piece, took.Round(time.Millisecond))
+	// The slow line would take 13 s or more to deliver its chunk.
+	if bound := host.LateChunkAfter + host.RequestQueueTime + 5*time.Second; took > bound {
+		t.Errorf("urgent piece held by a slow line took %v; want at most %v", took.Round(time.Millisecond), bound)
 	}
 }
 

@@ -41,7 +41,7 @@ import (
 
 var (
 	qoeFull        = flag.Bool("qoe", false, "TestQoE: run the full scenario (minutes; skipped otherwise)")
-	qoeScenarioArg = flag.String("qoe.scenario", "single", "TestQoE: single (issue 21), big (issue 22), two, three, two-torrents (issue 20)")
+	qoeScenarioArg = flag.String("qoe.scenario", "single", "TestQoE: single (issue 21), big (issue 22), start (startup and a jump, 20 s), two, three, two-torrents (issue 20)")
 	qoeContestants = flag.String("qoe.contestants", "memtorrent,anacrolix", "TestQoE, TestQoEShort: contestants, in order")
 	qoeTrace       = flag.Bool("qoe.trace", false, "TestQoE, TestQoEShort: at each stall, log who holds the requests of the playhead's piece")
 	qoePiece       = flag.String("qoe.piece", "1MiB", "TestQoE: the torrents' piece length (1MiB, 2MiB, 8MiB, 16MiB)")
@@ -134,6 +134,15 @@ func qoeScenarios() map[string]qoeScenario {
 			torrents: []testutil.Spec{{Name: "big.bin", PieceLength: mib, Length: 256 * mib, Seed: 25}},
 			seeders:  noStall(single),
 			viewers:  []viewer{{player: qoePlayer(70*time.Second, seekTo(40*time.Second, 50))}},
+		},
+		// Startup and one seek, short enough to repeat (list a contestant
+		// several times in -qoe.contestants): single's lines without the
+		// stall, 20 s of play, a jump to 50 % at 10 s.
+		"start": {
+			name:     "start",
+			torrents: []testutil.Spec{movie},
+			seeders:  noStall(single),
+			viewers:  []viewer{{player: qoePlayer(20*time.Second, seekTo(10*time.Second, 50))}},
 		},
 		// Issue 20: viewers 20 s apart on files of one torrent, lines of
 		// 2x (two viewers) and 1.67x (three) what they play.
@@ -545,6 +554,7 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 		}
 		return fmt.Sprintf("%s v%d (+%v)", r.name, v+1, sc.viewers[v].offset)
 	})
+	row("first byte", func(r qoeResult, v int) string { return sec(r.viewers[v].firstByte) })
 	row("startup", func(r qoeResult, v int) string { return sec(r.viewers[v].startup) })
 	row("stalls (total stalled)", func(r qoeResult, v int) string {
 		return fmt.Sprintf("%d (%s)", r.viewers[v].stalls, sec(r.viewers[v].stalled))

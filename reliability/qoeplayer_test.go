@@ -35,6 +35,7 @@ type seek struct {
 
 // viewerReport is what a viewer saw.
 type viewerReport struct {
+	firstByte time.Duration // to the first body byte
 	startup   time.Duration // to the first frame
 	stalls    int           // rebufferings after startup, seeks excluded
 	stalled   time.Duration // their total
@@ -71,6 +72,7 @@ type player struct {
 	played    int64      // the playhead, in the file
 	fetched   int64      // end of the bytes fetched from played on
 	delivered int64
+	firstAt   time.Time // when the first body byte arrived; zero before
 	err       error
 }
 
@@ -112,6 +114,9 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 		p.mu.Lock()
 		err, played, fetched := p.err, p.played, p.fetched
 		rep.delivered = p.delivered
+		if rep.firstByte == 0 && !p.firstAt.IsZero() {
+			rep.firstByte = p.firstAt.Sub(start)
+		}
 		p.mu.Unlock()
 		if err != nil {
 			return rep, err
@@ -251,6 +256,9 @@ func (p *player) fetch(ctx context.Context, off int64, done chan<- struct{}) {
 			pos += int64(n)
 			p.mu.Lock()
 			p.fetched = pos
+			if p.delivered == 0 {
+				p.firstAt = time.Now()
+			}
 			p.delivered += int64(n)
 			p.mu.Unlock()
 		}
