@@ -46,6 +46,7 @@ var (
 	qoeTrace       = flag.Bool("qoe.trace", false, "TestQoE, TestQoEShort: at each stall, log who holds the requests of the playhead's piece")
 	qoePiece       = flag.String("qoe.piece", "1MiB", "TestQoE: the torrents' piece length (1MiB, 2MiB, 8MiB, 16MiB)")
 	qoeVerify      = flag.String("qoe.verify", stream.VerifyPlayhead, "TestQoE, TestQoEShort: memtorrent's stream.Options.Verify (strict, playhead); TestQoEShort: strict unless given")
+	qoeSize        = flag.String("qoe.size", "", "TestQoE: the length of a single-file scenario's file (256MiB, 512MiB); default the scenario's")
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
 )
@@ -236,6 +237,13 @@ func qoeFlags(t *testing.T, sc qoeScenario) qoeScenario {
 	for i := range sc.torrents {
 		sc.torrents[i].PieceLength = piece * mib
 	}
+	if *qoeSize != "" {
+		var size int64
+		if _, err := fmt.Sscanf(*qoeSize, "%dMiB", &size); err != nil || size <= 0 || len(sc.torrents) != 1 || len(sc.torrents[0].Files) > 0 {
+			t.Fatalf("-qoe.size=%q: want a number of MiB, as 512MiB, for a scenario of one single-file torrent", *qoeSize)
+		}
+		sc.torrents[0].Length = size * mib
+	}
 	sc.seeders = slices.Clone(sc.seeders)
 	for i := range sc.seeders {
 		l := &sc.seeders[i].line
@@ -251,7 +259,7 @@ func qoeFlags(t *testing.T, sc qoeScenario) qoeScenario {
 		break
 	}
 	sc.verify = *qoeVerify
-	t.Logf("scenario %s: %d MiB pieces, memtorrent -verify %s", sc.name, piece, *qoeVerify)
+	t.Logf("scenario %s: %d MiB pieces, memtorrent -verify %s, torrent 1 of %d MiB", sc.name, piece, *qoeVerify, sc.torrents[0].Length/mib)
 	for _, s := range sc.seeders {
 		if s.line.stallFor > 0 {
 			t.Logf("%s's line stalls at %v for %v", s.name, s.line.stallAt, s.line.stallFor)
