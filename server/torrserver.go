@@ -479,40 +479,12 @@ func (a *app) writeM3U(w http.ResponseWriter, r *http.Request, t *torrent.Torren
 }
 
 // preload fetches the head of file i of t, up to a readahead and a
-// quarter of the capacity, waiting for it up to the metadata timeout or
-// the end of ctx.
+// quarter of the capacity (stream.Handler.Preload), waiting for it up to
+// the metadata timeout or the end of ctx.
 func (a *app) preload(ctx context.Context, t *torrent.Torrent, i int) {
-	f := t.Files()[i]
-	n := min(a.readahead, a.capacity/4, f.Length())
-	if n <= 0 {
-		return
-	}
-	pl := t.Info().PieceLength
-	begin, end := int(f.Offset()/pl), int((f.Offset()+n-1)/pl)+1
-	t.DownloadPieces(begin, end)
-	defer t.CancelPieces(begin, end)
 	ctx, cancel := context.WithTimeout(ctx, a.infoTimeout)
 	defer cancel()
-	seen := make([]bool, end-begin)
-	left := end - begin
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for j := range seen {
-			if !seen[j] && t.Piece(begin+j).State().Complete {
-				seen[j] = true
-				left--
-			}
-		}
-		if left == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.Closed():
-			return
-		case <-tick.C:
-		}
+	if err := a.h.Preload(ctx, t, i, PrebufferBytes(a.capacity, a.readahead), 50*time.Millisecond, nil); err != nil && ctx.Err() == nil {
+		a.log.Debug("torrserver: preload", "infohash", t.InfoHash().HexString(), "file", i, "err", err)
 	}
 }

@@ -129,18 +129,7 @@ func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File,
 		}
 		h.sessions = slices.DeleteFunc(h.sessions, func(s *session) bool { return s == victim })
 	}
-	ts := h.torrents[key.t]
-	if ts == nil {
-		ts = &torState{
-			lb:         make(map[*session]lookbehind.Range),
-			pins:       make(map[int]*filePins),
-			wins:       make(map[*session]window),
-			applied:    make(map[int]torrent.PiecePriority),
-			unverified: make(map[int]struct{}),
-		}
-		h.torrents[key.t] = ts
-	}
-	ts.refs++
+	ts := h.holdTorStateLocked(key.t)
 	h.nextID++
 	now := time.Now()
 	s := &session{id: h.nextID, key: key, h: h, ts: ts, file: f, geom: geom, piece: -1, busy: true, lastUsed: now}
@@ -240,12 +229,36 @@ func (s *session) close() {
 	if s.pinned {
 		s.ts.unpinFile(s.key.file)
 	}
-	h.mu.Lock()
-	s.ts.refs--
-	if s.ts.refs == 0 && h.torrents[s.key.t] == s.ts {
-		delete(h.torrents, s.key.t)
+	h.letGoTorState(s.key.t, s.ts)
+}
+
+// holdTorStateLocked returns t's torState, creating it, and takes a
+// reference on it, which letGoTorState gives back. h.mu must be held.
+func (h *Handler) holdTorStateLocked(t *torrent.Torrent) *torState {
+	ts := h.torrents[t]
+	if ts == nil {
+		ts = &torState{
+			lb:         make(map[*session]lookbehind.Range),
+			pins:       make(map[int]*filePins),
+			wins:       make(map[*session]window),
+			applied:    make(map[int]torrent.PiecePriority),
+			unverified: make(map[int]struct{}),
+		}
+		h.torrents[t] = ts
 	}
-	h.mu.Unlock()
+	ts.refs++
+	return ts
+}
+
+// letGoTorState gives back a reference holdTorStateLocked took on ts, t's;
+// the last one forgets it.
+func (h *Handler) letGoTorState(t *torrent.Torrent, ts *torState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts.refs--
+	if ts.refs == 0 && h.torrents[t] == ts {
+		delete(h.torrents, t)
+	}
 }
 
 // abandon gives up the session's window when its player closed the

@@ -102,9 +102,9 @@ func (p *progress) waitInfo(ctx context.Context, t *torrent.Torrent, failed <-ch
 	}
 }
 
-// buffer is server.Prebuffer of n bytes of t, shown as a progress bar or
+// buffer is s.Prebuffer of n bytes of t, shown as a progress bar or
 // a line when it begins, every quietInterval while it lasts and when it ends.
-func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) error {
+func (p *progress) buffer(ctx context.Context, s *server.Server, t *torrent.Torrent, n int64) error {
 	f := server.MainFile(t)
 	if f == nil || n <= 0 {
 		return nil
@@ -113,7 +113,7 @@ func (p *progress) buffer(ctx context.Context, t *torrent.Torrent, n int64) erro
 	var bar *progressbar.ProgressBar
 	start := time.Now()
 	var lastLine time.Time
-	err := server.Prebuffer(ctx, t, n, pollInterval, func(done, total int64) {
+	err := s.Prebuffer(ctx, t, n, pollInterval, func(done, total int64) {
 		switch {
 		case lastLine.IsZero():
 			lastLine = time.Now()

@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		server.WriteURLs(cfg.Out, base, t)
 	}
 	for _, t := range ts {
-		if err := p.buffer(ctx, t, server.PrebufferBytes(cfg.Capacity, cfg.Readahead)); err != nil {
+		if err := p.buffer(ctx, s, t, server.PrebufferBytes(cfg.Capacity, cfg.Readahead)); err != nil {
 			return ignoreCanceled(ctx, err)
 		}
 	}
