@@ -9,6 +9,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/bits"
 	"net"
@@ -17,13 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/merkle"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	infohash_v2 "github.com/anacrolix/torrent/types/infohash-v2"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
+	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -289,5 +293,59 @@ func hashExchange(t *testing.T, addr net.Addr, ih [20]byte, v2 bool, req pp.Mess
 		case !m.Keepalive && (m.Type == pp.Hashes || m.Type == pp.HashReject):
 			return replyIH, m
 		}
+	}
+}
+
+// TestLeafHashesFromQBittorrent checks host.Options.LeafHashes against
+// qBittorrent seeding a hybrid torrent it has hashed: a read before the
+// hash check of a piece (memory.Torrent.ReadVerified) makes the host ask
+// the seeder, over the client's own connection, for the piece's 16 KiB
+// block hashes; they reach the storage, and the piece's bytes are then
+// served verified and exact.
+func TestLeafHashesFromQBittorrent(t *testing.T) {
+	qbittorrentProgram.require(t)
+	dataDir := t.TempDir()
+	spec := testutil.Spec{Name: "hybrid.bin", PieceLength: pieceLength, Length: 8*mib + 4321, Seed: 21}
+	mi := hybridMetaInfo(t, dataDir, spec)
+	content := testutil.Content(spec)
+	addr := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()))
+
+	hc, err := host.NewWith(testutil.Config(t, listenOn("127.0.0.51")), memory.Options{Capacity: 4 * mib}, host.Options{LeafHashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hc.Close() })
+	tor, err := hc.Torrent.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.AddPeers(tor, []torrent.PeerInfo{{Addr: addr}})
+	testutil.WaitChan(t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
+	mt, ok := hc.Storage.Torrent(tor.InfoHash())
+	if !ok {
+		t.Fatal("no storage for the torrent")
+	}
+	// Wanting piece 0 makes the client connect; the pieces below are
+	// wanted only once their hashes are there, so that the test sees the
+	// hashes come first.
+	tor.Piece(0).SetPriority(torrent.PiecePriorityNormal)
+	for _, piece := range []int{5, tor.NumPieces() - 1} {
+		want := content[piece*pieceLength : min((piece+1)*pieceLength, len(content))]
+		buf := make([]byte, len(want))
+		if n, err := mt.ReadVerified(piece, 0, buf); n != 0 || err != nil {
+			t.Fatalf("piece %d: ReadVerified before any data: (%d, %v)", piece, n, err)
+		}
+		testutil.WaitFor(t, testutil.SetupTimeout, "the piece's leaf hashes", func() bool { return mt.HasLeafHashes(piece) })
+		tor.Piece(piece).SetPriority(torrent.PiecePriorityNow)
+		testutil.WaitFor(t, transferTimeout, "the piece's bytes, verified", func() bool {
+			n, err := mt.ReadVerified(piece, 0, buf)
+			return err == nil && n == len(buf)
+		})
+		equal(t, fmt.Sprintf("piece %d", piece), buf, want)
+	}
+	st := hc.LeafHashStats()
+	t.Logf("leaf hashes: %+v", st)
+	if st.Set != 2 || st.Dropped != 0 || st.Rejects != 0 {
+		t.Errorf("leaf hash stats %+v: want 2 pieces set, nothing dropped or rejected", st)
 	}
 }
