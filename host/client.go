@@ -136,8 +136,10 @@ type Options struct {
 	// It makes the host listen and dial TCP itself, in place of the
 	// client (which it configures with DisableTCP), to follow plaintext
 	// connections (see leaftap.go); MSE-encrypted connections carry no
-	// hash requests, so with cfg.HeaderObfuscationPolicy preferring
-	// encryption only peers that connect in plaintext are asked. It
+	// hash requests, so LeafHashes makes the client try plaintext first
+	// on the connections it makes (HeaderObfuscationPolicy.Preferred
+	// false; v1.59.1's default tries MSE first), unless the policy
+	// requires its preference (RequirePreferred), which it leaves alone. It
 	// implies ignoring the peers' hash messages in the client
 	// (ignoreHashMessages), whose v1.59.1 handling of a block-layer reply
 	// would corrupt its piece hashes or panic.
@@ -156,6 +158,9 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 		}
 		c.leaves, c.listeners = newLeafHashes(), ls
 		ignoreHashMessages(cfg)
+		if !cfg.HeaderObfuscationPolicy.RequirePreferred {
+			cfg.HeaderObfuscationPolicy.Preferred = false
+		}
 		nextWant := opts.OnWantLeafHashes
 		opts.OnWantLeafHashes = func(ih metainfo.Hash, piece int) {
 			c.leaves.want(ih, piece)
