@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -167,3 +168,46 @@ func corruptingProxy(t *testing.T, host string, target net.Addr, piece int) net.
 
 // handshakeLen is the length of a BitTorrent handshake.
 const handshakeLen = 68
+
+// TestLeafHashesAnacrolixSeeder streams a hybrid torrent with
+// host.Options.LeafHashes, in strict mode, from an anacrolix v1.59.1
+// seeder, which never sends block hashes (it answers our v1 info hash with
+// the v1 one, so the connection is not upgraded and the host asks nothing;
+// with host.Apply it would ignore hash requests anyway): the stream falls
+// back to whole verified pieces and ends exact, nothing served unverified,
+// no leaf hashes set.
+func TestLeafHashesAnacrolixSeeder(t *testing.T) {
+	dataDir := t.TempDir()
+	spec := testutil.Spec{Name: "film.mkv", PieceLength: mib, Length: 4*mib + 777, Seed: 29}
+	// v1.59.1 lays out a hybrid torrent by its v2 file tree, in which a
+	// single file is a directory entry: its file storage looks for
+	// name/name.
+	mi := hybridMetaInfo(t, filepath.Join(dataDir, spec.Name), spec)
+	seeder := testutil.SeedDir(t, dataDir, mi, nil)
+
+	hc, err := host.NewWith(testutil.Config(t), memory.Options{Capacity: 16 * mib}, host.Options{LeafHashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hc.Close() })
+	h, err := stream.New(hc.Torrent, hc.Storage, stream.Options{Verify: stream.VerifyStrict, Logger: testutil.Logger(t, slog.LevelWarn), Watchdog: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.Close() })
+	e := &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
+
+	tor := e.add(mi, seeder.Client.ListenAddrs()[0])
+	body, err := e.fetch(t.Context(), e.url(tor, 0), "", http.StatusOK)
+	if err != nil {
+		t.Fatalf("streaming: %v", err)
+	}
+	equal(t, "streamed file", body, testutil.Content(spec))
+	st, ls := h.Status(), hc.LeafHashStats()
+	t.Logf("leaf hashes %+v; leaf-verified bytes %d", ls, st.LeafVerifiedBytes)
+	if st.UnverifiedBytes != 0 || st.LeafVerifiedBytes != 0 || ls.Set != 0 {
+		t.Errorf("unverified bytes %d, leaf-verified %d, leaf hash stats %+v; want 0, 0, nothing set", st.UnverifiedBytes, st.LeafVerifiedBytes, ls)
+	}
+}
