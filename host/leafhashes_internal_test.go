@@ -53,7 +53,7 @@ func TestLeafHashReplies(t *testing.T) {
 		for first := 0; first < leaves; first += part {
 			reply(pp.Hashes, root, 0, leaves+first, wrong[first:first+part])
 		}
-		reply(pp.Hashes, root, 2, leaves, hashes[:part])       // another layer
+		reply(pp.Hashes, root, 2, leaves, hashes[:part])        // another layer
 		reply(pp.Hashes, [32]byte{4}, 0, leaves, hashes[:part]) // another file
 		reply(pp.HashReject, root, 0, leaves, nil)
 		if mt.HasLeafHashes(1) {
