@@ -3,6 +3,7 @@ package host
 import (
 	"encoding/binary"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/anacrolix/torrent"
@@ -39,6 +40,7 @@ type leafHashes struct {
 	mu       sync.Mutex
 	conns    map[[20]byte]map[*tapConn]struct{} // usable connections by info hash
 	torrents map[[20]byte]*leafTorrent          // by truncated v2 info hash
+	byIH     map[metainfo.Hash]*leafTorrent     // the same, by the storage's key
 
 	requests, replies, rejects, dropped, set atomic.Int64
 }
@@ -66,7 +68,13 @@ type leafTorrent struct {
 	byRoot   map[[32]byte]int   // index in files
 	wanted   map[int][][32]byte // piece -> leaf hashes received so far (nil entries: missing)
 	received map[int][]bool     // piece -> which request-sized parts arrived
+	order    []int              // the wanted pieces, oldest first
 }
+
+// maxWanted bounds the pieces a torrent waits for the leaf hashes of: the
+// oldest is forgotten (a read has long moved on from it, or no peer has
+// its hashes), so that a new connection is asked only for recent ones.
+const maxWanted = 16
 
 // leafFile is one file of a v2 torrent: its pieces root, first piece and
 // piece layer.
@@ -77,7 +85,8 @@ type leafFile struct {
 }
 
 func newLeafHashes() *leafHashes {
-	return &leafHashes{conns: map[[20]byte]map[*tapConn]struct{}{}, torrents: map[[20]byte]*leafTorrent{}}
+	return &leafHashes{conns: map[[20]byte]map[*tapConn]struct{}{}, torrents: map[[20]byte]*leafTorrent{},
+		byIH: map[metainfo.Hash]*leafTorrent{}}
 }
 
 // tap wraps a connection of the client.
@@ -130,6 +139,13 @@ func (lh *leafHashes) want(ih metainfo.Hash, piece int) {
 	}
 	lt.wanted[piece] = make([][32]byte, lt.leaves)
 	lt.received[piece] = make([]bool, (lt.leaves+maxHashesPerRequest-1)/maxHashesPerRequest)
+	lt.order = append(lt.order, piece)
+	for len(lt.wanted) > maxWanted {
+		old := lt.order[0]
+		lt.order = lt.order[1:]
+		delete(lt.wanted, old)
+		delete(lt.received, old)
+	}
 	var conns []*tapConn
 	for c := range lh.conns[lt.short] {
 		conns = append(conns, c)
@@ -137,13 +153,21 @@ func (lh *leafHashes) want(ih metainfo.Hash, piece int) {
 	msgs := lt.requests(piece)
 	lh.mu.Unlock()
 	for _, c := range conns {
-		lh.sendAll(c, msgs)
+		// Not on the reader's goroutine: a write waits for the client's
+		// write on the connection, which may wait for the peer.
+		go lh.sendAll(c, msgs)
 	}
 }
 
 // torrent returns the leafTorrent of t, making it from t's piece layers
 // the first time; nil if t has none usable.
 func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorrent {
+	lh.mu.Lock()
+	if lt, ok := lh.byIH[t.InfoHash()]; ok && lt.mt == mt {
+		lh.mu.Unlock()
+		return lt
+	}
+	lh.mu.Unlock()
 	mi := t.Metainfo()
 	v2 := infohash_v2.HashBytes(mi.InfoBytes)
 	short := [20]byte(v2[:20])
@@ -183,6 +207,7 @@ func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorre
 		return old
 	}
 	lh.torrents[short] = lt
+	lh.byIH[lt.ih] = lt
 	return lt
 }
 
@@ -325,6 +350,7 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 		}
 		delete(lt.wanted, piece)
 		delete(lt.received, piece)
+		lt.order = slices.DeleteFunc(lt.order, func(p int) bool { return p == piece })
 		ready = append(ready, done{piece, got})
 	}
 	mt := lt.mt
