@@ -3,11 +3,14 @@ package host
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -39,14 +42,34 @@ const maxTappedMessage = 1 + 48 + 1024*32
 // tcpTakeover listens on TCP for a client about to be made from cfg, in
 // place of the client's own TCP sockets, and returns the listeners; it sets
 // cfg.DisableTCP, and cfg.ListenPort to the port it got, so that the
-// client's other sockets (uTP, DHT) take the same port. It listens on tcp4
-// and tcp6 as the client would (not on one that cfg disables), at
-// cfg.ListenHost's address for each. A nil slice means cfg disables TCP.
+// client's other sockets (uTP, DHT) take the same port. Like v1.59.1's
+// listenAll it listens on tcp4 and tcp6 (not on one that cfg disables) at
+// cfg.ListenHost's address for each, on one port, skips a network the
+// machine lacks (bind: cannot assign requested address), and with port 0
+// tries again when the port it got for the first is taken on the second.
+// A nil slice means cfg disables TCP.
 func tcpTakeover(cfg *torrent.ClientConfig) ([]net.Listener, error) {
 	if cfg.DisableTCP {
 		return nil, nil
 	}
-	var ls []net.Listener
+	for attempt := 0; ; attempt++ {
+		ls, retry, err := listenTCP(cfg)
+		if err == nil {
+			if len(ls) > 0 {
+				cfg.DisableTCP = true
+				cfg.ListenPort = ls[0].Addr().(*net.TCPAddr).Port
+			}
+			return ls, nil
+		}
+		if !retry || attempt == 10 {
+			return nil, err
+		}
+	}
+}
+
+// listenTCP is one attempt of tcpTakeover: the listeners, or an error and
+// whether another attempt may succeed.
+func listenTCP(cfg *torrent.ClientConfig) (ls []net.Listener, retry bool, err error) {
 	port := cfg.ListenPort
 	for _, network := range []string{"tcp4", "tcp6"} {
 		if (network == "tcp4" && cfg.DisableIPv4) || (network == "tcp6" && cfg.DisableIPv6) {
@@ -57,18 +80,21 @@ func tcpTakeover(cfg *torrent.ClientConfig) ([]net.Listener, error) {
 			host = cfg.ListenHost(network)
 		}
 		l, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		var sysErr *os.SyscallError
+		if errors.As(err, &sysErr) && sysErr.Syscall == "bind" && errors.Is(sysErr.Err, syscall.EADDRNOTAVAIL) {
+			continue // no such network here
+		}
 		if err != nil {
 			for _, l := range ls {
 				l.Close()
 			}
-			return nil, fmt.Errorf("host: listening on %s: %w", network, err)
+			return nil, len(ls) > 0 && cfg.ListenPort == 0 && errors.Is(err, syscall.EADDRINUSE),
+				fmt.Errorf("host: listening on %s: %w", network, err)
 		}
 		port = l.Addr().(*net.TCPAddr).Port
 		ls = append(ls, l)
 	}
-	cfg.DisableTCP = true
-	cfg.ListenPort = port
-	return ls, nil
+	return ls, false, nil
 }
 
 // tapListener accepts connections and wraps them for lh.
