@@ -14,6 +14,7 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -222,10 +223,11 @@ func checkBlockHashes(t *testing.T, content []byte, piece int, hashes [][32]byte
 // seedQBittorrentChecked starts qBittorrent seeding torrentFile after
 // hashing its data in dataDir, and returns its address once it completes a
 // handshake for the torrent (ih): libtorrent resets connections for a
-// moment after the check, while the WebAPI already says it seeds.
-func seedQBittorrentChecked(t *testing.T, dataDir, torrentFile string, ih [20]byte) *net.TCPAddr {
+// moment after the check, while the WebAPI already says it seeds. extra
+// holds more lines for its configuration's [BitTorrent] section.
+func seedQBittorrentChecked(t *testing.T, dataDir, torrentFile string, ih [20]byte, extra ...string) *net.TCPAddr {
 	t.Helper()
-	q := runQBittorrent(t, dataDir, false, "", torrentFile)
+	q := runQBittorrent(t, dataDir, false, strings.Join(extra, ""), torrentFile)
 	q.p.waitFor(t, testutil.SetupTimeout, "qBittorrent to seed after its hash check", func() bool {
 		list, err := q.torrents()
 		if err != nil || len(list) != 1 || list[0].Progress != 1 {

@@ -1,7 +1,9 @@
 package reliability
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
@@ -209,5 +212,70 @@ func TestLeafHashesAnacrolixSeeder(t *testing.T) {
 	t.Logf("leaf hashes %+v; leaf-verified bytes %d", ls, st.LeafVerifiedBytes)
 	if st.UnverifiedBytes != 0 || st.LeafVerifiedBytes != 0 || ls.Set != 0 {
 		t.Errorf("unverified bytes %d, leaf-verified %d, leaf hash stats %+v; want 0, 0, nothing set", st.UnverifiedBytes, st.LeafVerifiedBytes, ls)
+	}
+}
+
+// TestLeafHashesFirstByte streams the first MiB of a hybrid film of three
+// 16 MiB pieces from qBittorrent limited to -firstbyte.rate (4 MiB/s: 4 s
+// a piece), in strict mode, without and with host.Options.LeafHashes, and
+// logs the time to the first byte. Without: the first byte waits for the
+// whole piece. With: it comes while the piece is incomplete, proven by its
+// block hash, and nothing is served unverified. Run with
+// -firstbyte.rate=1000000 -v to measure at 1 MB/s.
+func TestLeafHashesFirstByte(t *testing.T) {
+	qbittorrentProgram.require(t)
+	dataDir := t.TempDir()
+	spec := testutil.Spec{Name: "film.mkv", PieceLength: 16 * mib, Length: 48 * mib, Seed: 31}
+	mi := hybridMetaInfo(t, dataDir, spec)
+	want := testutil.Content(spec)[:mib]
+	limit := fmt.Sprintf("Session\\IgnoreLimitsOnLAN=false\nSession\\GlobalUPSpeedLimit=%d\n", *firstByteRate/1024)
+	qb := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()), limit)
+	for i, leaves := range []bool{false, true} {
+		t.Run(fmt.Sprintf("leafhashes=%v", leaves), func(t *testing.T) {
+			hc, err := host.NewWith(testutil.Config(t, listenOn(fmt.Sprintf("127.0.0.%d", 71+i))), memory.Options{Capacity: 64 * mib}, host.Options{LeafHashes: leaves})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hc.Close() })
+			h, err := stream.New(hc.Torrent, hc.Storage, stream.Options{Verify: stream.VerifyStrict, Logger: testutil.Logger(t, slog.LevelWarn), Watchdog: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { h.Close() })
+			e := &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
+			tor := e.add(mi, qb)
+
+			ctx, cancel := context.WithTimeout(t.Context(), transferTimeout)
+			defer cancel()
+			start := time.Now()
+			resp, err := e.get(ctx, e.url(tor, 0), "bytes=0-1048575")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body := make([]byte, mib)
+			if _, err := io.ReadFull(resp.Body, body[:1]); err != nil {
+				t.Fatalf("reading the first byte: %v", err)
+			}
+			ttfb := time.Since(start)
+			complete := tor.Piece(0).State().Complete
+			if _, err := io.ReadFull(resp.Body, body[1:]); err != nil {
+				t.Fatalf("reading the body: %v", err)
+			}
+			equal(t, "first MiB", body, want)
+			st := h.Status()
+			t.Logf("leaf hashes %v: first byte after %v at %d B/s, piece complete then: %v; leaf-verified bytes %d, unverified %d",
+				leaves, ttfb.Round(time.Millisecond), *firstByteRate, complete, st.LeafVerifiedBytes, st.UnverifiedBytes)
+			switch {
+			case st.UnverifiedBytes != 0:
+				t.Errorf("strict: %d bytes served unverified", st.UnverifiedBytes)
+			case !leaves && !complete:
+				t.Errorf("without leaf hashes: the first byte came before the piece was complete")
+			case leaves && (complete || st.LeafVerifiedBytes == 0):
+				t.Errorf("with leaf hashes: piece complete at the first byte %v, leaf-verified bytes %d; want false, > 0", complete, st.LeafVerifiedBytes)
+			}
+		})
 	}
 }
