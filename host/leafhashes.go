@@ -19,20 +19,23 @@ import (
 // leafHashes fetches the leaf hashes of a v2 or hybrid torrent's pieces
 // (BEP 52's block layer: the SHA-256 of each 16 KiB block) from peers, for
 // the pieces that reads before the hash check want
-// (memory.Options.OnWantLeafHashes), checks them against the torrent's
-// piece layers and gives them to the storage (memory.Torrent.SetLeafHashes),
-// which then serves each 16 KiB block as soon as it arrives and matches.
+// (memory.Options.OnWantLeafHashes) and the leafPrefetch pieces after each,
+// checks them against the torrent's piece layers and gives them to the
+// storage (memory.Torrent.SetLeafHashes), which then serves each 16 KiB
+// block as soon as it arrives and matches.
 //
 // It asks on the connections the host taps (leaftap.go) that are upgraded
 // to v2: on each, for each wanted piece, one hash request per
 // maxHashesPerRequest leaves (base layer 0, no proof layers: the piece
 // layer is the proof). A piece's hashes are kept once all of them arrived
 // and combine to the piece's hash in the piece layers; a reply that does
-// not is dropped. A piece stays wanted until its hashes are set; each new
-// connection of the torrent is asked for every wanted piece. libtorrent
+// not is dropped. A piece stays wanted until its hashes are set or
+// maxWanted newer pieces are wanted; each new connection of the torrent is
+// asked for every wanted piece. A v1.59.1 peer answers our v1 info hash
+// with the v1 one (no upgrade), so it is never asked. libtorrent
 // answers when it has hashed its data, and rejects otherwise
-// (docs/verify.md); v1.59.1 answers with piece-layer hashes, which do not
-// combine to the piece hash and are dropped.
+// (docs/verify.md); a peer's wrong hashes do not combine to the piece
+// hash and are dropped.
 type leafHashes struct {
 	cl  atomic.Pointer[torrent.Client] // set once the client exists
 	mem *memory.Client                 // set before the client exists
@@ -70,6 +73,10 @@ type leafTorrent struct {
 	received map[int][]bool     // piece -> which request-sized parts arrived
 	order    []int              // the wanted pieces, oldest first
 }
+
+// leafPrefetch is how many pieces after a wanted one have their leaf
+// hashes asked for with it.
+const leafPrefetch = 2
 
 // maxWanted bounds the pieces a torrent waits for the leaf hashes of: the
 // oldest is forgotten (a read has long moved on from it, or no peer has
@@ -132,25 +139,39 @@ func (lh *leafHashes) want(ih metainfo.Hash, piece int) {
 		}
 		return
 	}
-	lh.mu.Lock()
-	if _, ok := lt.wanted[piece]; ok {
-		lh.mu.Unlock()
-		return
+	// The next pieces too, so that a reader that gets there finds their
+	// hashes (a hash request costs a round trip).
+	var next []int
+	for p := piece + 1; p <= piece+leafPrefetch; p++ {
+		if _, ok := lt.file(p); ok && !mt.HasLeafHashes(p) {
+			next = append(next, p)
+		}
 	}
-	lt.wanted[piece] = make([][32]byte, lt.leaves)
-	lt.received[piece] = make([]bool, (lt.leaves+maxHashesPerRequest-1)/maxHashesPerRequest)
-	lt.order = append(lt.order, piece)
+	var msgs [][]byte
+	lh.mu.Lock()
+	for _, p := range append([]int{piece}, next...) {
+		if _, ok := lt.wanted[p]; ok {
+			continue
+		}
+		lt.wanted[p] = make([][32]byte, lt.leaves)
+		lt.received[p] = make([]bool, (lt.leaves+maxHashesPerRequest-1)/maxHashesPerRequest)
+		lt.order = append(lt.order, p)
+		msgs = append(msgs, lt.requests(p)...)
+	}
 	for len(lt.wanted) > maxWanted {
 		old := lt.order[0]
 		lt.order = lt.order[1:]
 		delete(lt.wanted, old)
 		delete(lt.received, old)
 	}
+	if len(msgs) == 0 {
+		lh.mu.Unlock()
+		return
+	}
 	var conns []*tapConn
 	for c := range lh.conns[lt.short] {
 		conns = append(conns, c)
 	}
-	msgs := lt.requests(piece)
 	lh.mu.Unlock()
 	for _, c := range conns {
 		// Not on the reader's goroutine: a write waits for the client's

@@ -347,7 +347,7 @@ func TestLeafHashesFromQBittorrent(t *testing.T) {
 	}
 	st := hc.LeafHashStats()
 	t.Logf("leaf hashes: %+v", st)
-	if st.Set != 2 || st.Dropped != 0 || st.Rejects != 0 {
-		t.Errorf("leaf hash stats %+v: want 2 pieces set, nothing dropped or rejected", st)
+	if st.Set < 2 || st.Dropped != 0 || st.Rejects != 0 {
+		t.Errorf("leaf hash stats %+v: want the 2 pieces (and those after them, asked for ahead) set, nothing dropped or rejected", st)
 	}
 }
