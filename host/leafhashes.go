@@ -272,6 +272,12 @@ func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
 // it for the leaf hashes of the wanted pieces of the torrent ih names.
 func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	lh.mu.Lock()
+	if !c.usable.Load() {
+		// Closed before it got here: Close cleared usable before its
+		// connClosed, which has run or waits for lh.mu.
+		lh.mu.Unlock()
+		return
+	}
 	set := lh.conns[ih]
 	if set == nil {
 		set = map[*tapConn]struct{}{}
