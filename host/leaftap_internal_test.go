@@ -2,6 +2,8 @@ package host
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"testing"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -51,5 +53,61 @@ func TestStreamParser(t *testing.T) {
 	var mse streamParser
 	if mse.feed([]byte{0x13, 'B', 'x'}, isHashMessage, func([]byte) {}) {
 		t.Error("the parser followed a stream that is not a BitTorrent handshake")
+	}
+}
+
+// TestTapConnInjects checks that a tapConn becomes usable only once both
+// handshakes and a message of the client went by, and that a message sent
+// while the client is in the middle of one of its own goes after it,
+// never inside it.
+func TestTapConnInjects(t *testing.T) {
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	lh := newLeafHashes()
+	c := lh.tap(ours).(*tapConn)
+	defer c.Close()
+	var ih [20]byte
+	ih[0] = 3
+	hs := append(append(append([]byte(pp.Protocol), make([]byte, 8)...), ih[:]...), "-XX0000-012345678901"...)
+
+	// What the peer receives, in order.
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(theirs)
+		got <- b
+	}()
+	// The peer's handshake, as Read takes it (the pipe's other end is
+	// busy with ReadAll).
+	c.in.feed(hs, isHashMessage, c.peerMessage)
+	c.peerIH = c.in.infoHash()
+	c.haveIn.Store(true)
+
+	ours1 := pp.Message{Type: pp.Bitfield, Bitfield: make([]bool, 8)}.MustMarshalBinary()
+	ours2 := pp.Message{Type: pp.Request, Index: 1, Begin: 2, Length: 3}.MustMarshalBinary()
+	inject := pp.Message{Type: pp.HashRequest, Index: 16, Length: 16}.MustMarshalBinary()
+	write := func(b []byte) {
+		t.Helper()
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(hs[:30])
+	write(hs[30:])
+	if c.send(inject) {
+		t.Fatal("send before the client's first message: accepted")
+	}
+	write(ours1)
+	if !c.usable.Load() {
+		t.Fatal("not usable after both handshakes and a message")
+	}
+	write(ours2[:5])
+	if !c.send(inject) {
+		t.Fatal("send on a usable connection: refused")
+	}
+	write(ours2[5:])
+	c.Conn.Close()
+	want := append(append(append(append([]byte(nil), hs...), ours1...), ours2...), inject...)
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("the peer got %x;\nwant %x", b, want)
 	}
 }
