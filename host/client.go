@@ -274,11 +274,15 @@ func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 // Drop drops t from the torrent client. Use it instead of t.Drop for the
 // torrents of a Client: it waits for an eviction report of t in flight, which
 // would otherwise make v1.59.1 panic (see Client.dropMu). It blocks only
-// for as long as one report takes. Safe for concurrent use.
+// for as long as one report takes. It also forgets what Options.LeafHashes
+// knew of t. Safe for concurrent use.
 func (c *Client) Drop(t *torrent.Torrent) {
 	c.dropMu.Lock()
 	defer c.dropMu.Unlock()
 	t.Drop()
+	if c.leaves != nil {
+		c.leaves.forget(t.InfoHash())
+	}
 }
 
 // Close stops the redialing and request goroutines, closes the torrent client, then the

@@ -232,6 +232,18 @@ func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorre
 	return lt
 }
 
+// forget drops what lh knows of the torrent ih (Client.Drop).
+func (lh *leafHashes) forget(ih metainfo.Hash) {
+	lh.mu.Lock()
+	defer lh.mu.Unlock()
+	if lt, ok := lh.byIH[ih]; ok {
+		delete(lh.byIH, ih)
+		if lh.torrents[lt.short] == lt {
+			delete(lh.torrents, lt.short)
+		}
+	}
+}
+
 // file returns the file that holds piece.
 func (lt *leafTorrent) file(piece int) (leafFile, bool) {
 	for _, f := range lt.files {
