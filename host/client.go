@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/anacrolix/torrent"
@@ -51,6 +52,9 @@ type Client struct {
 	dropMu sync.RWMutex
 
 	dontHaveSent atomic.Int64 // lt_donthave messages queued
+
+	leaves    *leafHashes    // nil unless Options.LeafHashes
+	listeners []net.Listener // the TCP listeners of leaves' tap, closed by Close
 }
 
 // PeerStats counts what a Client did for its peers beyond the host
@@ -116,8 +120,55 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 // from the memory storage (to check or count what the client opens, say).
 // A nil wrap is New.
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
+	return NewWith(cfg, opts, Options{Wrap: wrap})
+}
+
+// Options are the choices of NewWith beyond the client's configuration and
+// the storage's options.
+type Options struct {
+	// Wrap, when set, makes the storage the torrent client sees from the
+	// memory storage (see NewWrapped).
+	Wrap func(*memory.Client) storage.ClientImpl
+	// LeafHashes fetches, for the pieces of v2 and hybrid torrents that
+	// reads before the hash check want, the SHA-256 of each 16 KiB block
+	// from peers (BEP 52 hash requests), so that the storage serves each
+	// block verified as soon as it arrives (memory.Torrent.ReadVerified).
+	// It makes the host listen and dial TCP itself, in place of the
+	// client (which it configures with DisableTCP), to follow plaintext
+	// connections (see leaftap.go); MSE-encrypted connections carry no
+	// hash requests, so LeafHashes makes the client try plaintext first
+	// on the connections it makes (HeaderObfuscationPolicy.Preferred
+	// false; v1.59.1's default tries MSE first), unless the policy
+	// requires its preference (RequirePreferred), which it leaves alone. It
+	// implies ignoring the peers' hash messages in the client
+	// (ignoreHashMessages), whose v1.59.1 handling of a block-layer reply
+	// would corrupt its piece hashes or panic.
+	LeafHashes bool
+}
+
+// NewWith is New with options.
+func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client, error) {
+	wrap := o.Wrap
 	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog(),
 		reqs: newRequests(RequestQueueTime, SilentPeerTimeout)}
+	if o.LeafHashes {
+		ls, err := tcpTakeover(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.leaves, c.listeners = newLeafHashes(), ls
+		ignoreHashMessages(cfg)
+		if !cfg.HeaderObfuscationPolicy.RequirePreferred {
+			cfg.HeaderObfuscationPolicy.Preferred = false
+		}
+		nextWant := opts.OnWantLeafHashes
+		opts.OnWantLeafHashes = func(ih metainfo.Hash, piece int) {
+			c.leaves.want(ih, piece)
+			if nextWant != nil {
+				nextWant(ih, piece)
+			}
+		}
+	}
 	c.peers.wire(cfg)
 	c.reqs.install(cfg)
 	prevClosed := cfg.Callbacks.PeerConnClosed
@@ -145,6 +196,7 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	}
 	mem, err := memory.New(opts)
 	if err != nil {
+		c.closeListeners()
 		return nil, fmt.Errorf("host: making memory storage: %w", err)
 	}
 	var st storage.ClientImpl = mem
@@ -155,13 +207,42 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
 		mem.Close()
+		c.closeListeners()
 		return nil, fmt.Errorf("host: making torrent client: %w", err)
 	}
 	c.Torrent, c.Storage = cl, mem
 	c.bound.Store(cl)
+	if c.leaves != nil {
+		c.leaves.mem = mem
+		c.leaves.cl.Store(cl)
+		for _, l := range c.listeners {
+			network := "tcp4"
+			if l.Addr().(*net.TCPAddr).IP.To4() == nil {
+				network = "tcp6"
+			}
+			cl.AddDialer(&tapDialer{network: network, lh: c.leaves})
+			cl.AddListener(tapListener{Listener: l, lh: c.leaves})
+		}
+	}
 	go c.redial.run(cl)
 	go c.reqs.run()
 	return c, nil
+}
+
+// closeListeners closes the TCP listeners of the leaf-hash tap.
+func (c *Client) closeListeners() {
+	for _, l := range c.listeners {
+		l.Close()
+	}
+}
+
+// LeafHashStats returns the counts of the leaf-hash traffic (zero unless
+// Options.LeafHashes). It never blocks.
+func (c *Client) LeafHashStats() LeafHashStats {
+	if c.leaves == nil {
+		return LeafHashStats{}
+	}
+	return c.leaves.stats()
 }
 
 // evicted tells the torrent client to read the completion of each piece
@@ -193,11 +274,15 @@ func (c *Client) evicted(ih metainfo.Hash, pieces []int) {
 // Drop drops t from the torrent client. Use it instead of t.Drop for the
 // torrents of a Client: it waits for an eviction report of t in flight, which
 // would otherwise make v1.59.1 panic (see Client.dropMu). It blocks only
-// for as long as one report takes. Safe for concurrent use.
+// for as long as one report takes. It also forgets what Options.LeafHashes
+// knew of t. Safe for concurrent use.
 func (c *Client) Drop(t *torrent.Torrent) {
 	c.dropMu.Lock()
 	defer c.dropMu.Unlock()
 	t.Drop()
+	if c.leaves != nil {
+		c.leaves.forget(t.InfoHash())
+	}
 }
 
 // Close stops the redialing and request goroutines, closes the torrent client, then the
@@ -210,6 +295,9 @@ func (c *Client) Close() error {
 	c.dropMu.Lock()
 	errs = append(errs, c.Torrent.Close()...)
 	c.dropMu.Unlock()
+	// After the client's Close: its accept loops end on the error of a
+	// closed listener only once the client is closed.
+	c.closeListeners()
 	errs = append(errs, c.Storage.Close())
 	return errors.Join(errs...)
 }

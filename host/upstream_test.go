@@ -126,6 +126,14 @@ func TestV1591WorkaroundCode(t *testing.T) {
 			"server's checkedStorage: a torrent whose storage fails to open forgets its metadata and fetches it again, for ever",
 			"torrent.go", "Torrent", "maybeCompleteMetadata", "16485eae77e6",
 		},
+		{
+			"Options.LeafHashes: the client asks peers only for piece-layer hashes, and only when it lacks them, so the host sends its own block-layer requests",
+			"peerconn.go", "PeerConn", "requestMissingHashes", "224783a06395",
+		},
+		{
+			"Options.LeafHashes: the client sets the v2 upgrade bit when it sends a hybrid torrent's v1 info hash, and a peer that answers with the v2 one upgrades the connection, which the host's tap recognises by that answer",
+			"client.go", "Client", "initiateHandshakes", "fb85c3bedc42",
+		},
 	} {
 		got := funcFingerprint(t, tc.file, tc.recv, tc.name)
 		if got != tc.fingerprint {

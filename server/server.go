@@ -27,7 +27,7 @@ const DefaultCapacity = 256 << 20
 // default.
 type Config struct {
 	// Client is the torrent client's configuration; New sets its
-	// DefaultStorage and hooks (host.NewWrapped) and uses the rest as it
+	// DefaultStorage and hooks (host.NewWith) and uses the rest as it
 	// is. Default: torrent.NewDefaultClientConfig with host.Apply.
 	Client *torrent.ClientConfig
 	// Capacity is the bytes of piece data held in memory, all torrents
@@ -42,6 +42,11 @@ type Config struct {
 	// Verify says which bytes reach a player (stream.Options.Verify).
 	// Default stream.VerifyStrict.
 	Verify string
+	// LeafHashes asks peers of v2 and hybrid torrents for the hashes of
+	// the playhead piece's 16 KiB blocks, so that each block is served
+	// verified as it arrives (host.Options.LeafHashes; the host then
+	// listens and dials TCP itself). Default off.
+	LeafHashes bool
 	// Idle drops a torrent added over HTTP after this long without a
 	// request or a playback session; 0 never.
 	Idle time.Duration
@@ -121,17 +126,17 @@ func New(cfg Config) (*Server, error) {
 	// The storage tells the registry of rejections from the moment the
 	// client exists; the registry gets the client and handler below.
 	a := newApp(cfg)
-	hc, err := host.NewWrapped(cfg.Client, memOpts, func(mem *memory.Client) storage.ClientImpl {
+	hc, err := host.NewWith(cfg.Client, memOpts, host.Options{LeafHashes: cfg.LeafHashes, Wrap: func(mem *memory.Client) storage.ClientImpl {
 		return checkedStorage{Client: mem, capacity: cfg.Capacity, reject: func(ih metainfo.Hash, err error) {
 			a.rejectInfo(ih, err)
 			if cfg.OnReject != nil {
 				cfg.OnReject(ih, err)
 			}
 		}}
-	})
+	}})
 	if err != nil {
 		s.cancel()
-		return nil, err // host.NewWrapped says what failed
+		return nil, err // host.NewWith says what failed
 	}
 	h, err := stream.New(hc.Torrent, hc.Storage, stream.Options{
 		LookbehindBytes: cfg.Lookbehind,

@@ -79,7 +79,11 @@
 // served so that later fails its hash is counted in Status.UnverifiedFailed,
 // logged at Warn, forgotten by the storage and kept wanted until it is
 // downloaded again and verified; the player already got its wrong bytes.
-// Measurements and BitTorrent v2 block hashes: docs/verify.md.
+// For a v2 or hybrid torrent, in either mode, the playhead's incomplete
+// piece is also served 16 KiB block by block as each block is proven by
+// its BEP 52 hash (memory.Torrent.ReadVerified; the hashes come from peers
+// through host.Options.LeafHashes): verified bytes, counted in
+// Status.LeafVerifiedBytes. Measurements: docs/verify.md.
 //
 // Every response with a status of 400 or more carries exactly
 // http.StatusText of its status as body; what went wrong inside is logged,

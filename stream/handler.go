@@ -122,9 +122,12 @@ type Handler struct {
 	// unverifiedBytes counts bytes served before their piece's hash check;
 	// unverifiedFails the pieces that failed it afterwards.
 	unverifiedBytes atomic.Int64
-	unverifiedFails atomic.Int64
-	numSessions     atomic.Int64 // len(sessions), for sizing readahead without the lock
-	requests        sync.WaitGroup
+	// leafVerifiedBytes counts bytes served before their piece's hash
+	// check that leaf hashes proved (see readEarly).
+	leafVerifiedBytes atomic.Int64
+	unverifiedFails   atomic.Int64
+	numSessions       atomic.Int64 // len(sessions), for sizing readahead without the lock
+	requests          sync.WaitGroup
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool

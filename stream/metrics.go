@@ -33,6 +33,8 @@ var (
 		"The longest wait of one torrent read for data.", nil, nil)
 	descUnverifiedBytes = prometheus.NewDesc("memtorrent_stream_unverified_bytes_total",
 		"Bytes served before their piece passed its hash check (Verify playhead).", nil, nil)
+	descLeafVerifiedBytes = prometheus.NewDesc("memtorrent_stream_leaf_verified_bytes_total",
+		"Bytes of v2 and hybrid torrents served before their piece's hash check, each 16 KiB block proven by its BEP 52 hash.", nil, nil)
 	descUnverifiedFailed = prometheus.NewDesc("memtorrent_stream_unverified_failed_pieces_total",
 		"Pieces that failed their hash check after bytes of them were served.", nil, nil)
 	descDemand = prometheus.NewDesc("memtorrent_stream_demand_bytes_per_second",
@@ -95,7 +97,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descUnverifiedFailed, descDemand, descShortfall, descOverloaded, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descLeafVerifiedBytes, descUnverifiedFailed, descDemand, descShortfall, descOverloaded, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 		descTorrentPeers, descPeerRequests, descPeerRate, descPeerState, descTorrentDemand, descTorrentShortfall,
@@ -125,6 +127,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descStalls, float64(s.Stalls))
 	gauge(descLongestWait, s.LongestReadWait)
 	counter(descUnverifiedBytes, float64(s.UnverifiedBytes))
+	counter(descLeafVerifiedBytes, float64(s.LeafVerifiedBytes))
 	counter(descUnverifiedFailed, float64(s.UnverifiedFailed))
 	gauge(descDemand, s.Demand)
 	gauge(descShortfall, s.Shortfall)

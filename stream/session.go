@@ -68,16 +68,23 @@ type session struct {
 	geom lookbehind.File
 
 	// Owned by the request holding the session, then by close.
-	mt        *memory.Torrent   // nil when the torrent's storage is not h.mem
-	win       *memory.Readahead // nil with mt
-	pinned    bool              // holds a reference on the file's pins
-	pos       int64             // the playhead: where the last read ended, in the file
-	readahead int64             // bytes from the playhead on: prioritised and the window
-	budget    int64             // lookbehind bytes
-	piece     int               // playhead piece when the window was last set; -1 none
-	play      playback          // the player's rate and buffer, learned from its reads
-	urgent    int64             // bytes from the playhead on that are urgent
-	prios     priorities        // when the window was last set
+	mt     *memory.Torrent // nil when the torrent's storage is not h.mem
+	leaves bool            // the torrent is v2 or hybrid: its blocks can be proven by leaf hashes (set by open)
+	// Under VerifyPlayhead with leaves, readEarly's wait for leaf hashes:
+	// the piece it is for, when it ends, and whether the last one ended
+	// without them. Used by one read at a time, as pos.
+	gracePiece   int
+	graceEnd     time.Time
+	noLeafHashes bool
+	win          *memory.Readahead // nil with mt
+	pinned       bool              // holds a reference on the file's pins
+	pos          int64             // the playhead: where the last read ended, in the file
+	readahead    int64             // bytes from the playhead on: prioritised and the window
+	budget       int64             // lookbehind bytes
+	piece        int               // playhead piece when the window was last set; -1 none
+	play         playback          // the player's rate and buffer, learned from its reads
+	urgent       int64             // bytes from the playhead on that are urgent
+	prios        priorities        // when the window was last set
 
 	// Figures for the status, written by the owner.
 	position atomic.Int64   // the playhead
@@ -132,7 +139,7 @@ func (h *Handler) acquire(key sessionKey, f *torrent.File, geom lookbehind.File,
 	ts := h.holdTorStateLocked(key.t)
 	h.nextID++
 	now := time.Now()
-	s := &session{id: h.nextID, key: key, h: h, ts: ts, file: f, geom: geom, piece: -1, busy: true, lastUsed: now}
+	s := &session{id: h.nextID, key: key, h: h, ts: ts, file: f, geom: geom, piece: -1, gracePiece: -1, busy: true, lastUsed: now}
 	s.buffered.Store(bufferedUnknownNs)
 	h.sessions = append(h.sessions, s)
 	h.numSessions.Store(int64(len(h.sessions)))
@@ -201,6 +208,9 @@ func (s *session) open() {
 		return
 	}
 	s.mt, s.win = mt, mt.NewReadahead()
+	if info := s.key.t.Info(); info != nil && info.HasV2() {
+		s.leaves = true
+	}
 	if h.opts.Verify == VerifyPlayhead {
 		mt.OnUnverifiedFailure(h.unverifiedFailed(s.key.ih.HexString()))
 	}
@@ -321,9 +331,12 @@ func (s *session) readAt(ctx context.Context, p []byte, pos int64) (int, error) 
 	promote := time.AfterFunc(promoteAfter, func() { s.ts.promote(s.key.t, s) })
 	var n int
 	var err error
-	if s.h.opts.Verify == VerifyPlayhead && s.mt != nil {
-		n, err = s.readEarly(ctx, p, s.geom.Offset+pos)
-	} else {
+	switch {
+	case s.mt != nil && s.h.opts.Verify == VerifyPlayhead:
+		n, err = s.readEarly(ctx, p, s.geom.Offset+pos, false)
+	case s.mt != nil && s.leaves:
+		n, err = s.readEarly(ctx, p, s.geom.Offset+pos, true)
+	default:
 		n, err = readPiece(ctx, s.key.t, p, s.geom.Offset+pos, s.mt != nil)
 	}
 	promote.Stop()

@@ -52,6 +52,10 @@ type Status struct {
 	Verify           string `json:"verify"`
 	UnverifiedBytes  int64  `json:"unverifiedBytes"`
 	UnverifiedFailed int64  `json:"unverifiedFailed"`
+	// LeafVerifiedBytes counts the bytes of v2 and hybrid torrents served
+	// before their piece's hash check, each 16 KiB block proven by its
+	// BEP 52 hash (see host.Options.LeafHashes): verified, in either mode.
+	LeafVerifiedBytes int64 `json:"leafVerifiedBytes"`
 	// Admission: Demand sums the playback rates of the playing sessions of
 	// all torrents, in bytes per second, and DownloadRate their torrents'
 	// download rates. Shortfall is by how much DownloadRate falls below
@@ -186,6 +190,7 @@ func (h *Handler) Status() Status {
 		LongestReadWait:   time.Duration(h.longestWait.Load()).Seconds(),
 		Verify:            h.opts.Verify,
 		UnverifiedBytes:   h.unverifiedBytes.Load(),
+		LeafVerifiedBytes: h.leafVerifiedBytes.Load(),
 		UnverifiedFailed:  h.unverifiedFails.Load(),
 		Torrents:          make([]TorrentStatus, 0, len(ts)),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/anacrolix/torrent"
 
@@ -24,6 +25,11 @@ const (
 	VerifyPlayhead = "playhead"
 )
 
+// leafHashWait is how long a read under VerifyPlayhead of a v2 or hybrid
+// torrent's piece serves only bytes proven by leaf hashes before it serves
+// unverified ones too (see readEarly).
+const leafHashWait = time.Second
+
 // checkVerify returns an error unless v is a value of Options.Verify.
 func checkVerify(v string) error {
 	switch v {
@@ -33,16 +39,33 @@ func checkVerify(v string) error {
 	return fmt.Errorf("stream: Verify %q: want %q or %q", v, VerifyStrict, VerifyPlayhead)
 }
 
-// readEarly is readPiece at the playhead under VerifyPlayhead: an
-// incomplete piece's written bytes from off on are returned as soon as
-// there are any (memory.Torrent.ReadUnverified), a complete piece's as
-// readPiece does. It waits for the piece's state to change or for a write
-// to it. off is an offset in the torrent; s.mt must not be nil.
-func (s *session) readEarly(ctx context.Context, p []byte, off int64) (int, error) {
+// readEarly is readPiece at the playhead under VerifyPlayhead, and for v2
+// and hybrid torrents (proven): an incomplete piece's written bytes from
+// off on are returned as soon as there are any (memory.Torrent.ReadUnverified),
+// or with proven only those its leaf hashes prove (memory.Torrent.ReadVerified:
+// each 16 KiB block that matches its BEP 52 hash, which the host fetches
+// when the storage asks, see host.Options.LeafHashes); a complete
+// piece's as readPiece does. It waits for the piece's state to change or
+// for a write to it (or its leaf hashes). off is an offset in the torrent;
+// s.mt must not be nil.
+//
+// Under VerifyPlayhead a v2 or hybrid torrent's piece is read proven for
+// leafHashWait from the session's first read of it: its leaf hashes take
+// one round trip to a peer that has them, its first block at least as
+// long, so that the player gets proven blocks when the swarm can prove
+// them and unverified ones only when it cannot. Once a piece's wait ended
+// without its hashes the session stops waiting, until a piece has them.
+func (s *session) readEarly(ctx context.Context, p []byte, off int64, proven bool) (int, error) {
 	t := s.key.t
 	i, off, p, err := pieceSpan(t, p, off)
 	if err != nil || len(p) == 0 {
 		return 0, err
+	}
+	if s.leaves && i != s.gracePiece {
+		s.gracePiece, s.graceEnd = i, time.Now()
+		if !s.noLeafHashes {
+			s.graceEnd = s.graceEnd.Add(leafHashWait)
+		}
 	}
 	piece := t.Piece(i)
 	var changes <-chan torrent.PieceStateChange
@@ -63,12 +86,29 @@ func (s *session) readEarly(ctx context.Context, p []byte, off int64) (int, erro
 		}
 		// Taken before the read, so that a write after it wakes the wait.
 		written := s.mt.Written(i)
-		n, err := s.mt.ReadUnverified(i, off, p)
+		// Asked before the read: leaf hashes once set stay, so bytes
+		// read after a yes were proven; after a no they count as
+		// unverified even if the hashes came in between.
+		hadLeaves := s.mt.HasLeafHashes(i)
+		var n int
+		var err error
+		useProven := proven || (s.leaves && time.Now().Before(s.graceEnd))
+		if s.leaves {
+			s.noLeafHashes = !hadLeaves && !useProven
+		}
+		if useProven {
+			n, err = s.mt.ReadVerified(i, off, p)
+		} else {
+			n, err = s.mt.ReadUnverified(i, off, p)
+		}
 		switch {
 		case errors.Is(err, memory.ErrClosed):
 			return 0, ErrDropped
 		case err != nil:
 			return 0, fmt.Errorf("stream: reading piece %d before its hash: %w", i, err)
+		case n > 0 && (hadLeaves || useProven):
+			s.h.leafVerifiedBytes.Add(int64(n))
+			return n, nil
 		case n > 0:
 			s.ts.servedUnverified(t, i)
 			s.h.unverifiedBytes.Add(int64(n))

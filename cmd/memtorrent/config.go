@@ -26,6 +26,7 @@ type config struct {
 	Lookbehind int64      // lookbehind budget in bytes; 0 the stream default, < 0 off
 	Readahead  int64      // one session's readahead cap in bytes
 	Verify     string     // stream.Options.Verify: which bytes reach a player
+	LeafHashes bool       // server.Config.LeafHashes: per-block verification of v2 torrents
 	LogLevel   slog.Level // of the torrent client and the stream handler
 
 	// The server (both commands): see server.Config.
@@ -121,6 +122,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.Var(lookbehindFlag{&cfg.Lookbehind}, "lookbehind", "lookbehind budget kept behind the playheads: a `size`, auto (a quarter of -capacity) or off")
 	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
 	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "which bytes reach a player: playhead (the playhead's piece chunk by chunk before its hash check; a piece that then fails is counted, logged and fetched again) or strict (only pieces that passed their hash check)")
+	fs.BoolVar(&cfg.LeafHashes, "leaf-hashes", false, "for v2 and hybrid torrents, ask peers for the hashes of the playhead piece's 16 KiB blocks and serve each block verified as it arrives (plaintext connections only; the server then listens and dials TCP itself)")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.Auth, "auth", "", "require HTTP Basic `user:password` on every request (stream URLs may carry the token instead)")
 	fs.Var(allowFlag{&cfg.Allow}, "allow", "serve only clients in these `CIDRs` (comma-separated addresses or prefixes)")

@@ -131,6 +131,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		Lookbehind:   cfg.Lookbehind,
 		Readahead:    cfg.Readahead,
 		Verify:       cfg.Verify,
+		LeafHashes:   cfg.LeafHashes,
 		Idle:         cfg.Idle,
 		InfoTimeout:  cfg.InfoTimeout,
 		Auth:         cfg.Auth,

@@ -65,15 +65,24 @@ type Options struct {
 	// readahead covers it: the client was told its completion is unknown
 	// and must read it again (see the package doc).
 	OnEvict func(ih metainfo.Hash, pieces []int)
+	// OnWantLeafHashes, when set, is told that a read before the hash
+	// check (Torrent.ReadUnverified, Torrent.ReadVerified) wanted a piece
+	// whose leaf hashes (BEP 52's SHA-256 of each 16 KiB block, see
+	// Torrent.SetLeafHashes) it does not have: once per piece until they
+	// are set. It is called on the reader's goroutine, outside every lock
+	// of this package, and must return quickly. The package host wires it
+	// to BEP 52 hash requests to peers.
+	OnWantLeafHashes func(ih metainfo.Hash, piece int)
 }
 
 // Client is a storage.ClientImplCloser that keeps piece data in memory under
 // one capacity shared by all the torrents it opens. It is safe for concurrent
 // use. Create it with New.
 type Client struct {
-	blockSize       int64         // never changes
-	waitTimeout     time.Duration // never changes
-	lookbehindShare float64       // never changes
+	blockSize       int64                             // never changes
+	waitTimeout     time.Duration                     // never changes
+	lookbehindShare float64                           // never changes
+	onWantLeaves    func(ih metainfo.Hash, piece int) // Options.OnWantLeafHashes; never changes
 
 	budget   budget
 	notifier notifier
@@ -138,8 +147,9 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("%w: wait timeout %v: must be >= 0", ErrInvalidOptions, opts.WaitTimeout)
 	}
 	c := &Client{
-		blockSize:   int64(bs),
-		waitTimeout: opts.WaitTimeout,
+		blockSize:    int64(bs),
+		waitTimeout:  opts.WaitTimeout,
+		onWantLeaves: opts.OnWantLeafHashes,
 	}
 	switch {
 	case opts.NoLookbehind:

@@ -33,6 +33,9 @@ type Torrent struct {
 	lbBytes atomic.Int64
 	// onUnverifiedFailure is the function set with OnUnverifiedFailure, or nil.
 	onUnverifiedFailure atomic.Pointer[func(int)]
+	// leafRefusals counts reads that stopped at a leaf whose bytes did
+	// not match its hash (see RefusedLeaves).
+	leafRefusals atomic.Int64
 
 	mu         sync.Mutex // guards the fields below and every piece's guarded fields
 	pieces     []piece

@@ -11,16 +11,25 @@ import (
 // more). The copy runs under the torrent's lock, so it never sees a write
 // half done nor a buffer being freed.
 //
+// When the piece has leaf hashes (SetLeafHashes) it returns only what
+// ReadVerified returns: bytes those hashes prove. Otherwise it tells
+// Options.OnWantLeafHashes, once, that the piece has none.
+//
 // Bytes of a piece that has not passed its hash may be wrong. If a piece
-// that ReadUnverified returned bytes of while it was incomplete later fails
-// its hash check, the function set with OnUnverifiedFailure is called.
-// Whatever the outcome, a failed hash forgets the piece's written bytes, so
-// ReadUnverified never returns bytes the hash refused; it returns the bytes
-// written again after the failure.
+// that ReadUnverified returned bytes of while it was incomplete, and had
+// no leaf hashes, later fails its hash check, the function set with
+// OnUnverifiedFailure is called. Whatever the outcome, a failed hash
+// forgets the piece's written bytes, so ReadUnverified never returns bytes
+// the hash refused; it returns the bytes written again after the failure.
 //
 // Errors: ErrOutOfRange (wrapped) when i is not a piece of t or off is
 // outside it; ErrClosed after Close.
 func (t *Torrent) ReadUnverified(i int, off int64, p []byte) (int, error) {
+	return t.readEarly(i, off, p, false)
+}
+
+// readEarly is ReadUnverified, and ReadVerified when proven.
+func (t *Torrent) readEarly(i int, off int64, p []byte, proven bool) (int, error) {
 	if i < 0 || i >= len(t.pieces) {
 		return 0, fmt.Errorf("memory: torrent %s: piece %d out of range [0, %d): %w", t.ih, i, len(t.pieces), ErrOutOfRange)
 	}
@@ -30,11 +39,17 @@ func (t *Torrent) ReadUnverified(i int, off int64, p []byte) (int, error) {
 	}
 	want := min(int64(len(p)), pc.length-off)
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed.Load() {
+		t.mu.Unlock()
 		return 0, ErrClosed
 	}
-	n := pc.validLocked(off, want)
+	var n int64
+	switch {
+	case pc.leaves != nil:
+		n = pc.provenLocked(off, want)
+	case !proven:
+		n = pc.validLocked(off, want)
+	}
 	bs := t.c.blockSize
 	for done := int64(0); done < n; {
 		j := int((off + done) / bs)
@@ -42,11 +57,19 @@ func (t *Torrent) ReadUnverified(i int, off int64, p []byte) (int, error) {
 		done += int64(copy(p[done:n], pc.blocks[j].buf[in:]))
 	}
 	if n > 0 {
-		if !pc.complete {
+		if !pc.complete && pc.leaves == nil {
 			pc.served = true
 		}
 		pc.touchLocked()
 		t.reindexLocked(pc)
+	}
+	tell := pc.leaves == nil && !pc.complete && !pc.leafWant && t.c.onWantLeaves != nil
+	if tell {
+		pc.leafWant = true
+	}
+	t.mu.Unlock()
+	if tell {
+		t.c.onWantLeaves(t.ih, i)
 	}
 	return int(n), nil
 }

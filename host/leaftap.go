@@ -1,0 +1,343 @@
+package host
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// This file is the tap on the client's TCP connections that leaf hashes
+// need (see leafhashes.go): v1.59.1 neither sends a BEP 52 hash request
+// for the block layer nor exports a way to send one, so the host listens
+// and dials TCP itself (the client's own TCP is disabled: Config.DisableTCP,
+// Client.AddListener, Client.AddDialer) and wraps each connection. A
+// wrapped connection follows both byte streams: the two handshakes, then
+// the length-prefixed messages. When both handshakes name the same info
+// hash (a v2 torrent's truncated v2 info hash, after BEP 52's upgrade), it
+// can carry our hash requests, which it writes between two of the client's
+// messages, and it hands the peer's hashes and hash reject messages to the
+// leafHashes; the client reads them too and ignores them
+// (ignoreHashMessages). A connection that starts with anything but a
+// plaintext BitTorrent handshake (an MSE-encrypted one) is passed through
+// untouched.
+
+// handshakeLen is the length of a BitTorrent handshake: protocol string,
+// reserved bytes, info hash, peer id.
+const handshakeLen = 68
+
+// maxTappedMessage bounds the hash messages a tap copies out: a hashes
+// message of 512 hashes (BEP 52's limit) with proof layers fits.
+const maxTappedMessage = 1 + 48 + 1024*32
+
+// tcpTakeover listens on TCP for a client about to be made from cfg, in
+// place of the client's own TCP sockets, and returns the listeners; it sets
+// cfg.DisableTCP, and cfg.ListenPort to the port it got, so that the
+// client's other sockets (uTP, DHT) take the same port. Like v1.59.1's
+// listenAll it listens on tcp4 and tcp6 (not on one that cfg disables) at
+// cfg.ListenHost's address for each, on one port, skips a network the
+// machine lacks (bind: cannot assign requested address), and with port 0
+// tries again when the port it got for the first is taken on the second.
+// A nil slice means cfg disables TCP.
+func tcpTakeover(cfg *torrent.ClientConfig) ([]net.Listener, error) {
+	if cfg.DisableTCP {
+		return nil, nil
+	}
+	for attempt := 0; ; attempt++ {
+		ls, retry, err := listenTCP(cfg)
+		if err == nil {
+			if len(ls) > 0 {
+				cfg.DisableTCP = true
+				cfg.ListenPort = ls[0].Addr().(*net.TCPAddr).Port
+			}
+			return ls, nil
+		}
+		if !retry || attempt == 10 {
+			return nil, err
+		}
+	}
+}
+
+// listenTCP is one attempt of tcpTakeover: the listeners, or an error and
+// whether another attempt may succeed.
+func listenTCP(cfg *torrent.ClientConfig) (ls []net.Listener, retry bool, err error) {
+	port := cfg.ListenPort
+	for _, network := range []string{"tcp4", "tcp6"} {
+		if (network == "tcp4" && cfg.DisableIPv4) || (network == "tcp6" && cfg.DisableIPv6) {
+			continue
+		}
+		host := ""
+		if cfg.ListenHost != nil {
+			host = cfg.ListenHost(network)
+		}
+		l, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		var sysErr *os.SyscallError
+		if errors.As(err, &sysErr) && sysErr.Syscall == "bind" && errors.Is(sysErr.Err, syscall.EADDRNOTAVAIL) {
+			continue // no such network here
+		}
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, len(ls) > 0 && cfg.ListenPort == 0 && errors.Is(err, syscall.EADDRINUSE),
+				fmt.Errorf("host: listening on %s: %w", network, err)
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		ls = append(ls, l)
+	}
+	return ls, false, nil
+}
+
+// tapListener accepts connections and wraps them for lh.
+type tapListener struct {
+	net.Listener
+	lh *leafHashes
+}
+
+func (l tapListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.lh.tap(c), nil
+}
+
+// tapDialer dials TCP on one network and wraps the connections for lh.
+type tapDialer struct {
+	network string
+	d       net.Dialer
+	lh      *leafHashes
+}
+
+func (d *tapDialer) DialerNetwork() string { return d.network }
+
+func (d *tapDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := d.d.DialContext(ctx, d.network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return d.lh.tap(c), nil
+}
+
+// streamParser follows one direction of a peer connection: the handshake,
+// then messages. It is fed the bytes in order.
+type streamParser struct {
+	hs     [handshakeLen]byte
+	hsN    int
+	lenBuf [4]byte
+	lenN   int
+	left   int    // bytes of the current message's body still to come
+	typed  bool   // the current message's type byte went by
+	keep   bool   // the current message is copied into msg
+	msg    []byte // the current message's body so far, when keep
+}
+
+// handshakeDone reports whether the whole handshake went by.
+func (p *streamParser) handshakeDone() bool { return p.hsN == handshakeLen }
+
+// infoHash is the handshake's info hash; valid once handshakeDone.
+func (p *streamParser) infoHash() (ih [20]byte) {
+	copy(ih[:], p.hs[28:48])
+	return ih
+}
+
+// atBoundary reports whether the bytes so far end between two messages,
+// after the handshake.
+func (p *streamParser) atBoundary() bool {
+	return p.handshakeDone() && p.lenN == 0 && p.left == 0
+}
+
+// feed follows b. msgDone is called at the end of each message: with its
+// body (type byte first) when keepType selects the type and the body fits
+// in maxTappedMessage, else with nil; the body is valid only during the
+// call. feed returns false once the stream is known not to start with a
+// plaintext BitTorrent handshake; it must not be called again then.
+func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(body []byte)) bool {
+	for len(b) > 0 {
+		if p.hsN < handshakeLen {
+			n := copy(p.hs[p.hsN:], b)
+			for i := p.hsN; i < min(p.hsN+n, len(pp.Protocol)); i++ {
+				if p.hs[i] != pp.Protocol[i] {
+					return false
+				}
+			}
+			p.hsN += n
+			b = b[n:]
+			continue
+		}
+		if p.left == 0 {
+			n := copy(p.lenBuf[p.lenN:], b)
+			p.lenN += n
+			b = b[n:]
+			if p.lenN < 4 {
+				continue
+			}
+			p.lenN = 0
+			p.left = int(binary.BigEndian.Uint32(p.lenBuf[:]))
+			p.typed, p.keep, p.msg = false, false, p.msg[:0]
+			if p.left == 0 { // a keep-alive
+				msgDone(nil)
+			}
+			continue
+		}
+		if !p.typed {
+			p.typed = true
+			p.keep = keepType(b[0]) && p.left <= maxTappedMessage
+		}
+		n := min(len(b), p.left)
+		if p.keep {
+			p.msg = append(p.msg, b[:n]...)
+		}
+		p.left -= n
+		b = b[n:]
+		if p.left == 0 {
+			if p.keep {
+				msgDone(p.msg)
+			} else {
+				msgDone(nil)
+			}
+			p.keep = false
+		}
+	}
+	return true
+}
+
+// tapConn is a peer connection the host follows (see the top of this
+// file). Read never waits for mu, which a write blocked on the socket
+// holds: a reader waiting for a writer that waits for the peer, which
+// waits for us to read, would never end.
+type tapConn struct {
+	net.Conn
+	lh *leafHashes
+
+	in     streamParser // Read's
+	inOff  bool         // Read's: not plaintext, bytes pass through
+	peerIH [20]byte     // the peer's handshake info hash, written before haveIn is set
+	haveIn atomic.Bool
+	// readyTo is the info hash both handshakes named, written under mu
+	// before usable is set; usable means hash requests may go.
+	readyTo [20]byte
+	usable  atomic.Bool
+
+	mu     sync.Mutex   // guards the fields below; held across the connection's writes
+	out    streamParser // the client's bytes
+	outOff bool         // not plaintext, or not upgraded: nothing to do
+	sent   int          // whole messages the client sent after its handshake
+	queued [][]byte     // our messages waiting for a boundary of the client's
+	closed bool         // Close was called
+}
+
+// isHashMessage selects the messages the tap copies out of the peer's stream.
+func isHashMessage(t byte) bool {
+	return t == byte(pp.Hashes) || t == byte(pp.HashReject)
+}
+
+func (c *tapConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.inOff {
+		if !c.in.feed(b[:n], isHashMessage, c.peerMessage) {
+			c.inOff = true
+		} else if !c.haveIn.Load() && c.in.handshakeDone() {
+			c.peerIH = c.in.infoHash()
+			c.haveIn.Store(true)
+			if c.mu.TryLock() { // else the next write checks
+				c.checkUsableLocked()
+				c.mu.Unlock()
+			}
+		}
+	}
+	return n, err
+}
+
+// peerMessage is called by Read with each message from the peer: the body
+// of a hash message, nil for any other.
+func (c *tapConn) peerMessage(body []byte) {
+	if body != nil && c.usable.Load() {
+		c.lh.peerReply(c.readyTo, body)
+	}
+}
+
+func (c *tapConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.Conn.Write(b)
+	if n > 0 && !c.outOff {
+		if !c.out.feed(b[:n], func(byte) bool { return false }, func([]byte) { c.sent++ }) {
+			c.outOff = true
+		}
+		c.checkUsableLocked()
+	}
+	if err == nil {
+		err = c.flushLocked()
+	}
+	return n, err
+}
+
+// checkUsableLocked makes the connection usable, and tells lh, when both
+// handshakes went by and the client has sent a message (its bitfield must
+// be the first after the handshake, BEP 3). It is registered under the
+// peer's info hash: a v2 info hash (truncated) when the peer upgraded our
+// v1 one or named it itself, which the leafHashes know; a v1 one, which
+// they ignore, otherwise. c.mu must be held.
+func (c *tapConn) checkUsableLocked() {
+	if c.usable.Load() || c.outOff || c.closed || !c.haveIn.Load() || !c.out.handshakeDone() || c.sent == 0 {
+		return
+	}
+	c.readyTo = c.peerIH
+	c.usable.Store(true)
+	go c.lh.connReady(c, c.readyTo)
+}
+
+// send writes msg (a whole message with its length prefix) between two of
+// the client's messages: at once if the client's bytes end at a message
+// boundary, else after the client's next write that ends at one. It
+// reports whether the connection can carry it.
+func (c *tapConn) send(msg []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.usable.Load() || c.closed {
+		return false
+	}
+	c.queued = append(c.queued, msg)
+	return c.flushLocked() == nil
+}
+
+// flushLocked writes the queued messages if the client's bytes end at a
+// message boundary. c.mu must be held.
+func (c *tapConn) flushLocked() error {
+	if len(c.queued) == 0 || !c.out.atBoundary() {
+		return nil
+	}
+	for len(c.queued) > 0 {
+		if _, err := c.Conn.Write(c.queued[0]); err != nil {
+			c.queued = nil
+			return err
+		}
+		c.queued[0] = nil
+		c.queued = c.queued[1:]
+	}
+	return nil
+}
+
+// Close closes the connection first, which ends a write blocked under
+// c.mu, then forgets it.
+func (c *tapConn) Close() error {
+	err := c.Conn.Close()
+	c.mu.Lock()
+	wasUsable := c.usable.Swap(false)
+	c.closed, c.queued = true, nil
+	c.mu.Unlock()
+	if wasUsable {
+		c.lh.connClosed(c, c.readyTo)
+	}
+	return err
+}

@@ -1,0 +1,113 @@
+package host
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// TestStreamParser feeds a handshake and messages to a streamParser cut
+// at every offset into two writes and checks that it finds the hash
+// messages and the boundaries, and that it gives up on a stream that is
+// not a plaintext handshake (MSE).
+func TestStreamParser(t *testing.T) {
+	var ih [20]byte
+	ih[0] = 7
+	var stream []byte
+	stream = append(stream, pp.Protocol...)
+	stream = append(stream, make([]byte, 8)...)
+	stream = append(stream, ih[:]...)
+	stream = append(stream, "-XX0000-012345678901"...)
+	hashes := pp.Message{Type: pp.Hashes, Index: 16, Length: 2, Hashes: [][32]byte{{1}, {2}}}
+	for _, m := range []pp.Message{{Type: pp.Bitfield, Bitfield: make([]bool, 9)}, {Keepalive: true}, hashes, {Type: pp.Have, Index: 3}, {Type: pp.HashReject, Length: 4}} {
+		stream = append(stream, m.MustMarshalBinary()...)
+	}
+	wantHashes := hashes.MustMarshalBinary()[4:]
+	for cut := range len(stream) + 1 {
+		var p streamParser
+		var kept [][]byte
+		msgs := 0
+		done := func(body []byte) {
+			msgs++
+			if body != nil {
+				kept = append(kept, bytes.Clone(body))
+			}
+		}
+		if !p.feed(stream[:cut], isHashMessage, done) || !p.feed(stream[cut:], isHashMessage, done) {
+			t.Fatalf("cut at %d: the parser gave up on a plaintext stream", cut)
+		}
+		if !p.handshakeDone() || p.infoHash() != ih || !p.atBoundary() || msgs != 5 {
+			t.Fatalf("cut at %d: handshake %v, info hash %x, at a boundary %v, %d messages; want true, %x, true, 5", cut, p.handshakeDone(), p.infoHash(), p.atBoundary(), msgs, ih)
+		}
+		if len(kept) != 2 || !bytes.Equal(kept[0], wantHashes) || kept[1][0] != byte(pp.HashReject) {
+			t.Fatalf("cut at %d: kept %d messages (%x); want the hashes and the hash reject", cut, len(kept), kept)
+		}
+	}
+	var p streamParser
+	if !p.feed(stream[:70], isHashMessage, func([]byte) {}) || p.atBoundary() {
+		t.Error("mid-message: atBoundary true")
+	}
+	var mse streamParser
+	if mse.feed([]byte{0x13, 'B', 'x'}, isHashMessage, func([]byte) {}) {
+		t.Error("the parser followed a stream that is not a BitTorrent handshake")
+	}
+}
+
+// TestTapConnInjects checks that a tapConn becomes usable only once both
+// handshakes and a message of the client went by, and that a message sent
+// while the client is in the middle of one of its own goes after it,
+// never inside it.
+func TestTapConnInjects(t *testing.T) {
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	lh := newLeafHashes()
+	c := lh.tap(ours).(*tapConn)
+	defer c.Close()
+	var ih [20]byte
+	ih[0] = 3
+	hs := append(append(append([]byte(pp.Protocol), make([]byte, 8)...), ih[:]...), "-XX0000-012345678901"...)
+
+	// What the peer receives, in order.
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(theirs)
+		got <- b
+	}()
+	// The peer's handshake, as Read takes it (the pipe's other end is
+	// busy with ReadAll).
+	c.in.feed(hs, isHashMessage, c.peerMessage)
+	c.peerIH = c.in.infoHash()
+	c.haveIn.Store(true)
+
+	ours1 := pp.Message{Type: pp.Bitfield, Bitfield: make([]bool, 8)}.MustMarshalBinary()
+	ours2 := pp.Message{Type: pp.Request, Index: 1, Begin: 2, Length: 3}.MustMarshalBinary()
+	inject := pp.Message{Type: pp.HashRequest, Index: 16, Length: 16}.MustMarshalBinary()
+	write := func(b []byte) {
+		t.Helper()
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(hs[:30])
+	write(hs[30:])
+	if c.send(inject) {
+		t.Fatal("send before the client's first message: accepted")
+	}
+	write(ours1)
+	if !c.usable.Load() {
+		t.Fatal("not usable after both handshakes and a message")
+	}
+	write(ours2[:5])
+	if !c.send(inject) {
+		t.Fatal("send on a usable connection: refused")
+	}
+	write(ours2[5:])
+	c.Conn.Close()
+	want := append(append(append(append([]byte(nil), hs...), ours1...), ours2...), inject...)
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("the peer got %x;\nwant %x", b, want)
+	}
+}

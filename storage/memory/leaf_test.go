@@ -1,0 +1,132 @@
+package memory
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// TestLeafHashes checks that once a piece has leaf hashes, reads before
+// its hash check return only whole leaves that match them, stopping at a
+// corrupted one, and that without them ReadVerified returns nothing and
+// tells OnWantLeafHashes once; with storage blocks smaller than, equal to
+// and larger than a leaf.
+func TestLeafHashes(t *testing.T) {
+	for _, bs := range []int{4 << 10, 16 << 10, 64 << 10} {
+		t.Run(fmt.Sprintf("block %d KiB", bs>>10), func(t *testing.T) {
+			const pl = 4 * LeafSize
+			var mu sync.Mutex
+			var wanted []int
+			c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: bs, OnWantLeafHashes: func(ih metainfo.Hash, piece int) {
+				mu.Lock()
+				defer mu.Unlock()
+				wanted = append(wanted, piece)
+			}})
+			tt, info := openTest(t, c, 1, pl, 2)
+			mt, _ := c.Torrent(ihOf(1))
+			p := tt.Piece(info.Piece(1))
+			var hashes [][32]byte
+			leaf := make([]byte, LeafSize)
+			for j := range 4 {
+				fill(leaf, 1, pl+int64(j)*LeafSize)
+				hashes = append(hashes, sha256.Sum256(leaf))
+				switch j {
+				case 1:
+					leaf[100] ^= 0xff // what a corrupting peer sends
+				case 3:
+					continue // not arrived
+				}
+				if _, err := p.WriteAt(leaf, int64(j)*LeafSize); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, pl)
+			read := func(f func(int, int64, []byte) (int, error), off int64) int {
+				t.Helper()
+				n, err := f(1, off, buf)
+				if err != nil {
+					t.Fatalf("reading at %d: %v", off, err)
+				}
+				return n
+			}
+			if n := read(mt.ReadVerified, 0); n != 0 {
+				t.Errorf("ReadVerified without leaf hashes: %d bytes; want 0", n)
+			}
+			if n := read(mt.ReadUnverified, 0); n != 3*LeafSize {
+				t.Errorf("ReadUnverified without leaf hashes: %d bytes; want every written byte, %d", n, 3*LeafSize)
+			}
+			mu.Lock()
+			if len(wanted) != 1 || wanted[0] != 1 {
+				t.Errorf("OnWantLeafHashes told %v; want [1] (once)", wanted)
+			}
+			mu.Unlock()
+
+			woken := mt.Written(1)
+			if err := mt.SetLeafHashes(1, append(hashes, [32]byte{})); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-woken:
+			default:
+				t.Error("SetLeafHashes did not wake a reader waiting in Written")
+			}
+			if !mt.HasLeafHashes(1) || mt.HasLeafHashes(0) {
+				t.Errorf("HasLeafHashes: piece 1 %v, piece 0 %v; want true, false", mt.HasLeafHashes(1), mt.HasLeafHashes(0))
+			}
+			for _, tc := range []struct {
+				off   int64
+				wantN int
+			}{
+				{0, LeafSize},            // stops at the corrupted leaf
+				{100, LeafSize - 100},    // inside a proven leaf
+				{LeafSize, 0},            // the corrupted leaf
+				{LeafSize + 5, 0},        // inside it
+				{2 * LeafSize, LeafSize}, // stops at the leaf not arrived
+				{3 * LeafSize, 0},
+			} {
+				for name, f := range map[string]func(int, int64, []byte) (int, error){"ReadUnverified": mt.ReadUnverified, "ReadVerified": mt.ReadVerified} {
+					if n := read(f, tc.off); n != tc.wantN {
+						t.Errorf("%s at %d: %d bytes; want %d", name, tc.off, n, tc.wantN)
+					} else if err := checkPattern(buf[:n], 1, pl+tc.off); err != nil {
+						t.Errorf("%s at %d: %v", name, tc.off, err)
+					}
+				}
+			}
+			if mt.RefusedLeaves() == 0 {
+				t.Error("RefusedLeaves is 0 after reads stopped at the corrupted leaf")
+			}
+
+			// The peer sends the leaf again, right this time.
+			fill(leaf, 1, pl+LeafSize)
+			if _, err := p.WriteAt(leaf, LeafSize); err != nil {
+				t.Fatal(err)
+			}
+			if n := read(mt.ReadVerified, 0); n != 3*LeafSize {
+				t.Errorf("ReadVerified after the leaf came right: %d bytes; want %d", n, 3*LeafSize)
+			}
+
+			for _, tc := range []struct {
+				name   string
+				piece  int
+				hashes [][32]byte
+				want   error
+			}{
+				{"too few hashes", 1, hashes[:3], nil},
+				{"piece out of range", 2, hashes, ErrOutOfRange},
+			} {
+				err := mt.SetLeafHashes(tc.piece, tc.hashes)
+				if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+					t.Errorf("SetLeafHashes, %s: got %v; want an error (%v)", tc.name, err, tc.want)
+				}
+			}
+			mt.Close()
+			if err := mt.SetLeafHashes(0, hashes); !errors.Is(err, ErrClosed) {
+				t.Errorf("SetLeafHashes after Close: got %v; want ErrClosed", err)
+			}
+		})
+	}
+}
