@@ -10,7 +10,9 @@ import (
 
 // Preload fetches the first n bytes of file i of t (less if the file is
 // shorter) before a player asks, so that it starts at once, and waits for
-// them or the end of ctx. The pieces are wanted as a session's readahead
+// them, the end of ctx, or a session on t: once a player reads, its own
+// readahead wants what it needs, and bytes the preload still asks for
+// would only queue at the peers in front of the player's urgent pieces. The pieces are wanted as a session's readahead
 // is, through the handler: in file order at PiecePriorityReadahead, below
 // every session's urgent pieces, and when Preload returns each piece gets
 // the highest priority the torrent's sessions still want (a session
@@ -68,7 +70,7 @@ func (h *Handler) Preload(ctx context.Context, t *torrent.Torrent, i int, n int6
 		if progress != nil {
 			progress(done, total)
 		}
-		if done >= total {
+		if done >= total || ts.sessionWants(self) {
 			return nil
 		}
 		select {

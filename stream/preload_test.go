@@ -1,8 +1,6 @@
 package stream
 
 import (
-	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -35,45 +33,38 @@ func TestPreload(t *testing.T) {
 	}
 }
 
-// TestPreloadKeepsSessionPriorities checks that a preload wants its pieces
-// in order below a playing session's, and that the session keeps its
-// priorities when the preload ends (v1.59.1's CancelPieces, which the
-// preload once used, would set them to none).
-func TestPreloadKeepsSessionPriorities(t *testing.T) {
+// TestPreloadYieldsToSession checks that a preload wants its pieces in
+// order below a session's urgent ones, ends once a session reads the
+// torrent, and leaves each piece at the session's priority (none where the
+// session wants nothing; v1.59.1's CancelPieces, which the preload once
+// used, would also set the session's own pieces to none).
+func TestPreloadYieldsToSession(t *testing.T) {
 	e := newEnv(t, 8*mib, Options{IdleTimeout: time.Hour})
-	tor := e.unseeded(testutil.Spec{Name: "both.mkv", Length: 8 * mib, PieceLength: pieceLength, Seed: 32})
+	tor := e.unseeded(testutil.Spec{Name: "both.mkv", Length: 32 * mib, PieceLength: pieceLength, Seed: 32})
 	prio := func(i int) torrent.PiecePriority { return tor.Piece(i).State().Priority }
-	p := e.startRange(streamPath(tor, 0), 0)
-	testutil.WaitFor(t, transferTimeout, "the session's playhead piece at PiecePriorityNow", func() bool {
-		return prio(0) == torrent.PiecePriorityNow
-	})
-	session := make([]torrent.PiecePriority, tor.NumPieces())
-	for i := range session {
-		session[i] = prio(i)
-	}
-	last := 6*mib/pieceLength - 1 // the preload's last piece
-	if session[last] != torrent.PiecePriorityNone {
-		t.Fatalf("piece %d: the session wants it at %v before the preload; the test needs a piece only the preload wants", last, session[last])
-	}
-
-	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
-	go func() { errc <- e.h.Preload(ctx, tor, 0, 6*mib, 10*time.Millisecond, nil) }()
+	go func() { errc <- e.h.Preload(t.Context(), tor, 0, 6*mib, 10*time.Millisecond, nil) }()
+	last := 6*mib/pieceLength - 1 // the preload's last piece
 	testutil.WaitFor(t, transferTimeout, "the preload's pieces at PiecePriorityReadahead", func() bool {
-		return prio(last) == torrent.PiecePriorityReadahead
+		return prio(0) == torrent.PiecePriorityReadahead && prio(last) == torrent.PiecePriorityReadahead
 	})
-	for i := range last + 1 {
-		if want := max(session[i], torrent.PiecePriorityReadahead); prio(i) != want {
-			t.Errorf("during the preload, piece %d at %v; want %v", i, prio(i), want)
+
+	at := int64(24 * mib) // the session plays from piece 96, past the preload
+	p := e.startRange(streamPath(tor, 0), at)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("preload ended by a session: %v; want nil", err)
 		}
+	case <-time.After(transferTimeout):
+		t.Fatal("the preload did not end once a session read the torrent")
 	}
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled preload returned %v; want context.Canceled", err)
+	if got := prio(int(at / pieceLength)); got != torrent.PiecePriorityNow {
+		t.Errorf("the session's playhead piece at %v; want %v", got, torrent.PiecePriorityNow)
 	}
-	for i := range session {
-		if prio(i) != session[i] {
-			t.Errorf("after the preload, piece %d at %v; want the session's %v", i, prio(i), session[i])
+	for i := range last + 1 {
+		if prio(i) != torrent.PiecePriorityNone {
+			t.Errorf("after the preload, piece %d at %v; want none (no session wants it)", i, prio(i))
 		}
 	}
 	p.cancel()

@@ -566,6 +566,19 @@ func (ts *torState) setWindowLocked(t *torrent.Torrent, s *session, w window) {
 	}
 }
 
+// sessionWants reports whether a session other than self wants pieces of
+// the torrent.
+func (ts *torState) sessionWants(self *session) bool {
+	ts.prioMu.Lock()
+	defer ts.prioMu.Unlock()
+	for s := range ts.wins {
+		if s != self {
+			return true
+		}
+	}
+	return false
+}
+
 // want returns the priority the sessions want for piece i: at least
 // PiecePriorityNormal for a piece served before its hash. ts.prioMu must be
 // held.
