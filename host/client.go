@@ -7,7 +7,6 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
-	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 
@@ -102,10 +101,10 @@ func (c *Client) RedialState(ih metainfo.Hash) RedialState { return c.redial.sta
 
 // New makes the memory storage from opts, sets it as cfg.DefaultStorage and
 // makes the torrent client from cfg. opts.OnEvict, if set, still runs, after
-// the client and the peers have been told. New chains a
-// cfg.Callbacks.PeerConnClosed (to remember peers' addresses) with the one
-// already there, which runs first, and starts the goroutine that redials
-// (see Client); Close stops it. Apply cfg first for memtorrent's recommended
+// the client and the peers have been told. New adds its callbacks to
+// cfg.Callbacks after those already there, which run first (callbacks.go),
+// and starts the goroutines that redial and watch requests (see Client);
+// Close stops them. Apply cfg first for memtorrent's recommended
 // configuration. New returns the error of memory.New or torrent.NewClient,
 // wrapped, and leaves nothing running when it fails.
 func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
@@ -118,24 +117,7 @@ func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
 func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memory.Client) storage.ClientImpl) (*Client, error) {
 	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog(),
 		reqs: newRequests(RequestQueueTime, SilentPeerTimeout)}
-	c.peers.wire(cfg)
-	c.reqs.install(cfg)
-	prevClosed := cfg.Callbacks.PeerConnClosed
-	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
-		if prevClosed != nil {
-			prevClosed(pc)
-		}
-		c.guard.connClosed(pc)
-		c.redial.peerConnClosed(pc)
-	}
-	prevHandshake := cfg.Callbacks.ReadExtendedHandshake
-	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
-		if prevHandshake != nil {
-			prevHandshake(pc, msg)
-		}
-		c.guard.extendedHandshake(pc, msg)
-	}
-	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, c.guard.connAdded, c.redial.peerConnAdded)
+	c.wire(cfg)
 	next := opts.OnEvict
 	opts.OnEvict = func(ih metainfo.Hash, pieces []int) {
 		c.evicted(ih, pieces)

@@ -160,10 +160,10 @@ func (r *redialer) kick(ih metainfo.Hash) bool {
 	return len(b.addrs) > 0
 }
 
-// peerConnAdded starts the backoff of pc's torrent again: a connection was
+// connAdded starts the backoff of pc's torrent again: a connection was
 // made, so the next starvation redials at once. The client calls it with
 // its lock held.
-func (r *redialer) peerConnAdded(pc *torrent.PeerConn) {
+func (r *redialer) connAdded(pc *torrent.PeerConn) {
 	t := pc.Torrent()
 	if t == nil {
 		return
@@ -175,10 +175,10 @@ func (r *redialer) peerConnAdded(pc *torrent.PeerConn) {
 	b.next = time.Time{}
 }
 
-// peerConnClosed remembers where pc's peer listens. The client calls it
+// connClosed remembers where pc's peer listens. The client calls it
 // with its lock held: it reads only fields of pc that are set before the
 // connection is added, or under that lock.
-func (r *redialer) peerConnClosed(pc *torrent.PeerConn) {
+func (r *redialer) connClosed(pc *torrent.PeerConn) {
 	t := pc.Torrent()
 	if t == nil {
 		return

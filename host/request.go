@@ -104,29 +104,6 @@ func newRequests(queue, silent time.Duration) *requests {
 	}
 }
 
-// install adds r's callbacks to cfg's, after those already there.
-func (r *requests) install(cfg *torrent.ClientConfig) {
-	cb := &cfg.Callbacks
-	cb.SentRequest = append(cb.SentRequest, r.sent)
-	cb.DeletedRequest = append(cb.DeletedRequest, r.deleted)
-	cb.ReceivedRequested = append(cb.ReceivedRequested, r.received)
-	cb.PeerClosed = append(cb.PeerClosed, r.closed)
-	prevRead := cfg.Callbacks.ReadMessage
-	cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
-		if prevRead != nil {
-			prevRead(pc, msg)
-		}
-		r.read(pc, msg)
-	}
-	prev := cfg.Callbacks.ReadExtendedHandshake
-	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
-		if prev != nil {
-			prev(pc, msg)
-		}
-		r.handshake(pc, msg)
-	}
-}
-
 // stateLocked returns the state of p, creating it. r.mu must be held.
 func (r *requests) stateLocked(p *torrent.Peer) *peerRequests {
 	s := r.peers[p]
