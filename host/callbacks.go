@@ -45,6 +45,7 @@ func (c *Client) wire(cfg *torrent.ClientConfig) {
 	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, c.peers.useful)
 	cb.ReceivedRequested = append(cb.ReceivedRequested, func(e torrent.PeerMessageEvent) {
 		c.reqs.received(e)
+		c.redial.delivered(e.Peer)
 	})
 	cb.PeerClosed = append(cb.PeerClosed, func(p *torrent.Peer) {
 		c.peers.closed(p)

@@ -20,11 +20,12 @@ import (
 //   - peers that advertised BEP 54 lt_donthave are told each such piece is
 //     gone (see ExtensionDontHave), so that a cache that has seen every
 //     piece does not look like a seed;
-//   - a starved torrent (one that wants a piece no connected peer has, or
-//     its info with no peer connected) dials the peers it knows again
-//     (those given to AddPeers and AddTorrentSpec, and those it was
-//     connected to), with backoff (RedialMinBackoff to RedialMaxBackoff),
-//     from a goroutine that Close stops;
+//   - the peers a torrent knows (those given to AddPeers and
+//     AddTorrentSpec, and those it was connected to) are dialled again
+//     while it is starved (it wants a piece no connected peer has, or its
+//     info with no peer connected) and when a connection we dialled closes,
+//     with a backoff per address (RedialMinBackoff to RedialMaxBackoff),
+//     from a goroutine that Close stops (see redial.go);
 //   - each peer's outstanding requests are bounded by RequestQueueTime at
 //     its measured rate, and a connection that holds an urgent piece's
 //     request and delivers nothing for SilentPeerTimeout is closed, from a
@@ -74,7 +75,7 @@ func (c *Client) PeerStats() PeerStats {
 func (c *Client) AddPeers(t *torrent.Torrent, peers []torrent.PeerInfo) int {
 	for _, p := range peers {
 		if p.Addr != nil {
-			c.redial.remember(t.InfoHash(), p)
+			c.redial.remember(t, p)
 		}
 	}
 	return t.AddPeers(peers)
@@ -89,7 +90,7 @@ func (c *Client) AddTorrentSpec(spec *torrent.TorrentSpec) (t *torrent.Torrent, 
 		return t, isNew, err
 	}
 	for _, a := range spec.PeerAddrs {
-		c.redial.remember(t.InfoHash(), torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect})
+		c.redial.remember(t, torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect})
 	}
 	return t, isNew, nil
 }
@@ -141,7 +142,7 @@ func NewWrapped(cfg *torrent.ClientConfig, opts memory.Options, wrap func(*memor
 	}
 	c.Torrent, c.Storage = cl, mem
 	c.bound.Store(cl)
-	go c.redial.run(cl)
+	go c.redial.run()
 	go c.reqs.run()
 	return c, nil
 }

@@ -124,8 +124,8 @@ func TestDiagnose(t *testing.T) {
 					t.Errorf("Diagnose with act: no action for %s", d.Reason)
 				}
 				testutil.WaitFor(t, 10*time.Second, "the silent connection to close", func() bool {
-					for _, pc := range tor.PeerConns() {
-						if pc.RemoteAddr.String() == p.Addr && hc.Peers(tor, 0)[0].SilentSeconds > host.SilentTimeout.Seconds() {
+					for _, ps := range hc.Peers(tor, 0) {
+						if ps.Addr == p.Addr && ps.SilentSeconds > host.SilentTimeout.Seconds() {
 							return false
 						}
 					}
