@@ -67,6 +67,7 @@ type requests struct {
 	mu    sync.Mutex // guards the field below; taken under the client's lock, never held across a call into the client
 	peers map[*torrent.Peer]*peerRequests
 
+	wake chan struct{} // a request was sent while none was outstanding; buffered, never closed
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when run returns
 	once sync.Once
@@ -95,7 +96,7 @@ func newRequests(queue, silent time.Duration) *requests {
 	return &requests{
 		queue: queue, silent: silent,
 		peers: make(map[*torrent.Peer]*peerRequests),
-		stop:  make(chan struct{}), done: make(chan struct{}),
+		wake:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -136,6 +137,10 @@ func (r *requests) sent(e torrent.PeerRequestEvent) {
 		s.rate.resume(now)
 		if s.lastChunk.IsZero() {
 			s.lastChunk = now
+		}
+		select {
+		case r.wake <- struct{}{}:
+		default:
 		}
 	}
 	s.out[e.Request] = now
@@ -276,14 +281,23 @@ func (m *rateMeter) add(now time.Time, n int64) bool {
 	return true
 }
 
-// run closes, every requestCheckInterval, the connections that hold a
-// request of an urgent piece and delivered nothing for r.silent, until
-// Close.
+// run closes, every requestCheckInterval while some connection has a
+// request outstanding or a cancel unanswered, the connections that hold a
+// request of an urgent piece and delivered nothing for r.silent, and those
+// stuck on a cancel, until Close. Otherwise it sleeps until a request is
+// sent.
 func (r *requests) run() {
 	defer close(r.done)
 	tick := time.NewTicker(requestCheckInterval)
 	defer tick.Stop()
 	for {
+		if !r.waiting() {
+			select {
+			case <-r.stop:
+				return
+			case <-r.wake:
+			}
+		}
 		select {
 		case <-r.stop:
 			return
@@ -294,6 +308,19 @@ func (r *requests) run() {
 			h.pc.Close()
 		}
 	}
+}
+
+// waiting reports whether some connection has a request outstanding or
+// waits for the answer to a cancel.
+func (r *requests) waiting() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.peers {
+		if len(s.out) > 0 || len(s.cancelled) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // silentUrgent returns the connections that delivered nothing for r.silent
