@@ -26,9 +26,9 @@ const (
 	// spinning (as a torrent.Reader over capped storage does after a
 	// cancel) takes a whole core when it gets one, and still a tenth of one
 	// on two cores loaded twenty-fold. The idle process is not silent: the
-	// host clients' periodic checks (redials, request bookkeeping, each
-	// every 500 ms) and the handler's loop run in it, which under -race
-	// measured up to 53 ms in the window (docs/stalls.md has the numbers).
+	// runtime's scavenger and netpoller and the race detector run in it,
+	// which under -race measured up to 53 ms in the window on a loaded
+	// machine (docs/stalls.md has the numbers).
 	spinWindow = time.Second
 	spinBound  = 90 * time.Millisecond
 )
