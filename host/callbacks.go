@@ -9,8 +9,8 @@ import (
 // after those already in cfg (Apply's, a caller's), that hands the event to
 // each part of c that follows it, always in this order: the peer log (the
 // watchdog's view of connections), the request queues, the seed guard, the
-// redialer. The client calls them all with its lock held, except where the
-// part's method says otherwise; none of them calls into the client.
+// redialer. The client calls them all with its lock held; none of them
+// takes that lock or waits.
 func (c *Client) wire(cfg *torrent.ClientConfig) {
 	cb := &cfg.Callbacks
 	cb.PeerConnAdded = append(cb.PeerConnAdded, func(pc *torrent.PeerConn) {
@@ -18,22 +18,14 @@ func (c *Client) wire(cfg *torrent.ClientConfig) {
 		c.guard.connAdded(pc)
 		c.redial.connAdded(pc)
 	})
-	prevHandshake := cb.ReadExtendedHandshake
-	cb.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
-		if prevHandshake != nil {
-			prevHandshake(pc, msg)
-		}
+	cb.ReadExtendedHandshake = after(cb.ReadExtendedHandshake, func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
 		c.reqs.handshake(pc, msg)
 		c.guard.extendedHandshake(pc, msg)
-	}
-	prevRead := cb.ReadMessage
-	cb.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
-		if prevRead != nil {
-			prevRead(pc, msg)
-		}
+	})
+	cb.ReadMessage = after(cb.ReadMessage, func(pc *torrent.PeerConn, msg *pp.Message) {
 		c.peers.read(pc, msg)
 		c.reqs.read(pc, msg)
-	}
+	})
 	cb.SentRequest = append(cb.SentRequest, func(e torrent.PeerRequestEvent) {
 		c.peers.sent(e)
 		c.reqs.sent(e)
@@ -58,5 +50,17 @@ func (c *Client) wire(cfg *torrent.ClientConfig) {
 		}
 		c.guard.connClosed(pc)
 		c.redial.connClosed(pc)
+	}
+}
+
+// after returns a callback of the client's that calls prev, if there is
+// one, then f: how a callback is added to one already in a configuration.
+func after[M any](prev, f func(*torrent.PeerConn, M)) func(*torrent.PeerConn, M) {
+	if prev == nil {
+		return f
+	}
+	return func(pc *torrent.PeerConn, m M) {
+		prev(pc, m)
+		f(pc, m)
 	}
 }

@@ -23,16 +23,12 @@ import (
 // layers (by magnet) needs; a hybrid torrent is verified by its v1 hashes
 // and a .torrent carries its piece layers.
 func ignoreHashMessages(cfg *torrent.ClientConfig) {
-	prev := cfg.Callbacks.ReadMessage
-	cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
-		if prev != nil {
-			prev(pc, msg)
-		}
+	cfg.Callbacks.ReadMessage = after(cfg.Callbacks.ReadMessage, func(_ *torrent.PeerConn, msg *pp.Message) {
 		switch msg.Type {
 		case pp.HashRequest, pp.Hashes, pp.HashReject:
 			if !msg.Keepalive {
 				*msg = pp.Message{Keepalive: true}
 			}
 		}
-	}
+	})
 }

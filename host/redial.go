@@ -303,22 +303,31 @@ func (b *book) resetLocked() {
 	}
 }
 
+// entryLocked returns the book of p's torrent and p's address in it, nil
+// where r knows neither.
+func (r *redialer) entryLocked(p *torrent.Peer) (*book, *peerAddr) {
+	t := p.Torrent()
+	if t == nil {
+		return nil, nil
+	}
+	b := r.books[t]
+	if b == nil || p.RemoteAddr == nil {
+		return b, nil
+	}
+	return b, b.byAddr[p.RemoteAddr.String()]
+}
+
 // connAdded notes a connection of a torrent r knows: it may end the
 // torrent's starvation, and a connection owed to its address is back. The
 // client calls it with its lock held.
 func (r *redialer) connAdded(pc *torrent.PeerConn) {
-	t := pc.Torrent()
-	if t == nil || pc.RemoteAddr == nil {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := r.books[t]
-	if b == nil {
-		return
+	b, a := r.entryLocked(&pc.Peer)
+	if b != nil {
+		b.dirty = true
 	}
-	b.dirty = true
-	if a := b.byAddr[pc.RemoteAddr.String()]; a != nil {
+	if a != nil {
 		a.connected = true
 		a.owed = time.Time{}
 	}
@@ -342,8 +351,7 @@ func (r *redialer) connClosed(pc *torrent.PeerConn) {
 		a := b.rememberLocked(torrent.PeerInfo{Addr: addr, Source: torrent.PeerSourceDirect})
 		if pc.Discovery != torrent.PeerSourceIncoming {
 			a.connected = false
-			a.next = now.Add(a.wait)
-			a.wait = min(2*a.wait, RedialMaxBackoff)
+			a.backOff(now)
 			a.owed = now.Add(redialGiveUp)
 		}
 	}
@@ -354,19 +362,21 @@ func (r *redialer) connClosed(pc *torrent.PeerConn) {
 	r.wakeUp()
 }
 
+// backOff puts a's next dial a's wait after now and doubles the wait, up
+// to RedialMaxBackoff: after each dial, and each close of a connection we
+// dialled.
+func (a *peerAddr) backOff(now time.Time) {
+	a.next = now.Add(a.wait)
+	a.wait = min(2*a.wait, RedialMaxBackoff)
+}
+
 // delivered starts the backoff of p's address again: it sent a chunk we
 // asked for. The client calls it with its lock held, for every chunk.
 func (r *redialer) delivered(p *torrent.Peer) {
-	t := p.Torrent()
-	if t == nil || p.RemoteAddr == nil {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if b := r.books[t]; b != nil {
-		if a := b.byAddr[p.RemoteAddr.String()]; a != nil {
-			a.wait = RedialMinBackoff
-		}
+	if _, a := r.entryLocked(p); a != nil {
+		a.wait = RedialMinBackoff
 	}
 }
 
@@ -493,8 +503,7 @@ func (r *redialer) checkTorrent(t *torrent.Torrent, now time.Time) {
 			continue
 		}
 		dial = append(dial, a.info)
-		a.next = now.Add(a.wait)
-		a.wait = min(2*a.wait, RedialMaxBackoff)
+		a.backOff(now)
 	}
 	b.kicked = false
 	if len(dial) > 0 {
