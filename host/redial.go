@@ -70,9 +70,9 @@ const (
 // it opened or closed, or, while it is starved, before each dial; the run
 // goroutine sleeps until then.
 type redialer struct {
-	mu     sync.Mutex // guards the fields below; never held across a call into the client
-	books  map[*torrent.Torrent]*book
-	closed bool // Close was called: no watcher starts
+	mu     sync.Mutex                 // guards the fields below; never held across a call into the client
+	books  map[*torrent.Torrent]*book // torrents with known addresses, until dropped
+	closed bool                       // Close was called: no watcher starts
 
 	wake     chan struct{} // a dial may have become due; buffered, never closed
 	stop     chan struct{} // closed by Close
@@ -99,7 +99,7 @@ type peerAddr struct {
 	key       string        // info.Addr.String()
 	wait      time.Duration // after the next dial
 	next      time.Time     // no dial before
-	connected bool          // a connection from us to it was up at the last check or event
+	connected bool          // a connection with this remote address was up at the last check or event
 	owed      time.Time     // zero; or a connection we dialled closed: dial again until this
 }
 
@@ -109,7 +109,7 @@ type RedialState struct {
 	Starved bool      // wants a piece no connected peer has, or its info with no peer
 	Redials int64     // checks that dialled some of the addresses
 	Last    time.Time // of the last redial; zero if none
-	Next    time.Time // the earliest an unconnected address may be dialled; zero: at once
+	Next    time.Time // the earliest an address without a connection may be dialled; zero: at once, or none
 }
 
 func newRedialer() *redialer {
@@ -136,25 +136,25 @@ func (r *redialer) bookLocked(t *torrent.Torrent) *book {
 		b = &book{byAddr: make(map[string]*peerAddr), dirty: true}
 		r.books[t] = b
 		if !r.closed {
-			// Subscribed here, before the first check, so that no change
-			// after that check is missed.
-			sub := t.SubscribePieceStateChanges()
 			r.watchers.Add(1)
-			go r.watch(t, sub.Values, sub.Close)
+			go r.watch(t)
 		}
 	}
 	return b
 }
 
-// watch marks t's book dirty at each change of a piece's state and when
-// t's info arrives, and forgets t when it is dropped, until Close.
-func (r *redialer) watch(t *torrent.Torrent, changes <-chan torrent.PieceStateChange, unsubscribe func()) {
+// watch marks t's book dirty once subscribed (so that no change before
+// is missed), at each change of a piece's state and when t's info
+// arrives, and forgets t when it is dropped, until Close.
+func (r *redialer) watch(t *torrent.Torrent) {
 	defer r.watchers.Done()
+	sub := t.SubscribePieceStateChanges()
 	defer func() {
-		unsubscribe()
-		for range changes { // until the subscription's goroutine is gone
+		sub.Close()
+		for range sub.Values { // until the subscription's goroutine is gone
 		}
 	}()
+	r.touch(t)
 	gotInfo := t.GotInfo()
 	for {
 		select {
@@ -165,7 +165,7 @@ func (r *redialer) watch(t *torrent.Torrent, changes <-chan torrent.PieceStateCh
 			return
 		case <-gotInfo:
 			gotInfo = nil
-		case _, ok := <-changes:
+		case _, ok := <-sub.Values:
 			if !ok {
 				r.forget(t)
 				return
