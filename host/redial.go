@@ -84,13 +84,14 @@ type redialer struct {
 
 // book is what a redialer knows of one torrent.
 type book struct {
-	addrs   []*peerAddr          // remembered, oldest first, at most maxRemembered
-	byAddr  map[string]*peerAddr // addrs by address
-	dirty   bool                 // a piece state or connection changed since the last starvation test
-	starved bool                 // at the last test
-	kicked  bool                 // the next check dials whether or not the torrent is starved
-	redials int64                // checks that dialled an address of this torrent
-	last    time.Time            // of the last such check
+	addrs   []*peerAddr                // remembered, oldest first, at most maxRemembered
+	byAddr  map[string]*peerAddr       // addrs by address
+	closing map[*torrent.PeerConn]bool // closed connections the torrent may still list
+	dirty   bool                       // a piece state or connection changed since the last starvation test
+	starved bool                       // at the last test
+	kicked  bool                       // the next check dials whether or not the torrent is starved
+	redials int64                      // checks that dialled an address of this torrent
+	last    time.Time                  // of the last such check
 }
 
 // peerAddr is a remembered address and its backoff.
@@ -133,7 +134,8 @@ func (r *redialer) wakeUp() {
 func (r *redialer) bookLocked(t *torrent.Torrent) *book {
 	b := r.books[t]
 	if b == nil {
-		b = &book{byAddr: make(map[string]*peerAddr), dirty: true}
+		// dirty once its watcher has subscribed
+		b = &book{byAddr: make(map[string]*peerAddr), closing: make(map[*torrent.PeerConn]bool)}
 		r.books[t] = b
 		if !r.closed {
 			r.watchers.Add(1)
@@ -357,6 +359,7 @@ func (r *redialer) connClosed(pc *torrent.PeerConn) {
 	}
 	if b != nil {
 		b.dirty = true
+		b.closing[pc] = true
 	}
 	r.mu.Unlock()
 	r.wakeUp()
@@ -464,6 +467,7 @@ func (b *book) hasWorkLocked(now time.Time) bool {
 // that begins (t was not starved at the last test) dials every address at
 // once.
 func (r *redialer) checkTorrent(t *torrent.Torrent, now time.Time) {
+	conns := t.PeerConns()
 	r.mu.Lock()
 	b := r.books[t]
 	if b == nil {
@@ -472,15 +476,16 @@ func (r *redialer) checkTorrent(t *torrent.Torrent, now time.Time) {
 	}
 	test := b.dirty || b.starved
 	b.dirty = false
+	live, lingering := b.liveLocked(conns)
 	r.mu.Unlock()
 
 	starved := false
 	if test {
-		starved = isStarved(t)
+		starved = isStarved(t, live)
 		r.tests.Add(1)
 	}
 	connected := make(map[string]bool)
-	for _, pc := range t.PeerConns() {
+	for _, pc := range live {
 		if pc.RemoteAddr != nil {
 			connected[pc.RemoteAddr.String()] = true
 		}
@@ -502,6 +507,12 @@ func (r *redialer) checkTorrent(t *torrent.Torrent, now time.Time) {
 		if a.connected || now.Before(a.next) || !(b.starved || b.kicked || !a.owed.IsZero()) {
 			continue
 		}
+		if lingering[a.key] {
+			// v1.59.1 does not dial an address it still lists a
+			// connection for: look again once the closed one is gone.
+			b.dirty = true
+			continue
+		}
 		dial = append(dial, a.info)
 		a.backOff(now)
 	}
@@ -517,25 +528,48 @@ func (r *redialer) checkTorrent(t *torrent.Torrent, now time.Time) {
 	}
 }
 
-// isStarved reports whether t waits for something no connected peer can
-// give: its info with no peer connected, or a piece it wants that no
-// connected peer claims to have.
-func isStarved(t *torrent.Torrent) bool {
-	if t.Info() == nil {
-		return len(t.PeerConns()) == 0
+// liveLocked returns the connections of conns (all that b's torrent
+// lists) that did not close, and the remote addresses of those that did
+// but are still listed (v1.59.1 lists a closed connection until its
+// goroutine has ended, and says nothing when it stops). It forgets the
+// closed connections no longer listed; while one is, b stays dirty, so
+// that its end is seen.
+func (b *book) liveLocked(conns []*torrent.PeerConn) (live []*torrent.PeerConn, lingering map[string]bool) {
+	listed := make(map[*torrent.PeerConn]bool, len(conns))
+	for _, pc := range conns {
+		listed[pc] = true
+		if !b.closing[pc] {
+			live = append(live, pc)
+		} else if pc.RemoteAddr != nil {
+			if lingering == nil {
+				lingering = make(map[string]bool)
+			}
+			lingering[pc.RemoteAddr.String()] = true
+		}
 	}
-	return noSource(t)
+	for pc := range b.closing {
+		if !listed[pc] {
+			delete(b.closing, pc)
+		}
+	}
+	if len(b.closing) > 0 {
+		b.dirty = true
+	}
+	return live, lingering
 }
 
-// noSource reports whether t wants a piece it lacks that no connected
-// peer claims to have.
-func noSource(t *torrent.Torrent) bool {
+// isStarved reports whether t waits for something none of its live
+// connections can give: its info with none, or a piece it wants that none
+// claims to have.
+func isStarved(t *torrent.Torrent, live []*torrent.PeerConn) bool {
+	if t.Info() == nil {
+		return len(live) == 0
+	}
 	wanted := wantedPieces(t, 64)
 	if len(wanted) == 0 {
 		return false
 	}
-	conns := t.PeerConns()
-	for _, pc := range conns {
+	for _, pc := range live {
 		has := pc.PeerPieces()
 		for _, p := range wanted {
 			if has.Contains(uint32(p)) {

@@ -54,10 +54,11 @@ func TestRedialMagnetPeerDownWhenAdded(t *testing.T) {
 
 // TestRedialIdle adds torrents that want nothing, each with a known
 // address where no peer listens, and checks that the redialer leaves them
-// alone: after a first look at each, it tests none of them again while
-// nothing changes (each test walks the torrent's pieces: polling them cost
-// an idle host a share of a core, docs/stalls.md), and dials none. Then a
-// piece of one becomes wanted, and that torrent is starved and redialled.
+// alone: after a first look at each, it does not test them again while
+// nothing changes, and dials none (each test walks a torrent's pieces:
+// polling them cost an idle host a share of a core, docs/stalls.md). Then
+// a piece of one becomes wanted, and that torrent is starved and
+// redialled.
 func TestRedialIdle(t *testing.T) {
 	const torrents, pieces = 8, 1024
 	hc := testutil.NewMemLeecher(t, memory.Options{Capacity: 16 << 20})
@@ -84,8 +85,10 @@ func TestRedialIdle(t *testing.T) {
 	tests, cpu := hc.StarvationTests(), testutil.CPUTime(t)
 	time.Sleep(time.Second) // a measurement interval, not a synchronisation
 	t.Logf("CPU time in 1s with %d idle torrents of %d pieces: %v", torrents, pieces, testutil.CPUTime(t)-cpu)
-	if got := hc.StarvationTests() - tests; got != 0 {
-		t.Errorf("%d starvation tests in 1s of idle torrents; want 0", got)
+	// A first look may come late; polling tests each torrent every
+	// RedialCheckInterval.
+	if got := hc.StarvationTests() - tests; got > torrents {
+		t.Errorf("%d starvation tests in 1s of %d idle torrents; want at most %d (a late first look at each)", got, torrents, torrents)
 	}
 	for _, tor := range tors {
 		if st := hc.RedialState(tor.InfoHash()); st.Starved || st.Redials != 0 {
