@@ -282,15 +282,16 @@ func listenAddr(pc *torrent.PeerConn) torrent.PeerRemoteAddr {
 	return tcp
 }
 
-// kick has the next check dial ih's known peers that have no connection,
-// whether or not the torrent is starved, with their backoff started again.
+// kick has the next check test ih's torrent and dial its known peers that
+// have no connection, whether or not it is starved, with their backoff
+// started again.
 // It reports whether there is any peer to dial.
 func (r *redialer) kick(ih metainfo.Hash) bool {
 	r.mu.Lock()
 	b := r.bookOfLocked(ih)
 	known := b != nil && len(b.addrs) > 0
 	if known {
-		b.kicked = true
+		b.kicked, b.dirty = true, true
 		b.resetLocked()
 	}
 	r.mu.Unlock()
