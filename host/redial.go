@@ -67,8 +67,10 @@ const (
 // The redialer costs nothing while nothing changes: a torrent's starvation
 // is tested (which walks its pieces) only after one of its pieces changed
 // state (a subscription per torrent with known addresses), a connection of
-// it opened or closed, or, while it is starved, before each dial; the run
-// goroutine sleeps until then.
+// it opened or closed (a closed one it still lists: until it is gone), or,
+// while it is starved, before each dial; the run goroutine sleeps until
+// then. Should an event be missed, the watchdog's kick has the torrent
+// tested.
 type redialer struct {
 	mu     sync.Mutex                 // guards the fields below; never held across a call into the client
 	books  map[*torrent.Torrent]*book // torrents with known addresses, until dropped
