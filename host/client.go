@@ -8,7 +8,6 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
-	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"go.uber.org/atomic"
 
@@ -22,11 +21,12 @@ import (
 //   - peers that advertised BEP 54 lt_donthave are told each such piece is
 //     gone (see ExtensionDontHave), so that a cache that has seen every
 //     piece does not look like a seed;
-//   - a starved torrent (one that wants a piece no connected peer has, or
-//     its info with no peer connected) dials the peers it knows again
-//     (those given to AddPeers and AddTorrentSpec, and those it was
-//     connected to), with backoff (RedialMinBackoff to RedialMaxBackoff),
-//     from a goroutine that Close stops;
+//   - the peers a torrent knows (those given to AddPeers and
+//     AddTorrentSpec, and those it was connected to) are dialled again
+//     while it is starved (it wants a piece no connected peer has, or its
+//     info with no peer connected) and when a connection we dialled closes,
+//     with a backoff per address (RedialMinBackoff to RedialMaxBackoff),
+//     from a goroutine that Close stops (see redial.go);
 //   - each peer's outstanding requests are bounded by RequestQueueTime at
 //     its measured rate, and a connection that holds an urgent piece's
 //     request and delivers nothing for SilentPeerTimeout is closed, from a
@@ -79,7 +79,7 @@ func (c *Client) PeerStats() PeerStats {
 func (c *Client) AddPeers(t *torrent.Torrent, peers []torrent.PeerInfo) int {
 	for _, p := range peers {
 		if p.Addr != nil {
-			c.redial.remember(t.InfoHash(), p)
+			c.redial.remember(t, p)
 		}
 	}
 	return t.AddPeers(peers)
@@ -94,7 +94,7 @@ func (c *Client) AddTorrentSpec(spec *torrent.TorrentSpec) (t *torrent.Torrent, 
 		return t, isNew, err
 	}
 	for _, a := range spec.PeerAddrs {
-		c.redial.remember(t.InfoHash(), torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect})
+		c.redial.remember(t, torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect})
 	}
 	return t, isNew, nil
 }
@@ -106,10 +106,10 @@ func (c *Client) RedialState(ih metainfo.Hash) RedialState { return c.redial.sta
 
 // New makes the memory storage from opts, sets it as cfg.DefaultStorage and
 // makes the torrent client from cfg. opts.OnEvict, if set, still runs, after
-// the client and the peers have been told. New chains a
-// cfg.Callbacks.PeerConnClosed (to remember peers' addresses) with the one
-// already there, which runs first, and starts the goroutine that redials
-// (see Client); Close stops it. Apply cfg first for memtorrent's recommended
+// the client and the peers have been told. New adds its callbacks to
+// cfg.Callbacks after those already there, which run first (callbacks.go),
+// and starts the goroutines that redial and watch requests (see Client);
+// Close stops them. Apply cfg first for memtorrent's recommended
 // configuration. New returns the error of memory.New or torrent.NewClient,
 // wrapped, and leaves nothing running when it fails.
 func New(cfg *torrent.ClientConfig, opts memory.Options) (*Client, error) {
@@ -169,24 +169,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			}
 		}
 	}
-	c.peers.wire(cfg)
-	c.reqs.install(cfg)
-	prevClosed := cfg.Callbacks.PeerConnClosed
-	cfg.Callbacks.PeerConnClosed = func(pc *torrent.PeerConn) {
-		if prevClosed != nil {
-			prevClosed(pc)
-		}
-		c.guard.connClosed(pc)
-		c.redial.peerConnClosed(pc)
-	}
-	prevHandshake := cfg.Callbacks.ReadExtendedHandshake
-	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
-		if prevHandshake != nil {
-			prevHandshake(pc, msg)
-		}
-		c.guard.extendedHandshake(pc, msg)
-	}
-	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, c.guard.connAdded, c.redial.peerConnAdded)
+	c.wire(cfg)
 	next := opts.OnEvict
 	opts.OnEvict = func(ih metainfo.Hash, pieces []int) {
 		c.evicted(ih, pieces)
@@ -224,7 +207,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			cl.AddListener(tapListener{Listener: l, lh: c.leaves})
 		}
 	}
-	go c.redial.run(cl)
+	go c.redial.run()
 	go c.reqs.run()
 	return c, nil
 }

@@ -9,3 +9,7 @@ func SetSilentPeerTimeout(c *Client, d time.Duration) {
 	defer c.reqs.mu.Unlock()
 	c.reqs.silent = d
 }
+
+// StarvationTests returns how many times c's redialer has tested whether
+// a torrent is starved (each walks the torrent's pieces).
+func (c *Client) StarvationTests() int64 { return c.redial.tests.Load() }

@@ -25,16 +25,12 @@ import (
 // requests (Options.LeafHashes) read the replies on the connection
 // itself, before the client (leaftap.go).
 func ignoreHashMessages(cfg *torrent.ClientConfig) {
-	prev := cfg.Callbacks.ReadMessage
-	cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
-		if prev != nil {
-			prev(pc, msg)
-		}
+	cfg.Callbacks.ReadMessage = after(cfg.Callbacks.ReadMessage, func(_ *torrent.PeerConn, msg *pp.Message) {
 		switch msg.Type {
 		case pp.HashRequest, pp.Hashes, pp.HashReject:
 			if !msg.Keepalive {
 				*msg = pp.Message{Keepalive: true}
 			}
 		}
-	}
+	})
 }

@@ -50,14 +50,11 @@ const (
 // each cancel with a reject, and asks that peer for nothing more until it
 // has; aria2 1.36 advertises the fast extension and never rejects a
 // cancel. So a connection that has no request outstanding and has waited
-// StuckCancelTimeout for the answer to a cancel is closed and dialled again
-// (its pending cancels die with it).
+// StuckCancelTimeout for the answer to a cancel is closed (its pending
+// cancels die with it).
 //
-// Every connection we dialled is dialled again when it closes, whoever
-// closed it (aria2 1.36 also closes connections of its own accord, and a
-// dial through a stalled line times out), after a backoff per address
-// from RedialMinBackoff doubling to RedialMaxBackoff, reset once the
-// address delivers a chunk.
+// The redialer dials a connection we dialled again when it closes, whoever
+// closed it (see redialer).
 //
 // Everything the client calls (the callbacks) runs under the client's
 // lock, which is also the lock under which v1.59.1 reads
@@ -66,12 +63,11 @@ const (
 type requests struct {
 	queue time.Duration // never changes
 
-	mu      sync.Mutex    // guards the fields below; taken under the client's lock, never held across a call into the client
-	silent  time.Duration // SilentPeerTimeout but in tests
-	peers   map[*torrent.Peer]*peerRequests
-	redials []redial                  // closed connections to dial again
-	backoff map[addrKey]time.Duration // wait before the next redial of an address; reset when it delivers
+	mu     sync.Mutex    // guards the fields below; taken under the client's lock, never held across a call into the client
+	silent time.Duration // SilentPeerTimeout but in tests
+	peers  map[*torrent.Peer]*peerRequests
 
+	wake chan struct{} // a request was sent while none was outstanding; buffered, never closed
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when run returns
 	once sync.Once
@@ -99,31 +95,8 @@ type chunkKey struct{ index, begin pp.Integer }
 func newRequests(queue, silent time.Duration) *requests {
 	return &requests{
 		queue: queue, silent: silent,
-		peers: make(map[*torrent.Peer]*peerRequests), backoff: make(map[addrKey]time.Duration),
-		stop: make(chan struct{}), done: make(chan struct{}),
-	}
-}
-
-// install adds r's callbacks to cfg's, after those already there.
-func (r *requests) install(cfg *torrent.ClientConfig) {
-	cb := &cfg.Callbacks
-	cb.SentRequest = append(cb.SentRequest, r.sent)
-	cb.DeletedRequest = append(cb.DeletedRequest, r.deleted)
-	cb.ReceivedRequested = append(cb.ReceivedRequested, r.received)
-	cb.PeerClosed = append(cb.PeerClosed, r.closed)
-	prevRead := cfg.Callbacks.ReadMessage
-	cfg.Callbacks.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
-		if prevRead != nil {
-			prevRead(pc, msg)
-		}
-		r.read(pc, msg)
-	}
-	prev := cfg.Callbacks.ReadExtendedHandshake
-	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
-		if prev != nil {
-			prev(pc, msg)
-		}
-		r.handshake(pc, msg)
+		peers: make(map[*torrent.Peer]*peerRequests),
+		wake:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -164,6 +137,10 @@ func (r *requests) sent(e torrent.PeerRequestEvent) {
 		s.rate.resume(now)
 		if s.lastChunk.IsZero() {
 			s.lastChunk = now
+		}
+		select {
+		case r.wake <- struct{}{}:
+		default:
 		}
 	}
 	s.out[e.Request] = now
@@ -232,9 +209,6 @@ func (r *requests) received(e torrent.PeerMessageEvent) {
 	defer r.mu.Unlock()
 	s := r.stateLocked(e.Peer)
 	s.lastChunk = now
-	if s.t != nil {
-		delete(r.backoff, addrKey{s.t, e.Peer.RemoteAddr.String()})
-	}
 	if !s.rate.add(now, int64(len(e.Message.Piece))) || s.pc == nil {
 		return
 	}
@@ -242,22 +216,11 @@ func (r *requests) received(e torrent.PeerMessageEvent) {
 	s.pc.PeerMaxRequests = s.limit // under the client's lock, see requests
 }
 
-// closed forgets p and, if we dialled it, queues it to be dialled again
-// after its address's backoff.
+// closed forgets p.
 func (r *requests) closed(p *torrent.Peer) {
-	now := time.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	delete(r.peers, p)
-	pc, ok := p.TryAsPeerConn()
-	t := p.Torrent()
-	if !ok || t == nil || pc.Discovery == torrent.PeerSourceIncoming {
-		return
-	}
-	k := addrKey{t, pc.RemoteAddr.String()}
-	b := max(r.backoff[k], RedialMinBackoff)
-	r.backoff[k] = min(2*b, RedialMaxBackoff)
-	r.redials = append(r.redials, redial{t: t, addr: pc.RemoteAddr, at: now.Add(b), wait: b, until: now.Add(redialGiveUp)})
+	r.mu.Unlock()
 }
 
 // limit returns the request bound set on pc, 0 if none yet.
@@ -318,14 +281,23 @@ func (m *rateMeter) add(now time.Time, n int64) bool {
 	return true
 }
 
-// run closes, every requestCheckInterval, the connections that hold a
-// request of an urgent piece and delivered nothing for r.silent, until
-// Close.
+// run closes, every requestCheckInterval while some connection has a
+// request outstanding or a cancel unanswered, the connections that hold a
+// request of an urgent piece and delivered nothing for r.silent, and those
+// stuck on a cancel, until Close. Otherwise it sleeps until a request is
+// sent.
 func (r *requests) run() {
 	defer close(r.done)
 	tick := time.NewTicker(requestCheckInterval)
 	defer tick.Stop()
 	for {
+		if !r.waiting() {
+			select {
+			case <-r.stop:
+				return
+			case <-r.wake:
+			}
+		}
 		select {
 		case <-r.stop:
 			return
@@ -335,15 +307,20 @@ func (r *requests) run() {
 		for _, h := range append(append(r.silentUrgent(now), r.stuck(now)...), r.lateUrgent(now)...) {
 			h.pc.Close()
 		}
-		r.mu.Lock()
-		redials := r.redials
-		r.redials = nil
-		r.mu.Unlock()
-		redials = redialClosed(redials, now)
-		r.mu.Lock()
-		r.redials = append(r.redials, redials...)
-		r.mu.Unlock()
 	}
+}
+
+// waiting reports whether some connection has a request outstanding or
+// waits for the answer to a cancel.
+func (r *requests) waiting() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.peers {
+		if len(s.out) > 0 || len(s.cancelled) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // silentUrgent returns the connections that delivered nothing for r.silent
@@ -377,62 +354,6 @@ func (r *requests) silentUrgent(now time.Time) []held {
 		}
 	}
 	return silent
-}
-
-// redial is a peer to dial again at a time, once its closed connection
-// is gone.
-type redial struct {
-	t       *torrent.Torrent
-	addr    torrent.PeerRemoteAddr
-	at      time.Time     // the next dial, once the connection is gone
-	wait    time.Duration // after the next dial, if no connection comes of it
-	dialled bool
-	until   time.Time // given up after
-}
-
-// redialGiveUp bounds how long a closed peer is dialled again without a
-// connection coming of it.
-const redialGiveUp = 2 * time.Minute
-
-// addrKey is a peer's address in a torrent.
-type addrKey struct {
-	t    *torrent.Torrent
-	addr string
-}
-
-// redialClosed adds to its torrent each peer of redials that is due at now
-// and has no connection (v1.59.1 does not dial an address it still has a
-// connection for, and forgets a peer whose dial failed), again after a
-// doubling wait while no connection comes of it, and returns those still
-// waiting. A peer is forgotten once a connection to it is up again after a
-// dial, after redialGiveUp, or when its torrent is dropped.
-func redialClosed(redials []redial, now time.Time) []redial {
-	var waiting []redial
-	for _, rd := range redials {
-		select {
-		case <-rd.t.Closed():
-			continue
-		default:
-		}
-		connected := false
-		for _, pc := range rd.t.PeerConns() {
-			if pc.RemoteAddr.String() == rd.addr.String() {
-				connected = true
-				break
-			}
-		}
-		switch {
-		case connected && rd.dialled, now.After(rd.until):
-			continue // done, or given up
-		case !connected && !now.Before(rd.at):
-			rd.t.AddPeers([]torrent.PeerInfo{{Addr: rd.addr}})
-			rd.dialled = true
-			rd.at = now.Add(rd.wait)
-			rd.wait = min(2*rd.wait, RedialMaxBackoff)
-		}
-		waiting = append(waiting, rd)
-	}
-	return waiting
 }
 
 // held is a connection, its torrent and pieces it holds requests of.

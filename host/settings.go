@@ -85,13 +85,9 @@ const (
 func Apply(cfg *torrent.ClientConfig) {
 	cfg.KeepAliveTimeout = KeepAliveTimeout
 	cfg.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
-	prev := cfg.Callbacks.ReadExtendedHandshake
-	cfg.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
-		if prev != nil {
-			prev(pc, msg)
-		}
+	cfg.Callbacks.ReadExtendedHandshake = after(cfg.Callbacks.ReadExtendedHandshake, func(_ *torrent.PeerConn, msg *pp.ExtendedHandshakeMessage) {
 		capRequestQueue(msg)
-	}
+	})
 	backoffDHT(cfg)
 	ignoreHashMessages(cfg)
 }

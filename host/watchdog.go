@@ -110,55 +110,58 @@ func (l *peerLog) entryLocked(p *torrent.Peer) *peerEntry {
 	return e
 }
 
-// wire adds l's callbacks to cfg's.
-func (l *peerLog) wire(cfg *torrent.ClientConfig) {
-	cb := &cfg.Callbacks
-	cb.PeerConnAdded = append(cb.PeerConnAdded, func(pc *torrent.PeerConn) {
-		l.mu.Lock()
-		l.entryLocked(&pc.Peer)
-		l.mu.Unlock()
-	})
-	prevRead := cb.ReadMessage
-	cb.ReadMessage = func(pc *torrent.PeerConn, msg *pp.Message) {
-		if prevRead != nil {
-			prevRead(pc, msg)
-		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		e := l.entryLocked(&pc.Peer)
-		switch msg.Type {
-		case pp.Choke:
-			e.choking = true
-		case pp.Unchoke:
-			e.choking = false
-		case pp.Interested:
-			e.interested = true
-		case pp.NotInterested:
-			e.interested = false
-		}
+// connAdded starts pc's entry.
+func (l *peerLog) connAdded(pc *torrent.PeerConn) {
+	l.mu.Lock()
+	l.entryLocked(&pc.Peer)
+	l.mu.Unlock()
+}
+
+// read notes the peer's choke and interest messages.
+func (l *peerLog) read(pc *torrent.PeerConn, msg *pp.Message) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entryLocked(&pc.Peer)
+	switch msg.Type {
+	case pp.Choke:
+		e.choking = true
+	case pp.Unchoke:
+		e.choking = false
+	case pp.Interested:
+		e.interested = true
+	case pp.NotInterested:
+		e.interested = false
 	}
-	cb.SentRequest = append(cb.SentRequest, func(ev torrent.PeerRequestEvent) {
-		l.mu.Lock()
-		l.entryLocked(ev.Peer).requests++
-		l.mu.Unlock()
-	})
-	cb.DeletedRequest = append(cb.DeletedRequest, func(ev torrent.PeerRequestEvent) {
-		l.mu.Lock()
-		if e := l.entryLocked(ev.Peer); e.requests > 0 {
-			e.requests--
-		}
-		l.mu.Unlock()
-	})
-	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
-		l.mu.Lock()
-		l.entryLocked(ev.Peer).heard = time.Now()
-		l.mu.Unlock()
-	})
-	cb.PeerClosed = append(cb.PeerClosed, func(p *torrent.Peer) {
-		l.mu.Lock()
-		delete(l.peers, p)
-		l.mu.Unlock()
-	})
+}
+
+// sent counts a request sent to the peer.
+func (l *peerLog) sent(ev torrent.PeerRequestEvent) {
+	l.mu.Lock()
+	l.entryLocked(ev.Peer).requests++
+	l.mu.Unlock()
+}
+
+// deleted counts a request of the peer's answered or cancelled.
+func (l *peerLog) deleted(ev torrent.PeerRequestEvent) {
+	l.mu.Lock()
+	if e := l.entryLocked(ev.Peer); e.requests > 0 {
+		e.requests--
+	}
+	l.mu.Unlock()
+}
+
+// useful notes the time of the peer's last useful chunk.
+func (l *peerLog) useful(ev torrent.ReceivedUsefulDataEvent) {
+	l.mu.Lock()
+	l.entryLocked(ev.Peer).heard = time.Now()
+	l.mu.Unlock()
+}
+
+// closed forgets p.
+func (l *peerLog) closed(p *torrent.Peer) {
+	l.mu.Lock()
+	delete(l.peers, p)
+	l.mu.Unlock()
 }
 
 // get returns a copy of p's entry.

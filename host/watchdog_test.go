@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,9 +26,22 @@ func fakePeer(t *testing.T, ih metainfo.Hash, pieces int, have, unchoke bool) ne
 	if err != nil {
 		t.Fatal(err)
 	}
+	var (
+		mu     sync.Mutex // guards the fields below
+		cur    net.Conn   // the connection being served
+		closed bool
+	)
 	done := make(chan struct{})
+	// The connection being served is closed too: a dial the leecher made
+	// as it closed may never send its handshake.
 	t.Cleanup(func() {
 		l.Close()
+		mu.Lock()
+		closed = true
+		if cur != nil {
+			cur.Close()
+		}
+		mu.Unlock()
 		<-done
 	})
 	go func() {
@@ -37,6 +51,14 @@ func fakePeer(t *testing.T, ih metainfo.Hash, pieces int, have, unchoke bool) ne
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			cur = c
+			mu.Unlock()
 			servePeer(c, ih, pieces, have, unchoke)
 		}
 	}()
@@ -124,8 +146,8 @@ func TestDiagnose(t *testing.T) {
 					t.Errorf("Diagnose with act: no action for %s", d.Reason)
 				}
 				testutil.WaitFor(t, 10*time.Second, "the silent connection to close", func() bool {
-					for _, pc := range tor.PeerConns() {
-						if pc.RemoteAddr.String() == p.Addr && hc.Peers(tor, 0)[0].SilentSeconds > host.SilentTimeout.Seconds() {
+					for _, ps := range hc.Peers(tor, 0) {
+						if ps.Addr == p.Addr && ps.SilentSeconds > host.SilentTimeout.Seconds() {
 							return false
 						}
 					}

@@ -2,9 +2,7 @@ package stream
 
 import (
 	"net/http"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/memtorrent/memtorrent/internal/testutil"
 )
@@ -49,15 +47,8 @@ func BenchmarkCachedStream(b *testing.B) {
 // together): on a machine shared with other work, a steadier figure than
 // the wall time.
 func reportCPU(b *testing.B) func() {
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-			b.Fatalf("getrusage: %v", err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	start := cpu()
+	start := testutil.CPUTime(b)
 	return func() {
-		b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(testutil.CPUTime(b)-start)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,9 +26,9 @@ const (
 	// spinning (as a torrent.Reader over capped storage does after a
 	// cancel) takes a whole core when it gets one, and still a tenth of one
 	// on two cores loaded twenty-fold. The idle process is not silent: the
-	// host clients' periodic checks (redials, request bookkeeping, each
-	// every 500 ms) and the handler's loop run in it, which under -race
-	// measured up to 53 ms in the window (docs/stalls.md has the numbers).
+	// runtime's scavenger and netpoller and the race detector run in it,
+	// which under -race measured up to 53 ms in the window on a loaded
+	// machine (docs/stalls.md has the numbers).
 	spinWindow = time.Second
 	spinBound  = 90 * time.Millisecond
 )
@@ -204,21 +203,11 @@ func assertIdle(t *testing.T) {
 	// window cost 30-54 ms of CPU under -race on a loaded machine, near
 	// spinBound, and says nothing about spinning.
 	runtime.GC()
-	used0 := cpuTime(t)
+	used0 := testutil.CPUTime(t)
 	time.Sleep(spinWindow) // a measurement interval, not a synchronisation
-	if used := cpuTime(t) - used0; used > spinBound {
+	if used := testutil.CPUTime(t) - used0; used > spinBound {
 		t.Errorf("the process used %v of CPU in %v after the reads returned; want at most %v (something spins)", used, spinWindow, spinBound)
 	} else {
 		t.Logf("CPU time in %v after the reads returned: %v", spinWindow, used)
 	}
-}
-
-// cpuTime returns the user and system CPU time of the process.
-func cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

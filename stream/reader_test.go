@@ -103,7 +103,7 @@ func readerStopChild(t *testing.T, way string) {
 	testutil.WaitFor(t, transferTimeout, "the read to want its piece", func() bool {
 		return tor.Piece(0).State().Priority == torrent.PiecePriorityNow
 	})
-	cpu0 := cpuTime(t)
+	cpu0 := testutil.CPUTime(t)
 	switch way {
 	case "data":
 		tor.AddClientPeer(seeder.Client)
@@ -121,7 +121,7 @@ func readerStopChild(t *testing.T, way string) {
 	case err := <-done:
 		fmt.Printf("READ returned (%v)\n", err)
 	case <-timer.C:
-		fmt.Printf("READ stuck %v later, the process used %v of CPU meanwhile\n", readerStopWindow, cpuTime(t)-cpu0)
+		fmt.Printf("READ stuck %v later, the process used %v of CPU meanwhile\n", readerStopWindow, testutil.CPUTime(t)-cpu0)
 	}
 	os.Stdout.Sync()
 	syscall.Exit(0) // the stuck read cannot be ended: leave without clean-ups

@@ -9,7 +9,21 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"testing"
+	"time"
 )
+
+// CPUTime returns the user plus system CPU time the process has used,
+// failing tb if it cannot be read.
+func CPUTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // ProcStatus returns a size field of /proc/<pid>/status (VmRSS, VmHWM,
 // RssAnon, ...) in bytes. It returns an error when the file cannot be read
