@@ -13,6 +13,8 @@ package reliability
 //	go test ./reliability -run 'TestQoE$' -qoe -v -timeout 30m                     # issue 21's scenario
 //	go test ./reliability -run 'TestQoE$' -qoe -qoe.scenario=three -v -timeout 30m # issue 20's
 //
+// -qoe.hybrid plays a scenario with hybrid v1+v2 torrents (qoehybrid_test.go).
+//
 // TestQoEShort is the short variant CI runs on every change.
 
 import (
