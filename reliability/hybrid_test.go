@@ -227,20 +227,38 @@ func checkBlockHashes(t *testing.T, content []byte, piece int, hashes [][32]byte
 // holds more lines for its configuration's [BitTorrent] section.
 func seedQBittorrentChecked(t *testing.T, dataDir, torrentFile string, ih [20]byte, extra ...string) *net.TCPAddr {
 	t.Helper()
-	q := runQBittorrent(t, dataDir, false, strings.Join(extra, ""), torrentFile)
-	q.p.waitFor(t, testutil.SetupTimeout, "qBittorrent to seed after its hash check", func() bool {
+	return seedQBittorrentHashed(t, dataDir, []string{torrentFile}, [][20]byte{ih}, extra...)
+}
+
+// seedQBittorrentHashed is seedQBittorrentChecked for several torrents,
+// their info hashes ihs in the order of torrentFiles.
+func seedQBittorrentHashed(t *testing.T, dataDir string, torrentFiles []string, ihs [][20]byte, extra ...string) *net.TCPAddr {
+	t.Helper()
+	q := runQBittorrent(t, dataDir, false, strings.Join(extra, ""), torrentFiles...)
+	// Hashing a QoE scenario's hundreds of MiB takes longer than a setup.
+	q.p.waitFor(t, testutil.SetupTimeout+time.Minute, "qBittorrent to seed after its hash check", func() bool {
 		list, err := q.torrents()
-		if err != nil || len(list) != 1 || list[0].Progress != 1 {
+		if err != nil || len(list) != len(torrentFiles) {
 			return false
 		}
-		c, err := net.DialTimeout("tcp", q.addr.String(), time.Second)
-		if err != nil {
-			return false
+		for _, tor := range list {
+			if tor.Progress != 1 {
+				return false
+			}
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = handshake(c, ih, true)
-		return err == nil
+		for _, ih := range ihs {
+			c, err := net.DialTimeout("tcp", q.addr.String(), time.Second)
+			if err != nil {
+				return false
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, err = handshake(c, ih, true)
+			c.Close()
+			if err != nil {
+				return false
+			}
+		}
+		return true
 	})
 	return q.addr
 }

@@ -13,6 +13,8 @@ package reliability
 //	go test ./reliability -run 'TestQoE$' -qoe -v -timeout 30m                     # issue 21's scenario
 //	go test ./reliability -run 'TestQoE$' -qoe -qoe.scenario=three -v -timeout 30m # issue 20's
 //
+// -qoe.hybrid plays a scenario with hybrid v1+v2 torrents (qoehybrid_test.go).
+//
 // TestQoEShort is the short variant CI runs on every change.
 
 import (
@@ -35,6 +37,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
 	"github.com/memtorrent/memtorrent/stream"
 )
@@ -49,6 +52,7 @@ var (
 	qoeSize        = flag.String("qoe.size", "", "TestQoE: the length of a single-file scenario's file (256MiB, 512MiB); default the scenario's")
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
+	qoeHybrid      = flag.Bool("qoe.hybrid", false, "TestQoE: hybrid v1+v2 torrents of the same data (single-file scenarios), memtorrent with leaf hashes (qoehybrid_test.go)")
 )
 
 const (
@@ -93,6 +97,9 @@ type qoeScenario struct {
 	seeders  []qoeSeeder
 	viewers  []viewer
 	verify   string // memtorrent's stream.Options.Verify; "" is the library's default
+	// hybrid: the torrents are hybrid v1+v2 torrents (hybridMetaInfo)
+	// and memtorrent fetches leaf hashes (see hybridScenario).
+	hybrid bool
 }
 
 // qoeScenarios are TestQoE's, by -qoe.scenario.
@@ -265,6 +272,9 @@ func qoeFlags(t *testing.T, sc qoeScenario) qoeScenario {
 			t.Logf("%s's line stalls at %v for %v", s.name, s.line.stallAt, s.line.stallFor)
 		}
 	}
+	if *qoeHybrid {
+		sc = hybridScenario(t, sc)
+	}
 	return sc
 }
 
@@ -278,20 +288,31 @@ func flagSet(name string) (set bool) {
 type contestant struct {
 	name string
 	// start starts the leecher (its client configured by cfgOpts,
-	// memtorrent's stream.Options.Verify by verify), adds the torrents and
-	// has them connect to peers.
-	start func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, verify string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher
+	// memtorrent's options by o), adds the torrents and has them connect
+	// to peers.
+	start func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o leecherOptions, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher
 	// prepare, if not nil, readies the contestant before its scenario's
 	// clock starts and returns it with start set.
 	prepare func(t *testing.T) contestant
+}
+
+// leecherOptions are the scenario's choices for memtorrent; the anacrolix
+// baseline ignores them.
+type leecherOptions struct {
+	verify     string // stream.Options.Verify (-verify); "" the default
+	leafHashes bool   // host.Options.LeafHashes (-leaf-hashes)
 }
 
 // qoeLeecher is a started contestant.
 type qoeLeecher struct {
 	srv      *httptest.Server
 	torrents []*torrent.Torrent
-	resident func() int64       // the storage's resident bytes; nil if it has no such figure
-	child    *memtorrentProcess // the leecher's child process (qoeprocess_test.go); nil: in the test process
+	resident func() int64 // the storage's resident bytes; nil if it has no such figure
+	// served, if not nil, returns the bytes the leecher served before
+	// their piece's hash check: proven by their leaf hashes, and not
+	// proven at all (stream.Status's LeafVerifiedBytes, UnverifiedBytes).
+	served func() (leafVerified, unverified int64)
+	child  *memtorrentProcess // the leecher's child process (qoeprocess_test.go); nil: in the test process
 }
 
 // url is the URL of a file, for viewer v.
@@ -322,12 +343,16 @@ var contestants = map[string]contestant{
 	"memtorrent-process": {name: "memtorrent-process", prepare: prepareMemtorrentProcess},
 }
 
-// startMemtorrent is host.New over qoeCapacity of memory and a
-// stream.Handler with default options but Verify, as `memtorrent serve`
-// runs.
-func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, verify string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
-	e := newEnv(t, qoeCapacity, stream.Options{Verify: verify}, cfgOpts...)
-	l := &qoeLeecher{srv: e.srv, resident: func() int64 { return e.mem.Stats().Resident }}
+// startMemtorrent is host.New (host.NewWith with o.leafHashes) over
+// qoeCapacity of memory and a stream.Handler with default options but
+// Verify, as `memtorrent serve` runs.
+func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o leecherOptions, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
+	e := newEnvWith(t, qoeCapacity, host.Options{LeafHashes: o.leafHashes}, stream.Options{Verify: o.verify}, cfgOpts...)
+	l := &qoeLeecher{srv: e.srv, resident: func() int64 { return e.mem.Stats().Resident },
+		served: func() (int64, int64) {
+			st := e.h.Status()
+			return st.LeafVerifiedBytes, st.UnverifiedBytes
+		}}
 	for _, mi := range mis {
 		tor, err := e.cl.AddTorrent(mi)
 		if err != nil {
@@ -344,7 +369,7 @@ func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, v
 // temporary directory (storage.NewFile) and, per HTTP request, a
 // torrent.Reader of the file with the library's defaults served by
 // http.ServeContent.
-func startAnacrolix(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, _ string, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
+func startAnacrolix(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, _ leecherOptions, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
 	st := storage.NewFile(t.TempDir())
 	t.Cleanup(func() { st.Close() }) // after the client's
 	cl := testutil.NewLeecher(t, st, cfgOpts...)
@@ -397,8 +422,11 @@ type qoeResult struct {
 	wasted       int64  // of downloaded: chunks the leecher had already
 	conns        string // connections made per line
 	peakResident int64  // of the storage; -1 unknown
-	peakRSS      int64  // of the test process, sampled
-	load         string
+	// Bytes served before their piece's hash check, proven by leaf hashes
+	// and not proven (qoeLeecher.served); -1 unknown.
+	leafVerified, unverified int64
+	peakRSS                  int64 // of the test process, sampled
+	load                     string
 }
 
 // runQoE seeds the scenario's torrents with its seeders, then plays its
@@ -412,7 +440,12 @@ func runQoE(t *testing.T, sc qoeScenario, names string) []qoeResult {
 	var mis []*metainfo.MetaInfo
 	var files []string
 	for _, spec := range sc.torrents {
-		mi := testutil.MakeTorrent(t, dataDir, spec)
+		var mi *metainfo.MetaInfo
+		if sc.hybrid {
+			mi = hybridMetaInfo(t, dataDir, spec)
+		} else {
+			mi = testutil.MakeTorrent(t, dataDir, spec)
+		}
 		mis = append(mis, mi)
 		files = append(files, writeTorrent(t, mi))
 	}
@@ -464,8 +497,8 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 		names[a.String()] = s.name
 	}
 	holders := newRequestHolders(names)
-	l := c.start(t, mis, proxies, sc.verify, holders.config)
-	res := qoeResult{name: c.name, peakResident: -1, viewers: make([]viewerReport, len(sc.viewers))}
+	l := c.start(t, mis, proxies, leecherOptions{verify: sc.verify, leafHashes: sc.hybrid}, holders.config)
+	res := qoeResult{name: c.name, peakResident: -1, leafVerified: -1, unverified: -1, viewers: make([]viewerReport, len(sc.viewers))}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
@@ -516,6 +549,12 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 	load1, _ := os.ReadFile("/proc/loadavg")
 	res.load = fmt.Sprintf("%s -> %s", strings.Join(strings.Fields(string(load0))[:3], " "), strings.Join(strings.Fields(string(load1))[:3], " "))
 	res.downloaded, res.wasted = l.downloaded()
+	if l.served != nil {
+		res.leafVerified, res.unverified = l.served()
+	}
+	if sc.hybrid && sc.verify == stream.VerifyStrict && res.unverified != 0 {
+		t.Errorf("%s: %d bytes of a hybrid torrent served unverified in strict mode; want 0", c.name, res.unverified)
+	}
 	res.conns = holders.connections()
 	if *qoeTrace {
 		t.Logf("%s: KB/s per line every %v from the leecher's start (%v before the scenario's):\n%s", c.name, timelineStep, origin.Sub(holders.start).Round(100*time.Millisecond), holders.timeline())
@@ -545,6 +584,15 @@ func waitUntil(ctx context.Context, at time.Time) bool {
 // viewer.
 func qoeTable(sc qoeScenario, results []qoeResult) string {
 	var b strings.Builder
+	kind := "v1"
+	if sc.hybrid {
+		kind = "hybrid v1+v2"
+	}
+	var lines []string
+	for _, s := range sc.seeders {
+		lines = append(lines, fmt.Sprintf("%s (%v)", s.name, s.line))
+	}
+	fmt.Fprintf(&b, "%s torrents; lines: %s\n", kind, strings.Join(lines, "; "))
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(label string, cell func(r qoeResult, v int) string) {
 		fmt.Fprint(w, label)
@@ -591,6 +639,17 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 		return fmt.Sprintf("%.2f (%.1f MB)", float64(r.downloaded)/float64(d), float64(r.downloaded)/1e6)
 	})
 	row("of which duplicates", func(r qoeResult, _ int) string { return fmt.Sprintf("%.1f MB", float64(r.wasted)/1e6) })
+	served := func(n int64) string {
+		switch {
+		case n < 0:
+			return "-"
+		case n == 0:
+			return "0"
+		}
+		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
+	}
+	row("served before the piece's hash: leaf-verified", func(r qoeResult, _ int) string { return served(r.leafVerified) })
+	row("served before the piece's hash: unverified", func(r qoeResult, _ int) string { return served(r.unverified) })
 	row("connections per line", func(r qoeResult, _ int) string { return r.conns })
 	row("peak storage resident", func(r qoeResult, _ int) string {
 		if r.peakResident < 0 {

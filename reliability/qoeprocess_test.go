@@ -65,30 +65,41 @@ func buildMemtorrent(t *testing.T) string {
 // starts, and returns the contestant that runs it.
 func prepareMemtorrentProcess(t *testing.T) contestant {
 	bin := buildMemtorrent(t)
-	return contestant{name: "memtorrent-process", start: func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, verify string, _ ...func(*torrent.ClientConfig)) *qoeLeecher {
-		return startMemtorrentProcess(t, bin, mis, peers, verify)
+	return contestant{name: "memtorrent-process", start: func(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o leecherOptions, _ ...func(*torrent.ClientConfig)) *qoeLeecher {
+		return startMemtorrentProcess(t, bin, mis, peers, o)
 	}}
 }
 
 // startMemtorrentProcess runs bin as `memtorrent serve -offline -capacity
-// 64MiB -verify verify` (the binary's default when verify is "") with each torrent as a magnet URI whose x.pe name peers, waits
-// until it printed the stream URLs of every torrent (it has their info),
-// and returns it as a leecher. At the end of the test it reads the
+// 64MiB -verify o.verify` (the binary's default when o.verify is "") with
+// each torrent as a magnet URI whose x.pe name peers, waits until it
+// printed the stream URLs of every torrent (it has their info), and
+// returns it as a leecher. With o.leafHashes it adds -leaf-hashes and
+// gives each torrent's .torrent file before its magnet: the leaf hashes
+// are checked against the piece layers, which only a .torrent carries
+// (the host ignores peers' hash messages, so a torrent added by magnet
+// never gets them), and -offline takes peers only from a magnet's x.pe. At the end of the test it reads the
 // process's peak RSS (VmHWM), sends SIGINT and fails the test unless the
 // process exits with status 0. The client configuration options are the
 // test process's (request tracing) and do not reach the child.
-func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, peers []net.Addr, verify string) *qoeLeecher {
+func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, peers []net.Addr, o leecherOptions) *qoeLeecher {
 	t.Helper()
 	args := []string{"serve", "-offline", "-capacity", strconv.Itoa(qoeCapacity), "-listen", "127.0.0.1:0", "-peer-port", "0",
 		"-log-level", "warn"}
-	if verify != "" {
-		args = append(args, "-verify", verify)
+	if o.verify != "" {
+		args = append(args, "-verify", o.verify)
+	}
+	if o.leafHashes {
+		args = append(args, "-leaf-hashes")
 	}
 	p := &memtorrentProcess{streams: map[string]string{}, client: &http.Client{Transport: &http.Transport{}}}
 	for _, mi := range mis {
 		info, err := mi.UnmarshalInfo()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.leafHashes {
+			args = append(args, writeTorrent(t, mi))
 		}
 		m := mi.Magnet(nil, &info)
 		m.Params = url.Values{}
@@ -117,7 +128,7 @@ func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, 
 	})
 	p.base = p.child.WaitLine(t, serveListenLine)[1]
 	p.waitStreams(t)
-	return &qoeLeecher{child: p, resident: p.resident}
+	return &qoeLeecher{child: p, resident: p.resident, served: p.served}
 }
 
 // waitStreams reads the process's output until it printed, for every
@@ -195,6 +206,22 @@ func (p *memtorrentProcess) resident() int64 {
 		n += t.ResidentBytes
 	}
 	return n
+}
+
+// served is the bytes the process served before their piece's hash
+// check, proven by leaf hashes and not proven, as its /status reports
+// them; -1, -1 when it does not answer.
+func (p *memtorrentProcess) served() (leafVerified, unverified int64) {
+	resp, err := p.client.Get(p.base + "/status")
+	if err != nil {
+		return -1, -1
+	}
+	defer resp.Body.Close()
+	var st stream.Status
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return -1, -1
+	}
+	return st.LeafVerifiedBytes, st.UnverifiedBytes
 }
 
 // downloaded is the payload bytes the process read from peers, and those
