@@ -4,11 +4,11 @@ package reliability
 // scenario's torrents are built by hybridMetaInfo from the same data, and
 // memtorrent fetches leaf hashes (host.Options.LeafHashes, -leaf-hashes)
 // so that it can serve 16 KiB blocks proven before their piece's hash
-// check. Every seeder that can seeds that same .torrent: qBittorrent,
-// as v2, answering block-hash requests once it has hashed its copy. aria2
-// 1.36 and Transmission 3.00, v1-only clients, cannot (hybridUnseeded,
-// TestQoEHybridSeeders): their lines are left out, and the table says
-// which lines ran.
+// check. Only qBittorrent seeds that .torrent, as v2, answering
+// block-hash requests once it has hashed its copy: aria2 1.36 and
+// Transmission 3.00, v1-only clients, cannot (hybridUnseeded,
+// TestQoEHybridSeeders), so another qBittorrent seeds on each of their
+// lines: the same lines (latency, jitter, rate, stalls), other clients.
 
 import (
 	"fmt"
@@ -30,11 +30,12 @@ import (
 	"github.com/memtorrent/memtorrent/stream"
 )
 
-// hybridScenario is sc with hybrid torrents of the same data: its
-// qBittorrent lines seed after hashing their copy (a libtorrent that
-// skipped its check rejects block-hash requests, docs/verify.md), the
-// other seeders as they are. It fails the test for a scenario with a
-// multi-file torrent, which hybridMetaInfo does not build.
+// hybridScenario is sc with hybrid torrents of the same data, seeded on
+// every line by a qBittorrent that hashed its copy first (a libtorrent
+// that skipped its check rejects block-hash requests, docs/verify.md); a
+// line whose seeder cannot seed a hybrid torrent gets a qBittorrent of its
+// own. It fails the test for a scenario with a multi-file torrent, which
+// hybridMetaInfo does not build.
 func hybridScenario(t *testing.T, sc qoeScenario) qoeScenario {
 	t.Helper()
 	for _, spec := range sc.torrents {
@@ -46,12 +47,10 @@ func hybridScenario(t *testing.T, sc qoeScenario) qoeScenario {
 	var seeders []qoeSeeder
 	for _, s := range sc.seeders {
 		if why, ok := hybridUnseeded[s.program.name]; ok {
-			t.Logf("-qoe.hybrid: %s's line (%v) left out of the swarm: %s", s.name, s.line, why)
-			continue
+			t.Logf("-qoe.hybrid: qBittorrent seeds on %s's line (%v): %s", s.name, s.line, why)
+			s.name = "qBittorrent on " + s.name + "'s line"
 		}
-		if s.program.name == qbittorrentProgram.name {
-			s.program = qbittorrentHashedProgram
-		}
+		s.program = qbittorrentHashedProgram
 		seeders = append(seeders, s)
 	}
 	sc.seeders = seeders
