@@ -297,13 +297,48 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	}
 	set[c] = struct{}{}
 	var msgs [][]byte
-	if lt, ok := lh.torrents[ih]; ok {
+	lt, ok := lh.torrents[ih]
+	if ok {
 		for piece := range lt.wanted {
 			msgs = append(msgs, lt.requests(piece)...)
 		}
 	}
 	lh.mu.Unlock()
 	lh.sendAll(c, msgs)
+	if !ok {
+		lh.wantHead(ih)
+	}
+}
+
+// wantHead wants the leaf hashes of the first pieces of the largest file
+// of the torrent whose truncated v2 info hash is short (want), before any
+// read did: a player starts there, so the hashes are in before its first
+// read needs them, instead of a round trip (behind the data already asked
+// of the line) after it.
+func (lh *leafHashes) wantHead(short [20]byte) {
+	cl := lh.cl.Load()
+	if cl == nil {
+		return
+	}
+	for _, t := range cl.Torrents() {
+		info := t.Info()
+		if info == nil || !info.HasV2() {
+			continue
+		}
+		if v2 := infohash_v2.HashBytes(t.Metainfo().InfoBytes); [20]byte(v2[:20]) != short {
+			continue
+		}
+		var largest *torrent.File
+		for _, f := range t.Files() {
+			if largest == nil || f.Length() > largest.Length() {
+				largest = f
+			}
+		}
+		if largest != nil && largest.Length() > 0 {
+			lh.want(t.InfoHash(), int(largest.Offset()/info.PieceLength))
+		}
+		return
+	}
 }
 
 // connClosed forgets c.

@@ -143,7 +143,10 @@
 // PiecePriorityNow at once. The readahead is declared to the storage as
 // the session's memory.Readahead. The Handler owns the Piece.SetPriority of
 // those pieces: a piece priority the application sets on them (or
-// DownloadPieces) is overwritten; file priorities are independent. How the
+// DownloadPieces) is overwritten; file priorities are independent. To
+// fetch a file's head before a player asks, use Handler.Preload, which
+// wants those pieces through the same rule (PiecePriorityReadahead, in
+// order) and gives them back to the sessions when it ends. How the
 // client then requests the urgent pieces, and what happens when they are
 // late, is host's (host.Client). Status shows what the rule sees of each
 // session (SessionStatus: buffered seconds, playback rate, class) and,
