@@ -60,25 +60,10 @@ func (r *requests) lateUrgent(now time.Time) []held {
 		if rt > 0 && float64(len(s.out)*chunkSize)/rt <= r.queue.Seconds() {
 			continue // it delivers what it holds sooner than another peer would take it
 		}
-		h := held{pc: s.pc, t: s.t}
-		for req, when := range s.out {
-			if now.Sub(when) >= LateChunkAfter {
-				h.pieces = append(h.pieces, int(req.Index))
-			}
-		}
-		if len(h.pieces) > 0 {
+		if h := s.heldFor(now, LateChunkAfter); len(h.pieces) > 0 {
 			cands = append(cands, h)
 		}
 	}
 	r.mu.Unlock()
-	var late []held
-	for _, h := range cands {
-		for _, i := range h.pieces {
-			if h.t.Piece(i).State().Priority >= torrent.PiecePriorityNow {
-				late = append(late, h)
-				break
-			}
-		}
-	}
-	return late
+	return holdingAtLeast(cands, torrent.PiecePriorityNow)
 }

@@ -333,27 +333,39 @@ func (r *requests) silentUrgent(now time.Time) []held {
 		if s.pc == nil || s.t == nil || now.Sub(s.lastChunk) < r.silent {
 			continue
 		}
-		h := held{pc: s.pc, t: s.t}
-		for req, when := range s.out {
-			if now.Sub(when) >= r.silent {
-				h.pieces = append(h.pieces, int(req.Index))
-			}
-		}
-		if len(h.pieces) > 0 {
+		if h := s.heldFor(now, r.silent); len(h.pieces) > 0 {
 			cands = append(cands, h)
 		}
 	}
 	r.mu.Unlock()
-	var silent []held
-	for _, h := range cands {
+	return holdingAtLeast(cands, torrent.PiecePriorityNext)
+}
+
+// heldFor returns s's connection with the pieces of its requests
+// outstanding for d or longer at now. The requests' mu must be held.
+func (s *peerRequests) heldFor(now time.Time, d time.Duration) held {
+	h := held{pc: s.pc, t: s.t}
+	for req, when := range s.out {
+		if now.Sub(when) >= d {
+			h.pieces = append(h.pieces, int(req.Index))
+		}
+	}
+	return h
+}
+
+// holdingAtLeast returns those of hs that hold a request of a piece whose
+// priority is prio or above. It calls into the client (Piece.State).
+func holdingAtLeast(hs []held, prio torrent.PiecePriority) []held {
+	var at []held
+	for _, h := range hs {
 		for _, i := range h.pieces {
-			if h.t.Piece(i).State().Priority >= torrent.PiecePriorityNext {
-				silent = append(silent, h)
+			if h.t.Piece(i).State().Priority >= prio {
+				at = append(at, h)
 				break
 			}
 		}
 	}
-	return silent
+	return at
 }
 
 // held is a connection, its torrent and pieces it holds requests of.
