@@ -29,8 +29,10 @@ import (
 //     from a goroutine that Close stops (see redial.go);
 //   - each peer's outstanding requests are bounded by RequestQueueTime at
 //     its measured rate, and a connection that holds an urgent piece's
-//     request and delivers nothing for SilentPeerTimeout is closed, from a
-//     goroutine that Close stops (see request.go).
+//     request and delivers nothing for SilentPeerTimeout is closed, as is
+//     a far slower one that holds a chunk of the playhead's piece past
+//     LateChunkAfter, from a goroutine that Close stops (see request.go
+//     and late.go).
 //
 // Both exported fields are set by New and never change; use them directly.
 // A Client is safe for concurrent use.
