@@ -83,6 +83,34 @@ func newEnv(t testing.TB, capacity int64, opts stream.Options, cfgOpts ...func(*
 	return &env{t: t, hc: s.Host, mem: s.Mem, cl: s.Client, h: s.Handler, srv: s.Server}
 }
 
+// newEnvWith is newEnv with the host made by host.NewWith(o).
+func newEnvWith(t testing.TB, capacity int64, o host.Options, opts stream.Options, cfgOpts ...func(*torrent.ClientConfig)) *env {
+	t.Helper()
+	hc, err := host.NewWith(testutil.Config(t, cfgOpts...), memory.Options{Capacity: capacity}, o)
+	if err != nil {
+		t.Fatalf("creating memory leecher: %v", err)
+	}
+	t.Cleanup(func() { hc.Close() })
+	if opts.Logger == nil {
+		opts.Logger = testutil.Logger(t, slog.LevelWarn)
+	}
+	if opts.Watchdog == nil {
+		opts.Watchdog = hc
+	}
+	h, err := stream.New(hc.Torrent, hc.Storage, opts)
+	if err != nil {
+		t.Fatalf("creating the handler: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("closing the handler: %v", err)
+		}
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
+}
+
 // add adds mi to the leecher and has it connect to each address as an
 // untrusted peer (one the library may ban), remembered by the redialer
 // (host.Client.AddPeers) as a server remembers a torrent's peers. It

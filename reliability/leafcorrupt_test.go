@@ -5,10 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -50,19 +47,8 @@ func leafHashesCorruptingPeer(t *testing.T, verify, badHost, leecher string) {
 	qb := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()))
 	bad := corruptingProxy(t, badHost, qb, 0)
 
-	hc, err := host.NewWith(testutil.Config(t, listenOn(leecher)), memory.Options{Capacity: 16 * mib}, host.Options{LeafHashes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hc.Close() })
-	h, err := stream.New(hc.Torrent, hc.Storage, stream.Options{Verify: verify, Logger: testutil.Logger(t, slog.LevelWarn), Watchdog: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { h.Close() })
-	e := &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
+	e := newEnvWith(t, 16*mib, host.Options{LeafHashes: true}, stream.Options{Verify: verify}, listenOn(leecher))
+	hc, h := e.hc, e.h
 
 	tor := e.add(mi, bad)
 	mt, _ := hc.Storage.Torrent(tor.InfoHash())
@@ -188,19 +174,8 @@ func TestLeafHashesAnacrolixSeeder(t *testing.T) {
 	mi := hybridMetaInfo(t, filepath.Join(dataDir, spec.Name), spec)
 	seeder := testutil.SeedDir(t, dataDir, mi, nil)
 
-	hc, err := host.NewWith(testutil.Config(t), memory.Options{Capacity: 16 * mib}, host.Options{LeafHashes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hc.Close() })
-	h, err := stream.New(hc.Torrent, hc.Storage, stream.Options{Verify: stream.VerifyStrict, Logger: testutil.Logger(t, slog.LevelWarn), Watchdog: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { h.Close() })
-	e := &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
+	e := newEnvWith(t, 16*mib, host.Options{LeafHashes: true}, stream.Options{Verify: stream.VerifyStrict})
+	hc, h := e.hc, e.h
 
 	tor := e.add(mi, seeder.Client.ListenAddrs()[0])
 	body, err := e.fetch(t.Context(), e.url(tor, 0), "", http.StatusOK)
@@ -232,19 +207,8 @@ func TestLeafHashesFirstByte(t *testing.T) {
 	qb := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()), limit)
 	for i, leaves := range []bool{false, true} {
 		t.Run(fmt.Sprintf("leafhashes=%v", leaves), func(t *testing.T) {
-			hc, err := host.NewWith(testutil.Config(t, listenOn(fmt.Sprintf("127.0.0.%d", 71+i))), memory.Options{Capacity: 64 * mib}, host.Options{LeafHashes: leaves})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { hc.Close() })
-			h, err := stream.New(hc.Torrent, hc.Storage, stream.Options{Verify: stream.VerifyStrict, Logger: testutil.Logger(t, slog.LevelWarn), Watchdog: hc})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(h)
-			t.Cleanup(srv.Close)
-			t.Cleanup(func() { h.Close() })
-			e := &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
+			e := newEnvWith(t, 64*mib, host.Options{LeafHashes: leaves}, stream.Options{Verify: stream.VerifyStrict}, listenOn(fmt.Sprintf("127.0.0.%d", 71+i)))
+			h := e.h
 			tor := e.add(mi, qb)
 
 			ctx, cancel := context.WithTimeout(t.Context(), transferTimeout)

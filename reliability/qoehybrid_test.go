@@ -13,20 +13,15 @@ package reliability
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"testing"
 
-	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/memtorrent/memtorrent/host"
 	"github.com/memtorrent/memtorrent/internal/testutil"
-	"github.com/memtorrent/memtorrent/storage/memory"
 	"github.com/memtorrent/memtorrent/stream"
 )
 
@@ -83,34 +78,6 @@ var qbittorrentHashedProgram = seederProgram{
 		}
 		return seedQBittorrentHashed(t, dataDir, torrents, ihs)
 	},
-}
-
-// newEnvWith is newEnv with the host made by host.NewWith(o).
-func newEnvWith(t testing.TB, capacity int64, o host.Options, opts stream.Options, cfgOpts ...func(*torrent.ClientConfig)) *env {
-	t.Helper()
-	hc, err := host.NewWith(testutil.Config(t, cfgOpts...), memory.Options{Capacity: capacity}, o)
-	if err != nil {
-		t.Fatalf("creating memory leecher: %v", err)
-	}
-	t.Cleanup(func() { hc.Close() })
-	if opts.Logger == nil {
-		opts.Logger = testutil.Logger(t, slog.LevelWarn)
-	}
-	if opts.Watchdog == nil {
-		opts.Watchdog = hc
-	}
-	h, err := stream.New(hc.Torrent, hc.Storage, opts)
-	if err != nil {
-		t.Fatalf("creating the handler: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("closing the handler: %v", err)
-		}
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, hc: hc, mem: hc.Storage, cl: hc.Torrent, h: h, srv: srv}
 }
 
 // TestQoEHybridSeeders checks which seeders of the QoE swarm seed a hybrid
