@@ -164,10 +164,10 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			cfg.HeaderObfuscationPolicy.Preferred = false
 		}
 		nextWant := opts.OnWantLeafHashes
-		opts.OnWantLeafHashes = func(ih metainfo.Hash, piece int) {
-			c.leaves.want(ih, piece)
+		opts.OnWantLeafHashes = func(ih metainfo.Hash, piece, leaf int) {
+			c.leaves.want(ih, piece, leaf)
 			if nextWant != nil {
-				nextWant(ih, piece)
+				nextWant(ih, piece, leaf)
 			}
 		}
 	}

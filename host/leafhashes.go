@@ -1,10 +1,13 @@
 package host
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"math/bits"
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/merkle"
@@ -17,25 +20,27 @@ import (
 )
 
 // leafHashes fetches the leaf hashes of a v2 or hybrid torrent's pieces
-// (BEP 52's block layer: the SHA-256 of each 16 KiB block) from peers, for
-// the pieces that reads before the hash check want
-// (memory.Options.OnWantLeafHashes) and the leafPrefetch pieces after each,
-// checks them against the torrent's piece layers and gives them to the
-// storage (memory.Torrent.SetLeafHashes), which then serves each 16 KiB
-// block as soon as it arrives and matches.
+// (BEP 52's block layer: the SHA-256 of each 16 KiB block) from peers, just
+// ahead of the reads before the hash check (memory.Options.OnWantLeafHashes
+// tells where they are), checks them against the torrent's piece layers
+// and gives them to the storage (memory.Torrent.SetLeafHashRange), which
+// then serves each 16 KiB block as soon as it arrives and matches.
 //
-// It asks on the connections the host taps (leaftap.go) that are upgraded
-// to v2: on each, for each wanted piece, one hash request per
-// maxHashesPerRequest leaves (base layer 0, no proof layers: the piece
-// layer is the proof). A piece's hashes are kept once all of them arrived
-// and combine to the piece's hash in the piece layers; a reply that does
-// not is dropped. A piece stays wanted until its hashes are set or
-// maxWanted newer pieces are wanted; each new connection of the torrent is
-// asked for every wanted piece. A v1.59.1 peer answers our v1 info hash
-// with the v1 one (no upgrade), so it is never asked. libtorrent
+// It asks in runs of runLeaves leaves (1 MiB of data), from the leaf a
+// reader is at to leafAhead leaves after it, on every connection the host
+// taps (leaftap.go) that is upgraded to v2: one hash request per run (base
+// layer 0) with the proof layers that take the run's root up to its piece's
+// hash in the piece layers, which the reply's uncle hashes must reach. So
+// the first hashes of a piece come after about 2 KiB on a line, not after
+// the 32 KiB of a 16 MiB piece's whole block layer, and the line's data
+// waits for little. A run stays asked until its hashes are proven;
+// maxPending newer runs push out the oldest, and a run asked leafRetry ago
+// is asked again when a reader wants it; each new connection of the torrent
+// is asked for the runs still asked. A v1.59.1 peer answers our v1 info
+// hash with the v1 one (no upgrade), so it is never asked. libtorrent
 // answers when it has hashed its data, and rejects otherwise
-// (docs/verify.md); a peer's wrong hashes do not combine to the piece
-// hash and are dropped.
+// (docs/verify.md); a peer's wrong hashes do not reach the piece hash and
+// are dropped.
 type leafHashes struct {
 	cl  atomic.Pointer[torrent.Client] // set once the client exists
 	mem *memory.Client                 // set before the client exists
@@ -44,8 +49,9 @@ type leafHashes struct {
 	conns    map[[20]byte]map[*tapConn]struct{} // usable connections by info hash
 	torrents map[[20]byte]*leafTorrent          // by truncated v2 info hash
 	byIH     map[metainfo.Hash]*leafTorrent     // the same, by the storage's key
+	v1       map[metainfo.Hash]*memory.Torrent  // torrents without leaf hashes (v1), by the storage's key
 
-	requests, replies, rejects, dropped, set atomic.Int64
+	requests, replies, rejects, dropped, late, set atomic.Int64
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -54,46 +60,58 @@ type LeafHashStats struct {
 	Requests int64 // hash requests sent
 	Replies  int64 // hashes messages received
 	Rejects  int64 // hash reject messages received
-	Dropped  int64 // replies that did not prove a wanted piece (wrong hashes, unknown root, unwanted)
-	Set      int64 // pieces whose leaf hashes were given to the storage
+	Dropped  int64 // replies that proved nothing asked (wrong hashes, unknown root or layer, never asked)
+	Late     int64 // replies for runs another connection had proven first
+	Set      int64 // runs of leaf hashes given to the storage
 }
 
-// maxHashesPerRequest is BEP 52's limit on the hashes of one request.
-const maxHashesPerRequest = 512
+// runLeaves is how many leaves one hash request asks for: 1 MiB of data,
+// a reply of 2 KiB and a few uncle hashes (at most BEP 52's 512).
+const runLeaves = 64
+
+// leafAhead is how many leaves from a reader's on have their hashes
+// asked: 4 MiB, several round trips of the slowest line ahead of a player.
+const leafAhead = 256
+
+// maxPending bounds the runs asked and not yet answered of a torrent: the
+// oldest is forgotten (a reader has long moved on from it, or no peer has
+// its hashes).
+const maxPending = 64
+
+// leafRetry is how long after asking for a run a reader that still
+// wants it has it asked again, of every connection.
+const leafRetry = 2 * time.Second
 
 // leafTorrent is what leafHashes knows of one v2 or hybrid torrent.
 type leafTorrent struct {
-	ih       metainfo.Hash // the storage's key
-	short    [20]byte      // truncated v2 info hash: what upgraded handshakes name
-	mt       *memory.Torrent
-	leaves   int // leaves per piece
-	files    []leafFile
-	byRoot   map[[32]byte]int   // index in files
-	wanted   map[int][][32]byte // piece -> leaf hashes received so far (nil entries: missing)
-	received map[int][]bool     // piece -> which request-sized parts arrived
-	order    []int              // the wanted pieces, oldest first
+	ih      metainfo.Hash // the storage's key
+	short   [20]byte      // truncated v2 info hash: what upgraded handshakes name
+	mt      *memory.Torrent
+	leaves  int // leaves per piece
+	files   []leafFile
+	byRoot  map[[32]byte]int // index in files
+	pending map[leafRun]time.Time
+	order   []leafRun // the pending runs, oldest first
+	proven  map[leafRun]struct{}
 }
 
-// leafPrefetch is how many pieces after a wanted one have their leaf
-// hashes asked for with it.
-const leafPrefetch = 2
+// leafRun is a run of a file's leaves: the file's index in
+// leafTorrent.files and the run's index in the file.
+type leafRun struct{ file, run int }
 
-// maxWanted bounds the pieces a torrent waits for the leaf hashes of: the
-// oldest is forgotten (a read has long moved on from it, or no peer has
-// its hashes), so that a new connection is asked only for recent ones.
-const maxWanted = 16
-
-// leafFile is one file of a v2 torrent: its pieces root, first piece and
-// piece layer.
+// leafFile is one file of a v2 torrent.
 type leafFile struct {
 	root       [32]byte
 	firstPiece int
-	layer      [][32]byte // one hash per piece of the file
+	layer      [][32]byte // the hashes a run is proven against: one per piece, or the root of a file of one piece
+	span       int        // leaves under one hash of layer: a piece's, or the file's rounded up to a power of two
+	run        int        // leaves of a run: min(runLeaves, span)
+	runs       int        // runs that hold the file's leaves
 }
 
 func newLeafHashes() *leafHashes {
 	return &leafHashes{conns: map[[20]byte]map[*tapConn]struct{}{}, torrents: map[[20]byte]*leafTorrent{},
-		byIH: map[metainfo.Hash]*leafTorrent{}}
+		byIH: map[metainfo.Hash]*leafTorrent{}, v1: map[metainfo.Hash]*memory.Torrent{}}
 }
 
 // tap wraps a connection of the client.
@@ -106,63 +124,51 @@ func (lh *leafHashes) tap(c net.Conn) net.Conn {
 
 func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
-		Dropped: lh.dropped.Load(), Set: lh.set.Load()}
+		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Set: lh.set.Load()}
 }
 
-// want is memory.Options.OnWantLeafHashes: piece of the torrent ih wants
-// its leaf hashes. It runs on a reader's goroutine.
-func (lh *leafHashes) want(ih metainfo.Hash, piece int) {
-	cl := lh.cl.Load()
-	if cl == nil {
-		return
-	}
-	t, ok := cl.Torrent(ih)
-	if !ok || t.Info() == nil || !t.Info().HasV2() {
-		return
-	}
-	mt, ok := lh.mem.Torrent(ih)
-	if !ok {
-		return
-	}
-	lt := lh.torrent(t, mt)
+// want is memory.Options.OnWantLeafHashes: a read before the hash check
+// of piece of the torrent ih is at leaf. It asks for the runs of leaves
+// from there to leafAhead after that are neither proven nor asked (nor
+// asked more than leafRetry ago). It runs on a reader's goroutine, once per
+// leaf the reader moves to.
+func (lh *leafHashes) want(ih metainfo.Hash, piece, leaf int) {
+	lt := lh.lookup(ih)
 	if lt == nil {
 		return
 	}
-	f, ok := lt.file(piece)
+	fi, ok := lt.file(piece)
 	if !ok {
 		return
 	}
-	if lt.leaves == 1 {
-		// A piece of one leaf: its piece-layer hash is its leaf hash.
-		if mt.SetLeafHashes(piece, [][32]byte{f.layer[piece-f.firstPiece]}) == nil {
+	f := lt.files[fi]
+	if f.span == 1 {
+		// A leaf per hash: the layer's hash is the leaf's.
+		if !lt.mt.HasLeafHash(piece, 0) && lt.mt.SetLeafHashRange(piece, 0, f.layer[piece-f.firstPiece:][:1]) == nil {
 			lh.set.Add(1)
 		}
 		return
 	}
-	// The next pieces too, so that a reader that gets there finds their
-	// hashes (a hash request costs a round trip).
-	var next []int
-	for p := piece + 1; p <= piece+leafPrefetch; p++ {
-		if _, ok := lt.file(p); ok && !mt.HasLeafHashes(p) {
-			next = append(next, p)
-		}
-	}
+	at := (piece-f.firstPiece)*lt.leaves + leaf // in the file
+	now := time.Now()
 	var msgs [][]byte
 	lh.mu.Lock()
-	for _, p := range append([]int{piece}, next...) {
-		if _, ok := lt.wanted[p]; ok {
+	for r := at / f.run; r < f.runs && r*f.run < at+leafAhead; r++ {
+		k := leafRun{fi, r}
+		if _, ok := lt.proven[k]; ok {
 			continue
 		}
-		lt.wanted[p] = make([][32]byte, lt.leaves)
-		lt.received[p] = make([]bool, (lt.leaves+maxHashesPerRequest-1)/maxHashesPerRequest)
-		lt.order = append(lt.order, p)
-		msgs = append(msgs, lt.requests(p)...)
+		if asked, ok := lt.pending[k]; ok && now.Sub(asked) < leafRetry {
+			continue
+		} else if !ok {
+			lt.order = append(lt.order, k)
+		}
+		lt.pending[k] = now
+		msgs = append(msgs, lt.request(k))
 	}
-	for len(lt.wanted) > maxWanted {
-		old := lt.order[0]
+	for len(lt.order) > maxPending {
+		delete(lt.pending, lt.order[0])
 		lt.order = lt.order[1:]
-		delete(lt.wanted, old)
-		delete(lt.received, old)
 	}
 	if len(msgs) == 0 {
 		lh.mu.Unlock()
@@ -178,6 +184,41 @@ func (lh *leafHashes) want(ih metainfo.Hash, piece int) {
 		// write on the connection, which may wait for the peer.
 		go lh.sendAll(c, msgs)
 	}
+}
+
+// lookup returns the leafTorrent of the torrent ih, making it the first
+// time; nil for a torrent without leaf hashes (v1, no usable piece
+// layers, not open). A v1 torrent is remembered as such, so that the
+// readers of one cost a map lookup.
+func (lh *leafHashes) lookup(ih metainfo.Hash) *leafTorrent {
+	lh.mu.Lock()
+	lt, v1mt := lh.byIH[ih], lh.v1[ih]
+	lh.mu.Unlock()
+	mt, ok := lh.mem.Torrent(ih)
+	if !ok {
+		return nil
+	}
+	switch {
+	case lt != nil && lt.mt == mt:
+		return lt
+	case v1mt == mt:
+		return nil
+	}
+	cl := lh.cl.Load()
+	if cl == nil {
+		return nil
+	}
+	t, ok := cl.Torrent(ih)
+	if !ok || t.Info() == nil {
+		return nil
+	}
+	if !t.Info().HasV2() {
+		lh.mu.Lock()
+		lh.v1[ih] = mt
+		lh.mu.Unlock()
+		return nil
+	}
+	return lh.torrent(t, mt)
 }
 
 // torrent returns the leafTorrent of t, making it from t's piece layers
@@ -203,15 +244,17 @@ func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorre
 		return nil
 	}
 	lt := &leafTorrent{ih: t.InfoHash(), short: short, mt: mt, leaves: int(info.PieceLength / merkle.BlockSize),
-		byRoot: map[[32]byte]int{}, wanted: map[int][][32]byte{}, received: map[int][]bool{}}
+		byRoot: map[[32]byte]int{}, pending: map[leafRun]time.Time{}, proven: map[leafRun]struct{}{}}
 	for _, fi := range info.UpvertedFiles() {
 		if !fi.PiecesRoot.Ok || fi.Length == 0 {
 			continue
 		}
 		root := [32]byte(fi.PiecesRoot.Value)
-		f := leafFile{root: root, firstPiece: int(fi.TorrentOffset / info.PieceLength)}
+		f := leafFile{root: root, firstPiece: int(fi.TorrentOffset / info.PieceLength), span: lt.leaves}
+		leaves := int((fi.Length + merkle.BlockSize - 1) / merkle.BlockSize)
 		if fi.Length <= info.PieceLength {
 			f.layer = [][32]byte{root}
+			f.span = int(merkle.RoundUpToPowerOfTwo(uint(leaves)))
 		} else {
 			layer, err := merkle.CompactLayerToSliceHashes(mi.PieceLayers[string(root[:])])
 			if err != nil || len(layer) == 0 {
@@ -219,6 +262,8 @@ func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorre
 			}
 			f.layer = layer
 		}
+		f.run = min(runLeaves, f.span)
+		f.runs = (leaves + f.run - 1) / f.run
 		lt.byRoot[root] = len(lt.files)
 		lt.files = append(lt.files, f)
 	}
@@ -236,6 +281,7 @@ func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorre
 func (lh *leafHashes) forget(ih metainfo.Hash) {
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
+	delete(lh.v1, ih)
 	if lt, ok := lh.byIH[ih]; ok {
 		delete(lh.byIH, ih)
 		if lh.torrents[lt.short] == lt {
@@ -244,30 +290,29 @@ func (lh *leafHashes) forget(ih metainfo.Hash) {
 	}
 }
 
-// file returns the file that holds piece.
-func (lt *leafTorrent) file(piece int) (leafFile, bool) {
-	for _, f := range lt.files {
+// file returns the index in lt.files of the file that holds piece.
+func (lt *leafTorrent) file(piece int) (int, bool) {
+	for i, f := range lt.files {
 		if piece >= f.firstPiece && piece < f.firstPiece+len(f.layer) {
-			return f, true
+			return i, true
 		}
 	}
-	return leafFile{}, false
+	return 0, false
 }
 
-// requests returns the hash requests that ask for piece's leaf hashes.
-func (lt *leafTorrent) requests(piece int) [][]byte {
-	f, ok := lt.file(piece)
-	if !ok {
-		return nil
+// request returns the hash request for run k: its leaves, and the proof
+// layers whose uncle hashes take the run's root up to its hash in the
+// layer. libtorrent counts proof layers from the base layer and sends an
+// uncle for each layer from the run's root's up (merkle_tree::get_hashes),
+// so log2(span)-1 of them bring log2(span/run) uncles.
+func (lt *leafTorrent) request(k leafRun) []byte {
+	f := lt.files[k.file]
+	m := pp.Message{Type: pp.HashRequest, PiecesRoot: f.root, BaseLayer: 0,
+		Index: pp.Integer(k.run * f.run), Length: pp.Integer(f.run)}
+	if f.run < f.span {
+		m.ProofLayers = pp.Integer(bits.Len(uint(f.span)) - 2)
 	}
-	n := min(lt.leaves, maxHashesPerRequest)
-	var msgs [][]byte
-	for first := 0; first < lt.leaves; first += n {
-		m := pp.Message{Type: pp.HashRequest, PiecesRoot: f.root, BaseLayer: 0,
-			Index: pp.Integer((piece-f.firstPiece)*lt.leaves + first), Length: pp.Integer(n)}
-		msgs = append(msgs, m.MustMarshalBinary())
-	}
-	return msgs
+	return m.MustMarshalBinary()
 }
 
 // sendAll sends msgs on c, counting them.
@@ -299,8 +344,8 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	var msgs [][]byte
 	lt, ok := lh.torrents[ih]
 	if ok {
-		for piece := range lt.wanted {
-			msgs = append(msgs, lt.requests(piece)...)
+		for _, k := range lt.order {
+			msgs = append(msgs, lt.request(k))
 		}
 	}
 	lh.mu.Unlock()
@@ -335,7 +380,8 @@ func (lh *leafHashes) wantHead(short [20]byte) {
 			}
 		}
 		if largest != nil && largest.Length() > 0 {
-			lh.want(t.InfoHash(), int(largest.Offset()/info.PieceLength))
+			off := largest.Offset()
+			lh.want(t.InfoHash(), int(off/info.PieceLength), int(off%info.PieceLength/merkle.BlockSize))
 		}
 		return
 	}
@@ -368,73 +414,69 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	index := int(binary.BigEndian.Uint32(body[37:]))
 	length := int(binary.BigEndian.Uint32(body[41:]))
 	hashes := body[49:]
-	if base != 0 || length <= 0 || len(hashes) < 32*length {
-		lh.dropped.Add(1)
-		return
-	}
 	lh.mu.Lock()
 	lt, ok := lh.torrents[ih]
 	var fi int
 	if ok {
 		fi, ok = lt.byRoot[root]
 	}
-	if !ok {
+	if !ok || base != 0 {
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
 		return
 	}
 	f := lt.files[fi]
-	part := min(lt.leaves, maxHashesPerRequest)
-	if index%part != 0 || length%part != 0 {
+	k := leafRun{fi, index / f.run}
+	if _, done := lt.proven[k]; done && index%f.run == 0 {
+		lh.mu.Unlock()
+		lh.late.Add(1)
+		return
+	}
+	_, asked := lt.pending[k]
+	uncles := bits.Len(uint(f.span/f.run)) - 1
+	if !asked || index%f.run != 0 || length != f.run || len(hashes)/32 < f.run+uncles {
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
 		return
 	}
-	type done struct {
-		piece  int
-		leaves [][32]byte
+	leaves := make([][32]byte, f.run)
+	for j := range leaves {
+		leaves[j] = [32]byte(hashes[32*j:])
 	}
-	var ready []done
-	used := false
-	for k := 0; k+part <= length; k += part {
-		leaf := index + k // the part's first leaf in the file
-		piece := f.firstPiece + leaf/lt.leaves
-		got, wanted := lt.wanted[piece]
-		if !wanted {
-			continue
-		}
-		p := (leaf % lt.leaves) / part
-		for j := range part {
-			got[p*part+j] = [32]byte(hashes[32*(k+j):])
-		}
-		lt.received[piece][p] = true
-		used = true
-		all := true
-		for _, r := range lt.received[piece] {
-			all = all && r
-		}
-		if !all {
-			continue
-		}
-		if piece-f.firstPiece >= len(f.layer) || merkle.RootWithPadHash(got, [32]byte{}) != f.layer[piece-f.firstPiece] {
-			// Wrong hashes: forget them all, and wait for another reply.
-			clear(lt.received[piece])
-			lh.dropped.Add(1)
-			continue
-		}
-		delete(lt.wanted, piece)
-		delete(lt.received, piece)
-		lt.order = slices.DeleteFunc(lt.order, func(p int) bool { return p == piece })
-		ready = append(ready, done{piece, got})
+	if provenRun(leaves, hashes[32*f.run:32*(f.run+uncles)], index%f.span/f.run) != f.layer[index/f.span] {
+		// Wrong hashes: wait for another reply.
+		lh.mu.Unlock()
+		lh.dropped.Add(1)
+		return
 	}
+	delete(lt.pending, k)
+	lt.order = slices.DeleteFunc(lt.order, func(o leafRun) bool { return o == k })
+	lt.proven[k] = struct{}{}
 	mt := lt.mt
 	lh.mu.Unlock()
-	if !used {
-		lh.dropped.Add(1)
+	at := f.firstPiece*lt.leaves + index // the run's first leaf in the torrent
+	if mt.SetLeafHashRange(at/lt.leaves, at%lt.leaves, leaves) == nil {
+		lh.set.Add(1)
 	}
-	for _, d := range ready {
-		if mt.SetLeafHashes(d.piece, d.leaves) == nil {
-			lh.set.Add(1)
+}
+
+// provenRun returns the hash that a run's leaves and its uncle hashes
+// (packed, the lowest layer's first) prove: the run's root (BEP 52's zero
+// hashes pad past a file's end), combined with each uncle in turn, on the
+// side that the run's index, pos, at that layer says.
+func provenRun(leaves [][32]byte, uncles []byte, pos int) [32]byte {
+	node := merkle.RootWithPadHash(leaves, [32]byte{})
+	var pair [64]byte
+	for u := 0; u+32 <= len(uncles); u += 32 {
+		if pos&1 == 0 {
+			copy(pair[:32], node[:])
+			copy(pair[32:], uncles[u:u+32])
+		} else {
+			copy(pair[:32], uncles[u:u+32])
+			copy(pair[32:], node[:])
 		}
+		node = sha256.Sum256(pair[:])
+		pos >>= 1
 	}
+	return node
 }

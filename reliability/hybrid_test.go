@@ -180,6 +180,34 @@ func TestQBittorrentBlockHashes(t *testing.T) {
 		} else {
 			checkBlockHashes(t, content, 0, reply.Hashes)
 		}
+		// A run of 4 of a piece's 16 blocks with the proof layers
+		// host.leafHashes asks for: log2(16)-1 = 3 (libtorrent counts them
+		// from the base layer) bring the 2 uncle hashes that take the
+		// run's root up to the piece-layer hash.
+		for _, run := range []int{0, 1, 3} {
+			piece := 1
+			req := blockRequest(piece, 4)
+			req.Index += pp.Integer(4 * run)
+			req.ProofLayers = pp.Integer(bits.Len(blocksPerPiece) - 2)
+			_, reply := hashExchange(t, addr, v1, true, req)
+			if reply.Type != pp.Hashes || len(reply.Hashes) != 4+2 {
+				t.Fatalf("run %d of piece %d with proof layers %d: got %v with %d hashes, want %v with 4 and 2 uncles",
+					run, piece, req.ProofLayers, reply.Type, len(reply.Hashes), pp.Hashes)
+			}
+			checkBlockHashes(t, content[4*run*merkle.BlockSize:], piece, reply.Hashes[:4])
+			node, pos := merkle.Root(reply.Hashes[:4]), run
+			for _, uncle := range reply.Hashes[4:] {
+				if pos&1 == 0 {
+					node = sha256.Sum256(append(node[:], uncle[:]...))
+				} else {
+					node = sha256.Sum256(append(uncle[:], node[:]...))
+				}
+				pos >>= 1
+			}
+			if node != layer[piece] {
+				t.Errorf("run %d of piece %d: its hashes and uncles combine to %x, the piece-layer hash is %x", run, piece, node, layer[piece])
+			}
+		}
 		ih, reply := hashExchange(t, addr, v1, false, blockRequest(0, blocksPerPiece))
 		if ih != v1 || !reply.Keepalive {
 			t.Errorf("without the v2 bit: reply's info hash %x (v1 %x), answer %v; want v1 and the connection closed", ih, v1, reply.Type)

@@ -52,6 +52,7 @@ var (
 	qoeSize        = flag.String("qoe.size", "", "TestQoE: the length of a single-file scenario's file (256MiB, 512MiB); default the scenario's")
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
+	qoeLeafHashes  = flag.Bool("qoe.leafhashes", false, "TestQoE: memtorrent with leaf hashes (host.Options.LeafHashes, -leaf-hashes) in a v1 scenario too: what the tap on its connections costs")
 	qoeHybrid      = flag.Bool("qoe.hybrid", false, "TestQoE: hybrid v1+v2 torrents of the same data (single-file scenarios), memtorrent with leaf hashes (qoehybrid_test.go)")
 )
 
@@ -497,7 +498,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 		names[a.String()] = s.name
 	}
 	holders := newRequestHolders(names)
-	l := c.start(t, mis, proxies, leecherOptions{verify: sc.verify, leafHashes: sc.hybrid}, holders.config)
+	l := c.start(t, mis, proxies, leecherOptions{verify: sc.verify, leafHashes: sc.hybrid || *qoeLeafHashes}, holders.config)
 	res := qoeResult{name: c.name, peakResident: -1, leafVerified: -1, unverified: -1, viewers: make([]viewerReport, len(sc.viewers))}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	stop := make(chan struct{})

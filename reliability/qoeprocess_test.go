@@ -74,11 +74,12 @@ func prepareMemtorrentProcess(t *testing.T) contestant {
 // 64MiB -verify o.verify` (the binary's default when o.verify is "") with
 // each torrent as a magnet URI whose x.pe name peers, waits until it
 // printed the stream URLs of every torrent (it has their info), and
-// returns it as a leecher. With o.leafHashes it adds -leaf-hashes and
-// gives each torrent's .torrent file before its magnet: the leaf hashes
+// returns it as a leecher. It passes -leaf-hashes=o.leafHashes; with true
+// it gives each torrent's .torrent file before its magnet: the leaf hashes
 // are checked against the piece layers, which only a .torrent carries
 // (the host ignores peers' hash messages, so a torrent added by magnet
-// never gets them), and -offline takes peers only from a magnet's x.pe. At the end of the test it reads the
+// never gets them), and -offline takes peers only from a magnet's x.pe.
+// At the end of the test it reads the
 // process's peak RSS (VmHWM), sends SIGINT and fails the test unless the
 // process exits with status 0. The client configuration options are the
 // test process's (request tracing) and do not reach the child.
@@ -89,9 +90,7 @@ func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, 
 	if o.verify != "" {
 		args = append(args, "-verify", o.verify)
 	}
-	if o.leafHashes {
-		args = append(args, "-leaf-hashes")
-	}
+	args = append(args, "-leaf-hashes="+strconv.FormatBool(o.leafHashes))
 	p := &memtorrentProcess{streams: map[string]string{}, client: &http.Client{Transport: &http.Transport{}}}
 	for _, mi := range mis {
 		info, err := mi.UnmarshalInfo()

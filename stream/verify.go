@@ -87,9 +87,10 @@ func (s *session) readEarly(ctx context.Context, p []byte, off int64, proven boo
 		// Taken before the read, so that a write after it wakes the wait.
 		written := s.mt.Written(i)
 		// Asked before the read: leaf hashes once set stay, so bytes
-		// read after a yes were proven; after a no they count as
-		// unverified even if the hashes came in between.
-		hadLeaves := s.mt.HasLeafHashes(i)
+		// read after a yes were proven (a read from a leaf whose hash is
+		// known returns only proven bytes); after a no they count as
+		// unverified even if the hash came in between.
+		hadLeaves := s.mt.HasLeafHash(i, off)
 		var n int
 		var err error
 		useProven := proven || (s.leaves && time.Now().Before(s.graceEnd))

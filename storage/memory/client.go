@@ -65,24 +65,28 @@ type Options struct {
 	// readahead covers it: the client was told its completion is unknown
 	// and must read it again (see the package doc).
 	OnEvict func(ih metainfo.Hash, pieces []int)
-	// OnWantLeafHashes, when set, is told that a read before the hash
-	// check (Torrent.ReadUnverified, Torrent.ReadVerified) wanted a piece
-	// whose leaf hashes (BEP 52's SHA-256 of each 16 KiB block, see
-	// Torrent.SetLeafHashes) it does not have: once per piece until they
-	// are set. It is called on the reader's goroutine, outside every lock
-	// of this package, and must return quickly. The package host wires it
-	// to BEP 52 hash requests to peers.
-	OnWantLeafHashes func(ih metainfo.Hash, piece int)
+	// OnWantLeafHashes, when set, is told where reads before the hash
+	// check (Torrent.ReadUnverified, Torrent.ReadVerified) are in a piece:
+	// the leaf (BEP 52's 16 KiB block, see Torrent.SetLeafHashes) at the
+	// read's offset, whether or not its hash is known, so that the caller
+	// can fetch the hashes of that leaf and of those after it before the
+	// reader gets there. It is told again when a read of the piece is at
+	// another leaf than the one it was last told of, while the piece is
+	// incomplete: at most once per leaf a reader moves through. It is
+	// called on the reader's goroutine, outside every lock of this
+	// package, and must return quickly. The package host wires it to BEP
+	// 52 hash requests to peers.
+	OnWantLeafHashes func(ih metainfo.Hash, piece, leaf int)
 }
 
 // Client is a storage.ClientImplCloser that keeps piece data in memory under
 // one capacity shared by all the torrents it opens. It is safe for concurrent
 // use. Create it with New.
 type Client struct {
-	blockSize       int64                             // never changes
-	waitTimeout     time.Duration                     // never changes
-	lookbehindShare float64                           // never changes
-	onWantLeaves    func(ih metainfo.Hash, piece int) // Options.OnWantLeafHashes; never changes
+	blockSize       int64                                   // never changes
+	waitTimeout     time.Duration                           // never changes
+	lookbehindShare float64                                 // never changes
+	onWantLeaves    func(ih metainfo.Hash, piece, leaf int) // Options.OnWantLeafHashes; never changes
 
 	budget   budget
 	notifier notifier

@@ -27,6 +27,23 @@ const LeafSize = 1 << 14
 // naming the problem when the piece length is not a multiple of LeafSize
 // or hashes are too few; ErrClosed after Close.
 func (t *Torrent) SetLeafHashes(i int, hashes [][32]byte) error {
+	if i >= 0 && i < len(t.pieces) {
+		if n := int((t.pieces[i].length + LeafSize - 1) / LeafSize); len(hashes) < n {
+			return fmt.Errorf("memory: torrent %s: piece %d has %d leaves, got %d hashes", t.ih, i, n, len(hashes))
+		}
+	}
+	return t.SetLeafHashRange(i, 0, hashes)
+}
+
+// SetLeafHashRange is SetLeafHashes for some of piece i's leaves: hashes
+// are those of its leaves first, first+1, and so on (as many as the piece
+// has; the extra ones are ignored). A leaf whose hash is known is read as
+// SetLeafHashes says; a leaf whose hash is not is read as before:
+// ReadUnverified returns its written bytes (up to the next leaf whose hash
+// is known), ReadVerified nothing. A zero hash leaves the leaf's hash
+// unknown. Errors as SetLeafHashes', and ErrOutOfRange (wrapped) when
+// first is not a leaf of the piece.
+func (t *Torrent) SetLeafHashRange(i, first int, hashes [][32]byte) error {
 	if i < 0 || i >= len(t.pieces) {
 		return fmt.Errorf("memory: torrent %s: piece %d out of range [0, %d): %w", t.ih, i, len(t.pieces), ErrOutOfRange)
 	}
@@ -35,37 +52,67 @@ func (t *Torrent) SetLeafHashes(i int, hashes [][32]byte) error {
 	}
 	pc := &t.pieces[i]
 	n := int((pc.length + LeafSize - 1) / LeafSize)
-	if len(hashes) < n {
-		return fmt.Errorf("memory: torrent %s: piece %d has %d leaves, got %d hashes", t.ih, i, n, len(hashes))
+	if first < 0 || first >= n {
+		return fmt.Errorf("memory: torrent %s: leaf %d of piece %d out of range [0, %d): %w", t.ih, first, i, n, ErrOutOfRange)
 	}
-	leaves := append([][32]byte(nil), hashes[:n]...)
+	hashes = hashes[:min(len(hashes), n-first)]
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
 		return ErrClosed
 	}
-	pc.leaves = leaves
+	if pc.leaves == nil {
+		pc.leaves = make([][32]byte, n)
+	}
+	for k, h := range hashes {
+		if h == ([32]byte{}) {
+			continue
+		}
+		if pc.leaves[first+k] == ([32]byte{}) {
+			pc.leafSet++
+		}
+		pc.leaves[first+k] = h
+	}
 	pc.wakeLocked()
 	return nil
 }
 
-// HasLeafHashes reports whether SetLeafHashes gave piece i its leaf
-// hashes (false when i is not a piece of t).
+// HasLeafHashes reports whether piece i has the hashes of all its leaves
+// (false when i is not a piece of t).
 func (t *Torrent) HasLeafHashes(i int) bool {
 	if i < 0 || i >= len(t.pieces) {
 		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.pieces[i].leaves != nil
+	pc := &t.pieces[i]
+	return pc.leaves != nil && int(pc.leafSet) == len(pc.leaves)
+}
+
+// HasLeafHash reports whether the hash of the leaf that holds byte off of
+// piece i is known (false when i is not a piece of t or off is outside
+// it).
+func (t *Torrent) HasLeafHash(i int, off int64) bool {
+	if i < 0 || i >= len(t.pieces) || off < 0 || off >= t.pieces[i].length {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pieces[i].leafKnownLocked(off)
+}
+
+// leafKnownLocked reports whether the hash of the leaf holding byte off
+// of p is known. t.mu must be held.
+func (p *piece) leafKnownLocked(off int64) bool {
+	return p.leaves != nil && p.leaves[off/LeafSize] != [32]byte{}
 }
 
 // ReadVerified is ReadUnverified restricted to bytes that leaf hashes
 // prove: it copies into p the bytes of piece i from off on that lie in
 // whole, written leaves matching their hash (SetLeafHashes), up to len(p),
 // stopping at the first leaf that is not written whole or does not match.
-// It returns 0 and a nil error when the piece has no leaf hashes (and then
-// tells Options.OnWantLeafHashes, once) or the leaf at off is not proven.
+// It returns 0 and a nil error when the hash of the leaf at off is not
+// known or the leaf is not proven.
 // Errors as ReadUnverified's.
 func (t *Torrent) ReadVerified(i int, off int64, p []byte) (int, error) {
 	return t.readEarly(i, off, p, true)
@@ -78,14 +125,18 @@ func (t *Torrent) ReadVerified(i int, off int64, p []byte) (int, error) {
 func (t *Torrent) RefusedLeaves() int64 { return t.leafRefusals.Load() }
 
 // provenLocked returns how many of the n bytes of p from off on lie in
-// whole, written leaves that match p.leaves (which must not be nil),
-// stopping at the first that does not. t.mu must be held.
+// whole, written leaves that match their known hash in p.leaves (which
+// must not be nil), stopping at the first that does not or whose hash is
+// not known. t.mu must be held.
 func (p *piece) provenLocked(off, n int64) int64 {
 	var got int64
 	for got < n {
 		j := (off + got) / LeafSize
 		lo := j * LeafSize
 		hi := min(lo+LeafSize, p.length)
+		if p.leaves[j] == ([32]byte{}) {
+			break
+		}
 		if p.validLocked(lo, hi-lo) < hi-lo {
 			break
 		}
@@ -112,4 +163,19 @@ func (p *piece) leafSumLocked(lo, hi int64) (sum [32]byte) {
 	}
 	h.Sum(sum[:0])
 	return sum
+}
+
+// unprovenLocked returns how many of the n bytes of p from off on are
+// written and lie in leaves whose hash is not known, stopping at the
+// first leaf whose hash is. t.mu must be held.
+func (p *piece) unprovenLocked(off, n int64) int64 {
+	if p.leaves != nil {
+		for j := off / LeafSize; j*LeafSize < off+n; j++ {
+			if p.leaves[j] != ([32]byte{}) {
+				n = max(0, j*LeafSize-off)
+				break
+			}
+		}
+	}
+	return p.validLocked(off, n)
 }

@@ -12,19 +12,19 @@ import (
 
 // TestLeafHashes checks that once a piece has leaf hashes, reads before
 // its hash check return only whole leaves that match them, stopping at a
-// corrupted one, and that without them ReadVerified returns nothing and
-// tells OnWantLeafHashes once; with storage blocks smaller than, equal to
-// and larger than a leaf.
+// corrupted one, and that without them ReadVerified returns nothing; that
+// OnWantLeafHashes is told once of the leaf two reads are at; with storage
+// blocks smaller than, equal to and larger than a leaf.
 func TestLeafHashes(t *testing.T) {
 	for _, bs := range []int{4 << 10, 16 << 10, 64 << 10} {
 		t.Run(fmt.Sprintf("block %d KiB", bs>>10), func(t *testing.T) {
 			const pl = 4 * LeafSize
 			var mu sync.Mutex
-			var wanted []int
-			c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: bs, OnWantLeafHashes: func(ih metainfo.Hash, piece int) {
+			var wanted [][2]int
+			c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: bs, OnWantLeafHashes: func(ih metainfo.Hash, piece, leaf int) {
 				mu.Lock()
 				defer mu.Unlock()
-				wanted = append(wanted, piece)
+				wanted = append(wanted, [2]int{piece, leaf})
 			}})
 			tt, info := openTest(t, c, 1, pl, 2)
 			mt, _ := c.Torrent(ihOf(1))
@@ -60,8 +60,8 @@ func TestLeafHashes(t *testing.T) {
 				t.Errorf("ReadUnverified without leaf hashes: %d bytes; want every written byte, %d", n, 3*LeafSize)
 			}
 			mu.Lock()
-			if len(wanted) != 1 || wanted[0] != 1 {
-				t.Errorf("OnWantLeafHashes told %v; want [1] (once)", wanted)
+			if len(wanted) != 1 || wanted[0] != [2]int{1, 0} {
+				t.Errorf("OnWantLeafHashes told %v; want [[1 0]] (piece 1, leaf 0, once)", wanted)
 			}
 			mu.Unlock()
 
@@ -128,5 +128,76 @@ func TestLeafHashes(t *testing.T) {
 				t.Errorf("SetLeafHashes after Close: got %v; want ErrClosed", err)
 			}
 		})
+	}
+}
+
+// TestLeafHashRange checks a piece that has the hashes of some of its
+// leaves (SetLeafHashRange): a leaf whose hash is known is read proven, one
+// whose hash is not is read as without hashes, ReadUnverified stops where
+// known hashes begin, and OnWantLeafHashes is told each leaf a reader
+// moves to.
+func TestLeafHashRange(t *testing.T) {
+	const pl = 4 * LeafSize
+	var mu sync.Mutex
+	var told []int
+	c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: LeafSize, OnWantLeafHashes: func(ih metainfo.Hash, piece, leaf int) {
+		mu.Lock()
+		defer mu.Unlock()
+		told = append(told, leaf)
+	}})
+	tt, info := openTest(t, c, 1, pl, 2)
+	mt, _ := c.Torrent(ihOf(1))
+	p := tt.Piece(info.Piece(0))
+	var hashes [][32]byte
+	leaf := make([]byte, LeafSize)
+	for j := range 4 {
+		fill(leaf, 1, int64(j)*LeafSize)
+		hashes = append(hashes, sha256.Sum256(leaf))
+		if j == 2 {
+			leaf[7] ^= 1 // corrupted
+		}
+		if _, err := p.WriteAt(leaf, int64(j)*LeafSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mt.SetLeafHashRange(0, 2, hashes[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if mt.HasLeafHashes(0) || mt.HasLeafHash(0, LeafSize) || !mt.HasLeafHash(0, 2*LeafSize) || !mt.HasLeafHash(0, pl-1) {
+		t.Errorf("HasLeafHashes %v, HasLeafHash of leaves 1, 2, 3: %v %v %v; want false, false true true",
+			mt.HasLeafHashes(0), mt.HasLeafHash(0, LeafSize), mt.HasLeafHash(0, 2*LeafSize), mt.HasLeafHash(0, pl-1))
+	}
+	buf := make([]byte, pl)
+	for _, tc := range []struct {
+		name  string
+		f     func(int, int64, []byte) (int, error)
+		off   int64
+		wantN int
+	}{
+		{"ReadVerified", mt.ReadVerified, 0, 0},                         // hash not known
+		{"ReadUnverified", mt.ReadUnverified, 0, 2 * LeafSize},          // up to the known hashes
+		{"ReadUnverified", mt.ReadUnverified, 2 * LeafSize, 0},          // the corrupted leaf
+		{"ReadVerified", mt.ReadVerified, 3*LeafSize + 1, LeafSize - 1}, // proven
+	} {
+		n, err := tc.f(0, tc.off, buf)
+		if err != nil || n != tc.wantN {
+			t.Errorf("%s at %d: %d bytes, %v; want %d", tc.name, tc.off, n, err, tc.wantN)
+		} else if err := checkPattern(buf[:n], 1, tc.off); err != nil {
+			t.Errorf("%s at %d: %v", tc.name, tc.off, err)
+		}
+	}
+	mu.Lock()
+	if want := []int{0, 2, 3}; fmt.Sprint(told) != fmt.Sprint(want) {
+		t.Errorf("OnWantLeafHashes told leaves %v; want %v", told, want)
+	}
+	mu.Unlock()
+	if err := mt.SetLeafHashRange(0, 0, hashes[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := mt.ReadVerified(0, 0, buf); !mt.HasLeafHashes(0) || n != 2*LeafSize {
+		t.Errorf("with every hash: HasLeafHashes %v, ReadVerified %d bytes; want true, %d (up to the corrupted leaf)", mt.HasLeafHashes(0), n, 2*LeafSize)
+	}
+	if err := mt.SetLeafHashRange(0, 4, hashes[:1]); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("SetLeafHashRange past the piece's leaves: %v; want ErrOutOfRange", err)
 	}
 }

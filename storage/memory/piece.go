@@ -28,8 +28,9 @@ type piece struct {
 	gone     bool          // evicted while complete, nothing written since (see Completion)
 	hidden   bool          // Completion last answered "unknown" (see Completion)
 	served   bool          // ReadUnverified returned bytes of it since its last hash check
-	leaves   [][32]byte    // its leaf hashes (Torrent.SetLeafHashes), or nil
-	leafWant bool          // Options.OnWantLeafHashes was told of it
+	leaves   [][32]byte    // its leaf hashes (Torrent.SetLeafHashes, SetLeafHashRange; zero: not known), or nil
+	leafSet  int32         // how many of leaves are known
+	leafTold int32         // 1 + the leaf Options.OnWantLeafHashes was last told of; 0: none
 	written  chan struct{} // closed at the next write; nil while nobody waits (see Torrent.Written)
 }
 

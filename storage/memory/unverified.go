@@ -11,13 +11,14 @@ import (
 // more). The copy runs under the torrent's lock, so it never sees a write
 // half done nor a buffer being freed.
 //
-// When the piece has leaf hashes (SetLeafHashes) it returns only what
-// ReadVerified returns: bytes those hashes prove. Otherwise it tells
-// Options.OnWantLeafHashes, once, that the piece has none.
+// When the hash of the leaf at off is known (SetLeafHashes,
+// SetLeafHashRange) it returns only what ReadVerified returns: bytes those
+// hashes prove; otherwise it stops at the first leaf whose hash is known.
+// Both tell Options.OnWantLeafHashes where the read is (see there).
 //
 // Bytes of a piece that has not passed its hash may be wrong. If a piece
-// that ReadUnverified returned bytes of while it was incomplete, and had
-// no leaf hashes, later fails its hash check, the function set with
+// that ReadUnverified returned bytes of while it was incomplete, bytes no
+// leaf hash proved, later fails its hash check, the function set with
 // OnUnverifiedFailure is called. Whatever the outcome, a failed hash
 // forgets the piece's written bytes, so ReadUnverified never returns bytes
 // the hash refused; it returns the bytes written again after the failure.
@@ -45,10 +46,13 @@ func (t *Torrent) readEarly(i int, off int64, p []byte, proven bool) (int, error
 	}
 	var n int64
 	switch {
-	case pc.leaves != nil:
+	case off < pc.length && pc.leafKnownLocked(off):
 		n = pc.provenLocked(off, want)
 	case !proven:
-		n = pc.validLocked(off, want)
+		n = pc.unprovenLocked(off, want)
+		if n > 0 && !pc.complete {
+			pc.served = true
+		}
 	}
 	bs := t.c.blockSize
 	for done := int64(0); done < n; {
@@ -57,19 +61,17 @@ func (t *Torrent) readEarly(i int, off int64, p []byte, proven bool) (int, error
 		done += int64(copy(p[done:n], pc.blocks[j].buf[in:]))
 	}
 	if n > 0 {
-		if !pc.complete && pc.leaves == nil {
-			pc.served = true
-		}
 		pc.touchLocked()
 		t.reindexLocked(pc)
 	}
-	tell := pc.leaves == nil && !pc.complete && !pc.leafWant && t.c.onWantLeaves != nil
+	leaf := int32(off / LeafSize)
+	tell := !pc.complete && t.c.onWantLeaves != nil && off < pc.length && pc.leafTold != leaf+1
 	if tell {
-		pc.leafWant = true
+		pc.leafTold = leaf + 1
 	}
 	t.mu.Unlock()
 	if tell {
-		t.c.onWantLeaves(t.ih, i)
+		t.c.onWantLeaves(t.ih, i, int(leaf))
 	}
 	return int(n), nil
 }
