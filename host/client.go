@@ -64,11 +64,18 @@ type Client struct {
 type PeerStats struct {
 	// DontHaveSent is the number of lt_donthave messages queued to peers.
 	DontHaveSent int64
+	// Connections the host closed, by rule: holding a request of an
+	// urgent piece and silent for SilentPeerTimeout (ClosedSilent),
+	// waiting StuckCancelTimeout for the answer to a cancel (ClosedStuck),
+	// too slow for the urgent chunks it holds (ClosedLate, see
+	// LateChunkAfter).
+	ClosedSilent, ClosedStuck, ClosedLate int64
 }
 
 // PeerStats returns the counts so far. It never blocks.
 func (c *Client) PeerStats() PeerStats {
-	return PeerStats{DontHaveSent: c.dontHaveSent.Load()}
+	return PeerStats{DontHaveSent: c.dontHaveSent.Load(), ClosedSilent: c.reqs.closedSilent.Load(),
+		ClosedStuck: c.reqs.closedStuck.Load(), ClosedLate: c.reqs.closedLate.Load()}
 }
 
 // AddPeers adds peers to t (Torrent.AddPeers) and remembers them as
@@ -205,7 +212,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			if l.Addr().(*net.TCPAddr).IP.To4() == nil {
 				network = "tcp6"
 			}
-			cl.AddDialer(&tapDialer{network: network, lh: c.leaves})
+			cl.AddDialer(&tapDialer{network: network, lh: c.leaves, d: net.Dialer{KeepAlive: -1, FallbackDelay: -1}})
 			cl.AddListener(tapListener{Listener: l, lh: c.leaves})
 		}
 	}

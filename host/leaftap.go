@@ -79,7 +79,9 @@ func listenTCP(cfg *torrent.ClientConfig) (ls []net.Listener, retry bool, err er
 		if cfg.ListenHost != nil {
 			host = cfg.ListenHost(network)
 		}
-		l, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		// BitTorrent connections have their own keep-alives (as v1.59.1's
+		// listenTcp).
+		l, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), network, net.JoinHostPort(host, strconv.Itoa(port)))
 		var sysErr *os.SyscallError
 		if errors.As(err, &sysErr) && sysErr.Syscall == "bind" && errors.Is(sysErr.Err, syscall.EADDRNOTAVAIL) {
 			continue // no such network here
@@ -111,7 +113,9 @@ func (l tapListener) Accept() (net.Conn, error) {
 	return l.lh.tap(c), nil
 }
 
-// tapDialer dials TCP on one network and wraps the connections for lh.
+// tapDialer dials TCP on one network and wraps the connections for lh. d
+// is set as v1.59.1's listenTcp sets its dialer: no TCP keep-alives, no
+// fallback between IPv4 and IPv6 (the network is one of them).
 type tapDialer struct {
 	network string
 	d       net.Dialer

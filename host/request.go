@@ -6,6 +6,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"go.uber.org/atomic"
 )
 
 const (
@@ -66,6 +67,10 @@ type requests struct {
 	mu     sync.Mutex    // guards the fields below; taken under the client's lock, never held across a call into the client
 	silent time.Duration // SilentPeerTimeout but in tests
 	peers  map[*torrent.Peer]*peerRequests
+
+	// Connections closed by run, by rule: silent (silentUrgent), stuck
+	// (stuck), late (lateUrgent).
+	closedSilent, closedStuck, closedLate atomic.Int64
 
 	wake chan struct{} // a request was sent while none was outstanding; buffered, never closed
 	stop chan struct{} // closed by Close
@@ -304,8 +309,14 @@ func (r *requests) run() {
 		case <-tick.C:
 		}
 		now := time.Now()
-		for _, h := range append(append(r.silentUrgent(now), r.stuck(now)...), r.lateUrgent(now)...) {
-			h.pc.Close()
+		for _, rule := range []struct {
+			held   []held
+			closed *atomic.Int64
+		}{{r.silentUrgent(now), &r.closedSilent}, {r.stuck(now), &r.closedStuck}, {r.lateUrgent(now), &r.closedLate}} {
+			for _, h := range rule.held {
+				h.pc.Close()
+				rule.closed.Add(1)
+			}
 		}
 	}
 }

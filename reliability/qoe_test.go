@@ -313,6 +313,9 @@ type qoeLeecher struct {
 	// their piece's hash check: proven by their leaf hashes, and not
 	// proven at all (stream.Status's LeafVerifiedBytes, UnverifiedBytes).
 	served func() (leafVerified, unverified int64)
+	// closed, if not nil, says which connections the host closed, by
+	// rule (host.PeerStats).
+	closed func() string
 	child  *memtorrentProcess // the leecher's child process (qoeprocess_test.go); nil: in the test process
 }
 
@@ -353,6 +356,10 @@ func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o
 		served: func() (int64, int64) {
 			st := e.h.Status()
 			return st.LeafVerifiedBytes, st.UnverifiedBytes
+		},
+		closed: func() string {
+			st := e.hc.PeerStats()
+			return fmt.Sprintf("silent %d, stuck %d, late %d", st.ClosedSilent, st.ClosedStuck, st.ClosedLate)
 		}}
 	for _, mi := range mis {
 		tor, err := e.cl.AddTorrent(mi)
@@ -422,6 +429,7 @@ type qoeResult struct {
 	downloaded   int64
 	wasted       int64  // of downloaded: chunks the leecher had already
 	conns        string // connections made per line
+	closed       string // connections the host closed, by rule (qoeLeecher.closed)
 	peakResident int64  // of the storage; -1 unknown
 	// Bytes served before their piece's hash check, proven by leaf hashes
 	// and not proven (qoeLeecher.served); -1 unknown.
@@ -557,6 +565,9 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 		t.Errorf("%s: %d bytes of a hybrid torrent served unverified in strict mode; want 0", c.name, res.unverified)
 	}
 	res.conns = holders.connections()
+	if l.closed != nil {
+		res.closed = l.closed()
+	}
 	if *qoeTrace {
 		t.Logf("%s: KB/s per line every %v from the leecher's start (%v before the scenario's):\n%s", c.name, timelineStep, origin.Sub(holders.start).Round(100*time.Millisecond), holders.timeline())
 	}
@@ -652,6 +663,7 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 	row("served before the piece's hash: leaf-verified", func(r qoeResult, _ int) string { return served(r.leafVerified) })
 	row("served before the piece's hash: unverified", func(r qoeResult, _ int) string { return served(r.unverified) })
 	row("connections per line", func(r qoeResult, _ int) string { return r.conns })
+	row("connections the host closed", func(r qoeResult, _ int) string { return r.closed })
 	row("peak storage resident", func(r qoeResult, _ int) string {
 		if r.peakResident < 0 {
 			return "-"
