@@ -570,6 +570,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 	}
 	if *qoeTrace {
 		t.Logf("%s: KB/s per line every %v from the leecher's start (%v before the scenario's):\n%s", c.name, timelineStep, origin.Sub(holders.start).Round(100*time.Millisecond), holders.timeline())
+		t.Logf("%s: the torrent's first chunks:\n%s", c.name, holders.headStory())
 	}
 	for i, err := range errs {
 		if err != nil {

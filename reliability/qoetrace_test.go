@@ -22,6 +22,21 @@ type requestHolders struct {
 	got    map[string][]int64 // bytes received by seeder name, per timelineStep since start
 	events []string           // connections closed, chokes
 	start  time.Time
+	// head is, for each chunk of a file's first headChunks, its first
+	// request and its arrival (by chunk index from the torrent's start).
+	head map[int]*headChunk
+}
+
+// headChunks is how many chunks from the torrent's start requestHolders
+// follows one by one: 1.25 MiB, what a player's startup needs (2 s at
+// 500 KB/s) and a little more.
+const headChunks = 80
+
+// headChunk is the story of one chunk of the head.
+type headChunk struct {
+	asked, got     time.Duration // since start; 0 not yet
+	askedOf, gotOf string
+	asks           int // requests of it sent (more than one: cancelled, stolen or re-asked)
 }
 
 // timelineStep is the step of requestHolders.timeline.
@@ -39,7 +54,8 @@ type holder struct {
 }
 
 func newRequestHolders(names map[string]string) *requestHolders {
-	return &requestHolders{names: names, reqs: map[holderKey]holder{}, conns: map[string]int{}, got: map[string][]int64{}, start: time.Now()}
+	return &requestHolders{names: names, reqs: map[holderKey]holder{}, conns: map[string]int{}, got: map[string][]int64{}, start: time.Now(),
+		head: map[int]*headChunk{}}
 }
 
 // config adds h's callbacks to cfg.
@@ -52,6 +68,12 @@ func (h *requestHolders) config(cfg *torrent.ClientConfig) {
 		}
 		h.mu.Lock()
 		h.reqs[holderKey{e.Peer.Torrent(), int(e.Index), int64(e.Begin)}] = holder{peer, time.Now()}
+		if c := h.headChunk(e.Peer.Torrent(), int(e.Index), int64(e.Begin)); c != nil {
+			if c.asks == 0 {
+				c.asked, c.askedOf = time.Since(h.start), peer
+			}
+			c.asks++
+		}
 		h.mu.Unlock()
 	})
 	cb.DeletedRequest = append(cb.DeletedRequest, func(e torrent.PeerRequestEvent) {
@@ -68,6 +90,9 @@ func (h *requestHolders) config(cfg *torrent.ClientConfig) {
 			h.got[name] = append(h.got[name], 0)
 		}
 		h.got[name][i] += int64(len(e.Message.Piece))
+		if c := h.headChunk(e.Peer.Torrent(), int(e.Message.Index), int64(e.Message.Begin)); c != nil && c.got == 0 {
+			c.got, c.gotOf = time.Since(h.start), name
+		}
 	})
 	prevClosed := cb.PeerConnClosed
 	cb.PeerConnClosed = func(pc *torrent.PeerConn) {
@@ -98,6 +123,42 @@ func (h *requestHolders) config(cfg *torrent.ClientConfig) {
 		h.conns[h.names[pc.RemoteAddr.String()]]++
 		h.mu.Unlock()
 	})
+}
+
+// headChunk returns the story of the chunk of t at begin in piece, if it
+// is one of the first headChunks of the torrent. h.mu must be held.
+func (h *requestHolders) headChunk(t *torrent.Torrent, piece int, begin int64) *headChunk {
+	info := t.Info()
+	if info == nil {
+		return nil
+	}
+	i := int((int64(piece)*info.PieceLength + begin) / (16 << 10)) // v1.59.1's chunk size
+	if i >= headChunks {
+		return nil
+	}
+	c := h.head[i]
+	if c == nil {
+		c = &headChunk{}
+		h.head[i] = c
+	}
+	return c
+}
+
+// headStory says when each chunk of the head was asked of whom and got
+// from whom, in order, in seconds since the leecher's start.
+func (h *requestHolders) headStory() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	for i := range headChunks {
+		c := h.head[i]
+		if c == nil {
+			fmt.Fprintf(&b, "%3d never asked\n", i)
+			continue
+		}
+		fmt.Fprintf(&b, "%3d asked %.2fs of %-18s got %.2fs from %-18s asks %d\n", i, c.asked.Seconds(), c.askedOf, c.got.Seconds(), c.gotOf, c.asks)
+	}
+	return b.String()
 }
 
 func (h *requestHolders) event(format string, args ...any) {
