@@ -52,7 +52,7 @@ var (
 	qoeSize        = flag.String("qoe.size", "", "TestQoE: the length of a single-file scenario's file (256MiB, 512MiB); default the scenario's")
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
-	qoeLeafHashes  = flag.Bool("qoe.leafhashes", false, "TestQoE: memtorrent with leaf hashes (host.Options.LeafHashes, -leaf-hashes) in a v1 scenario too: what the tap on its connections costs")
+	qoeLeafHashes  = flag.Bool("qoe.leafhashes", true, "TestQoE: memtorrent with leaf hashes (host.Options.LeafHashes, -leaf-hashes, the serve binary's default) in v1 scenarios too (false: without the tap on its connections); hybrid scenarios always")
 	qoeHybrid      = flag.Bool("qoe.hybrid", false, "TestQoE: hybrid v1+v2 torrents of the same data (single-file scenarios), memtorrent with leaf hashes (qoehybrid_test.go)")
 )
 
@@ -570,7 +570,7 @@ func playContestant(t *testing.T, sc qoeScenario, c contestant, mis []*metainfo.
 	}
 	if *qoeTrace {
 		t.Logf("%s: KB/s per line every %v from the leecher's start (%v before the scenario's):\n%s", c.name, timelineStep, origin.Sub(holders.start).Round(100*time.Millisecond), holders.timeline())
-		t.Logf("%s: the torrent's first chunks:\n%s", c.name, holders.headStory())
+		t.Logf("%s: the torrent's first chunks, from the scenario's start:\n%s", c.name, holders.headStory(origin))
 	}
 	for i, err := range errs {
 		if err != nil {

@@ -145,10 +145,11 @@ func (h *requestHolders) headChunk(t *torrent.Torrent, piece int, begin int64) *
 }
 
 // headStory says when each chunk of the head was asked of whom and got
-// from whom, in order, in seconds since the leecher's start.
-func (h *requestHolders) headStory() string {
+// from whom, in order, in seconds since origin (the scenario's start).
+func (h *requestHolders) headStory(origin time.Time) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	o := origin.Sub(h.start)
 	var b strings.Builder
 	for i := range headChunks {
 		c := h.head[i]
@@ -156,7 +157,7 @@ func (h *requestHolders) headStory() string {
 			fmt.Fprintf(&b, "%3d never asked\n", i)
 			continue
 		}
-		fmt.Fprintf(&b, "%3d asked %.2fs of %-18s got %.2fs from %-18s asks %d\n", i, c.asked.Seconds(), c.askedOf, c.got.Seconds(), c.gotOf, c.asks)
+		fmt.Fprintf(&b, "%3d asked %.2fs of %-18s got %.2fs from %-18s asks %d\n", i, (c.asked - o).Seconds(), c.askedOf, (c.got - o).Seconds(), c.gotOf, c.asks)
 	}
 	return b.String()
 }

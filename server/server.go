@@ -45,7 +45,8 @@ type Config struct {
 	// LeafHashes asks peers of v2 and hybrid torrents for the hashes of
 	// the playhead piece's 16 KiB blocks, so that each block is served
 	// verified as it arrives (host.Options.LeafHashes; the host then
-	// listens and dials TCP itself). Default off.
+	// listens and dials TCP itself). Default off; the memtorrent binary
+	// turns it on (-leaf-hashes).
 	LeafHashes bool
 	// Idle drops a torrent added over HTTP after this long without a
 	// request or a playback session; 0 never.
