@@ -51,7 +51,7 @@ type leafHashes struct {
 	byIH     map[metainfo.Hash]*leafTorrent     // the same, by the storage's key
 	v1       map[metainfo.Hash]*memory.Torrent  // torrents without leaf hashes (v1), by the storage's key
 
-	requests, replies, rejects, dropped, late, set atomic.Int64
+	requests, replies, rejects, dropped, late, set, reconnects atomic.Int64
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -63,6 +63,9 @@ type LeafHashStats struct {
 	Dropped  int64 // replies that proved nothing asked (wrong hashes, unknown root or layer, never asked)
 	Late     int64 // replies for runs another connection had proven first
 	Set      int64 // runs of leaf hashes given to the storage
+	// Reconnects counts the connections closed to be dialled again with
+	// the v2 upgrade (see reconnectForV2).
+	Reconnects int64
 }
 
 // runLeaves is how many leaves one hash request asks for: 1 MiB of data,
@@ -140,17 +143,17 @@ func newLeafHashes() *leafHashes {
 		byIH: map[metainfo.Hash]*leafTorrent{}, v1: map[metainfo.Hash]*memory.Torrent{}}
 }
 
-// tap wraps a connection of the client.
-func (lh *leafHashes) tap(c net.Conn) net.Conn {
+// tap wraps a connection of the client, which dialled it or accepted it.
+func (lh *leafHashes) tap(c net.Conn, dialled bool) net.Conn {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0) // what v1.59.1 does to the TCP connections it makes
 	}
-	return &tapConn{Conn: c, lh: lh}
+	return &tapConn{Conn: c, lh: lh, dialled: dialled, done: make(chan struct{})}
 }
 
 func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
-		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Set: lh.set.Load()}
+		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check
@@ -427,8 +430,10 @@ func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
 
 // connReady registers c, a connection whose handshakes named ih, and asks
 // it for the leaf hashes of the wanted pieces of the torrent ih names, and
-// for the piece layers asked of other connections and still missing.
-func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
+// for the piece layers asked of other connections and still missing. For
+// a connection that could have been upgraded (see reconnectForV2) it then
+// waits for the torrent's info.
+func (lh *leafHashes) connReady(c *tapConn, ih [20]byte, notUpgraded bool) {
 	lh.mu.Lock()
 	if !c.usable.Load() {
 		// Closed before it got here: Close cleared usable before its
@@ -458,6 +463,40 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	lh.sendAll(c, msgs)
 	if !ok {
 		lh.wantHead(ih)
+	}
+	if notUpgraded {
+		lh.reconnectForV2(c, ih)
+	}
+}
+
+// reconnectForV2 closes c, a connection we dialled for the torrent whose
+// v1 info hash is ih, when the torrent turns out to be hybrid: the client
+// did not know its v2 info hash when it dialled (a magnet with the v1
+// info hash alone), so its handshake asked for no upgrade, and a
+// libtorrent peer answers hash requests only on an upgraded connection
+// (docs/verify.md). The redialer dials the peer again (a closed connection
+// we dialled is owed a dial), and the client, which knows the v2 info
+// hash by then, asks for the upgrade. It waits for the torrent's info,
+// until c or the torrent closes.
+func (lh *leafHashes) reconnectForV2(c *tapConn, ih [20]byte) {
+	cl := lh.cl.Load()
+	if cl == nil {
+		return
+	}
+	t, ok := cl.Torrent(ih)
+	if !ok {
+		return
+	}
+	select {
+	case <-t.GotInfo():
+	case <-t.Closed():
+		return
+	case <-c.done:
+		return
+	}
+	if info := t.Info(); info != nil && info.HasV2() {
+		lh.reconnects.Add(1)
+		c.Close()
 	}
 }
 

@@ -108,7 +108,7 @@ func (l tapListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.lh.tap(c), nil
+	return l.lh.tap(c, false), nil
 }
 
 // tapDialer dials TCP on one network and wraps the connections for lh.
@@ -125,7 +125,7 @@ func (d *tapDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.lh.tap(c), nil
+	return d.lh.tap(c, true), nil
 }
 
 // streamParser follows one direction of a peer connection: the handshake,
@@ -148,6 +148,12 @@ func (p *streamParser) handshakeDone() bool { return p.hsN == handshakeLen }
 func (p *streamParser) infoHash() (ih [20]byte) {
 	copy(ih[:], p.hs[28:48])
 	return ih
+}
+
+// reserved is the handshake's reserved bytes; valid once handshakeDone.
+func (p *streamParser) reserved() (b pp.PeerExtensionBits) {
+	copy(b[:], p.hs[20:28])
+	return b
 }
 
 // atBoundary reports whether the bytes so far end between two messages,
@@ -217,12 +223,15 @@ func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(bod
 // waits for us to read, would never end.
 type tapConn struct {
 	net.Conn
-	lh *leafHashes
+	lh      *leafHashes
+	dialled bool          // we dialled the peer (else it dialled us); never changes
+	done    chan struct{} // closed by Close
 
-	in     streamParser // Read's
-	inOff  bool         // Read's: not plaintext, bytes pass through
-	peerIH [20]byte     // the peer's handshake info hash, written before haveIn is set
-	haveIn atomic.Bool
+	in       streamParser         // Read's
+	inOff    bool                 // Read's: not plaintext, bytes pass through
+	peerIH   [20]byte             // the peer's handshake info hash, written before haveIn is set
+	peerBits pp.PeerExtensionBits // the peer's handshake reserved bytes, written before haveIn is set
+	haveIn   atomic.Bool
 	// readyTo is the info hash both handshakes named, written under mu
 	// before usable is set; usable means hash requests may go.
 	readyTo [20]byte
@@ -247,7 +256,7 @@ func (c *tapConn) Read(b []byte) (int, error) {
 		if !c.in.feed(b[:n], isHashMessage, c.peerMessage) {
 			c.inOff = true
 		} else if !c.haveIn.Load() && c.in.handshakeDone() {
-			c.peerIH = c.in.infoHash()
+			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
 			c.haveIn.Store(true)
 			if c.mu.TryLock() { // else the next write checks
 				c.checkUsableLocked()
@@ -287,14 +296,20 @@ func (c *tapConn) Write(b []byte) (int, error) {
 // be the first after the handshake, BEP 3). It is registered under the
 // peer's info hash: a v2 info hash (truncated) when the peer upgraded our
 // v1 one or named it itself, which the leafHashes know; a v1 one, which
-// they ignore, otherwise. c.mu must be held.
+// they ignore, otherwise. It tells lh too whether the connection could
+// have been upgraded had the client known the v2 info hash when it
+// dialled: we dialled, the client's handshake lacks the v2 bit (a magnet
+// with the v1 info hash alone, before its info), the peer's has it, and
+// the peer named our info hash. c.mu must be held.
 func (c *tapConn) checkUsableLocked() {
 	if c.usable.Load() || c.outOff || c.closed || !c.haveIn.Load() || !c.out.handshakeDone() || c.sent == 0 {
 		return
 	}
 	c.readyTo = c.peerIH
 	c.usable.Store(true)
-	go c.lh.connReady(c, c.readyTo)
+	notUpgraded := c.dialled && c.out.infoHash() == c.peerIH &&
+		!c.out.reserved().GetBit(pp.ExtensionBitV2Upgrade) && c.peerBits.GetBit(pp.ExtensionBitV2Upgrade)
+	go c.lh.connReady(c, c.readyTo, notUpgraded)
 }
 
 // send writes msg (a whole message with its length prefix) between two of
@@ -334,6 +349,9 @@ func (c *tapConn) Close() error {
 	err := c.Conn.Close()
 	c.mu.Lock()
 	wasUsable := c.usable.Swap(false)
+	if !c.closed {
+		close(c.done)
+	}
 	c.closed, c.queued = true, nil
 	c.mu.Unlock()
 	if wasUsable {

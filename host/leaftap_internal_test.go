@@ -64,7 +64,7 @@ func TestTapConnInjects(t *testing.T) {
 	ours, theirs := net.Pipe()
 	defer theirs.Close()
 	lh := newLeafHashes()
-	c := lh.tap(ours).(*tapConn)
+	c := lh.tap(ours, true).(*tapConn)
 	defer c.Close()
 	var ih [20]byte
 	ih[0] = 3

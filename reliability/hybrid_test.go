@@ -349,7 +349,11 @@ func hashExchange(t *testing.T, addr net.Addr, ih [20]byte, v2 bool, req pp.Mess
 // hash check of a piece (memory.Torrent.ReadVerified) makes the host ask
 // the seeder, over the client's own connection, for the piece's 16 KiB
 // block hashes; they reach the storage, and the piece's bytes are then
-// served verified and exact.
+// served verified and exact. The torrent is added as a .torrent (its piece
+// layer in it) and as magnets, which bring no piece layer: the host asks
+// qBittorrent for it first and proves it against the file's pieces root.
+// The magnets: both info hashes, as qBittorrent writes a hybrid's
+// (metainfo.MagnetV2), and the v1 info hash alone (MetaInfo.Magnet).
 func TestLeafHashesFromQBittorrent(t *testing.T) {
 	qbittorrentProgram.require(t)
 	dataDir := t.TempDir()
@@ -357,43 +361,66 @@ func TestLeafHashesFromQBittorrent(t *testing.T) {
 	mi := hybridMetaInfo(t, dataDir, spec)
 	content := testutil.Content(spec)
 	addr := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()))
-
-	hc, err := host.NewWith(testutil.Config(t, listenOn("127.0.0.51")), memory.Options{Capacity: 4 * mib}, host.Options{LeafHashes: true})
+	info, err := mi.UnmarshalInfo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hc.Close() })
-	tor, err := hc.Torrent.AddTorrent(mi)
+	magnetV2, err := mi.MagnetV2()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc.AddPeers(tor, []torrent.PeerInfo{{Addr: addr}})
-	testutil.WaitChan(t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
-	mt, ok := hc.Storage.Torrent(tor.InfoHash())
-	if !ok {
-		t.Fatal("no storage for the torrent")
-	}
-	// Wanting piece 0 makes the client connect; the pieces below are
-	// wanted only once their hashes are there, so that the test sees the
-	// hashes come first.
-	tor.Piece(0).SetPriority(torrent.PiecePriorityNormal)
-	for _, piece := range []int{5, tor.NumPieces() - 1} {
-		want := content[piece*pieceLength : min((piece+1)*pieceLength, len(content))]
-		buf := make([]byte, len(want))
-		if n, err := mt.ReadVerified(piece, 0, buf); n != 0 || err != nil {
-			t.Fatalf("piece %d: ReadVerified before any data: (%d, %v)", piece, n, err)
-		}
-		testutil.WaitFor(t, testutil.SetupTimeout, "the piece's leaf hashes", func() bool { return mt.HasLeafHashes(piece) })
-		tor.Piece(piece).SetPriority(torrent.PiecePriorityNow)
-		testutil.WaitFor(t, transferTimeout, "the piece's bytes, verified", func() bool {
-			n, err := mt.ReadVerified(piece, 0, buf)
-			return err == nil && n == len(buf)
+	for _, tc := range []struct{ name, leecher, magnet string }{
+		{"torrent", "127.0.0.51", ""},
+		{"magnet", "127.0.0.52", magnetV2.String()},
+		{"magnet v1", "127.0.0.53", mi.Magnet(nil, &info).String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc, err := host.NewWith(testutil.Config(t, listenOn(tc.leecher)), memory.Options{Capacity: 4 * mib}, host.Options{LeafHashes: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hc.Close() })
+			var tor *torrent.Torrent
+			if tc.magnet == "" {
+				tor, err = hc.Torrent.AddTorrent(mi)
+			} else {
+				tor, err = hc.Torrent.AddMagnet(tc.magnet)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc.AddPeers(tor, []torrent.PeerInfo{{Addr: addr}})
+			testutil.WaitChan(t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
+			if got := len(tor.Metainfo().PieceLayers); (got == 0) != (tc.magnet != "") {
+				t.Fatalf("the client holds %d piece layers; want them from a .torrent only", got)
+			}
+			mt, ok := hc.Storage.Torrent(tor.InfoHash())
+			if !ok {
+				t.Fatal("no storage for the torrent")
+			}
+			// Wanting piece 0 makes the client connect; the pieces below are
+			// wanted only once their hashes are there, so that the test sees the
+			// hashes come first.
+			tor.Piece(0).SetPriority(torrent.PiecePriorityNormal)
+			for _, piece := range []int{5, tor.NumPieces() - 1} {
+				want := content[piece*pieceLength : min((piece+1)*pieceLength, len(content))]
+				buf := make([]byte, len(want))
+				if n, err := mt.ReadVerified(piece, 0, buf); n != 0 || err != nil {
+					t.Fatalf("piece %d: ReadVerified before any data: (%d, %v)", piece, n, err)
+				}
+				testutil.WaitFor(t, testutil.SetupTimeout, "the piece's leaf hashes", func() bool { return mt.HasLeafHashes(piece) })
+				tor.Piece(piece).SetPriority(torrent.PiecePriorityNow)
+				testutil.WaitFor(t, transferTimeout, "the piece's bytes, verified", func() bool {
+					n, err := mt.ReadVerified(piece, 0, buf)
+					return err == nil && n == len(buf)
+				})
+				equal(t, fmt.Sprintf("piece %d", piece), buf, want)
+			}
+			st := hc.LeafHashStats()
+			t.Logf("leaf hashes: %+v", st)
+			if st.Set < 2 || st.Dropped != 0 || st.Rejects != 0 {
+				t.Errorf("leaf hash stats %+v: want the 2 pieces (and those after them, asked for ahead) set, nothing dropped or rejected", st)
+			}
 		})
-		equal(t, fmt.Sprintf("piece %d", piece), buf, want)
-	}
-	st := hc.LeafHashStats()
-	t.Logf("leaf hashes: %+v", st)
-	if st.Set < 2 || st.Dropped != 0 || st.Rejects != 0 {
-		t.Errorf("leaf hash stats %+v: want the 2 pieces (and those after them, asked for ahead) set, nothing dropped or rejected", st)
 	}
 }
