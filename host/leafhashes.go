@@ -64,7 +64,7 @@ type LeafHashStats struct {
 	Late     int64 // replies for runs another connection had proven first
 	Set      int64 // runs of leaf hashes given to the storage
 	// Reconnects counts the connections closed to be dialled again with
-	// the v2 upgrade (see reconnectForV2).
+	// the v2 upgrade (see leafHashes.afterInfo).
 	Reconnects int64
 }
 
@@ -430,9 +430,10 @@ func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
 
 // connReady registers c, a connection whose handshakes named ih, and asks
 // it for the leaf hashes of the wanted pieces of the torrent ih names, and
-// for the piece layers asked of other connections and still missing. For
-// a connection that could have been upgraded (see reconnectForV2) it then
-// waits for the torrent's info.
+// for the piece layers asked of other connections and still missing. The
+// first connection of a torrent, and one that was not upgraded although
+// it could have been (tapConn.checkUsableLocked), then wait for the
+// torrent's info (afterInfo).
 func (lh *leafHashes) connReady(c *tapConn, ih [20]byte, notUpgraded bool) {
 	lh.mu.Lock()
 	if !c.usable.Load() {
@@ -461,24 +462,23 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte, notUpgraded bool) {
 	}
 	lh.mu.Unlock()
 	lh.sendAll(c, msgs)
-	if !ok {
-		lh.wantHead(ih)
-	}
-	if notUpgraded {
-		lh.reconnectForV2(c, ih)
+	if !ok || notUpgraded {
+		lh.afterInfo(c, ih, notUpgraded)
 	}
 }
 
-// reconnectForV2 closes c, a connection we dialled for the torrent whose
-// v1 info hash is ih, when the torrent turns out to be hybrid: the client
-// did not know its v2 info hash when it dialled (a magnet with the v1
-// info hash alone), so its handshake asked for no upgrade, and a
-// libtorrent peer answers hash requests only on an upgraded connection
-// (docs/verify.md). The redialer dials the peer again (a closed connection
-// we dialled is owed a dial), and the client, which knows the v2 info
-// hash by then, asks for the upgrade. It waits for the torrent's info,
-// until c or the torrent closes.
-func (lh *leafHashes) reconnectForV2(c *tapConn, ih [20]byte) {
+// afterInfo waits for the info of the torrent ih names (a magnet's comes
+// after its first connections), until c or the torrent closes; if the
+// torrent is v2 or hybrid, it then wants the head of its largest file
+// (wantHead), or, for a connection that was not upgraded although it
+// could have been, closes c: the client did not know the v2 info hash
+// when it dialled (a magnet with the v1 info hash alone), so its
+// handshake asked for no upgrade, and a libtorrent peer answers hash
+// requests only on an upgraded connection (docs/verify.md). The redialer
+// dials the peer again (a closed connection we dialled is owed a dial),
+// and the client, which knows the v2 info hash by then, asks for the
+// upgrade.
+func (lh *leafHashes) afterInfo(c *tapConn, ih [20]byte, notUpgraded bool) {
 	cl := lh.cl.Load()
 	if cl == nil {
 		return
@@ -494,10 +494,15 @@ func (lh *leafHashes) reconnectForV2(c *tapConn, ih [20]byte) {
 	case <-c.done:
 		return
 	}
-	if info := t.Info(); info != nil && info.HasV2() {
+	if info := t.Info(); info == nil || !info.HasV2() {
+		return
+	}
+	if notUpgraded {
 		lh.reconnects.Add(1)
 		c.Close()
+		return
 	}
+	lh.wantHead(ih)
 }
 
 // wantHead wants the leaf hashes of the first pieces of the largest file

@@ -208,6 +208,50 @@ func TestQBittorrentBlockHashes(t *testing.T) {
 				t.Errorf("run %d of piece %d: its hashes and uncles combine to %x, the piece-layer hash is %x", run, piece, node, layer[piece])
 			}
 		}
+		// The piece layer, as host.leafHashes asks for it when the torrent
+		// came without it (a magnet): base layer log2(16) = 4, the 33
+		// pieces rounded up to 64; past the file's end libtorrent sends
+		// the pad hash (the root of a piece of zero blocks), and the whole
+		// layer combines to the file's pieces root. Then each half, with
+		// the proof layers (counted from the base layer) that bring the
+		// uncle taking it to the root, as for a file of more than 512
+		// pieces.
+		layerBase := pp.Integer(bits.Len(blocksPerPiece) - 1)
+		pad := metainfo.HashForPiecePad(pieceLength)
+		_, reply = hashExchange(t, addr, v1, true, pp.Message{Type: pp.HashRequest, PiecesRoot: root, BaseLayer: layerBase, Length: 64})
+		if reply.Type != pp.Hashes || len(reply.Hashes) != 64 {
+			t.Fatalf("the piece layer: got %v with %d hashes, want %v with 64", reply.Type, len(reply.Hashes), pp.Hashes)
+		}
+		for i, h := range reply.Hashes {
+			want := pad
+			if i < len(layer) {
+				want = layer[i]
+			}
+			if h != want {
+				t.Errorf("piece-layer hash %d: %x, want %x", i, h, want)
+			}
+		}
+		if got := merkle.Root(reply.Hashes); got != root {
+			t.Errorf("the piece layer combines to %x, the pieces root is %x", got, root)
+		}
+		for half := range 2 {
+			req := pp.Message{Type: pp.HashRequest, PiecesRoot: root, BaseLayer: layerBase, Index: pp.Integer(32 * half), Length: 32,
+				ProofLayers: pp.Integer(bits.Len(64) - 2)}
+			_, reply := hashExchange(t, addr, v1, true, req)
+			if reply.Type != pp.Hashes || len(reply.Hashes) != 32+1 {
+				t.Fatalf("half %d of the piece layer with proof layers %d: got %v with %d hashes, want %v with 32 and an uncle",
+					half, req.ProofLayers, reply.Type, len(reply.Hashes), pp.Hashes)
+			}
+			node, uncle := merkle.Root(reply.Hashes[:32]), reply.Hashes[32]
+			if half == 0 {
+				node = sha256.Sum256(append(node[:], uncle[:]...))
+			} else {
+				node = sha256.Sum256(append(uncle[:], node[:]...))
+			}
+			if node != root {
+				t.Errorf("half %d of the piece layer and its uncle combine to %x, the pieces root is %x", half, node, root)
+			}
+		}
 		ih, reply := hashExchange(t, addr, v1, false, blockRequest(0, blocksPerPiece))
 		if ih != v1 || !reply.Keepalive {
 			t.Errorf("without the v2 bit: reply's info hash %x (v1 %x), answer %v; want v1 and the connection closed", ih, v1, reply.Type)
