@@ -41,6 +41,14 @@ import (
 // answers when it has hashed its data, and rejects otherwise
 // (docs/verify.md); a peer's wrong hashes do not reach the piece hash and
 // are dropped.
+//
+// A torrent added by magnet has no piece layers: for each file longer
+// than a piece, the piece layer is asked of the same connections first
+// (layerRequestsLocked), kept once it reaches the file's pieces root in
+// the info (layerReply), and the runs readers wanted meanwhile are asked
+// then. A connection we dialled for a magnet before its info, which the
+// client could not ask for the v2 upgrade, is closed once the torrent
+// turns out v2 or hybrid, to be dialled again with it (afterInfo).
 type leafHashes struct {
 	cl  atomic.Pointer[torrent.Client] // set once the client exists
 	mem *memory.Client                 // set before the client exists
