@@ -162,6 +162,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			return nil, err
 		}
 		c.leaves, c.listeners = newLeafHashes(), ls
+		c.leaves.redialAfterClose = c.redial.dialAfterClose
 		ignoreHashMessages(cfg)
 		if !cfg.HeaderObfuscationPolicy.RequirePreferred {
 			cfg.HeaderObfuscationPolicy.Preferred = false

@@ -52,6 +52,10 @@ import (
 type leafHashes struct {
 	cl  atomic.Pointer[torrent.Client] // set once the client exists
 	mem *memory.Client                 // set before the client exists
+	// redialAfterClose, set before the client exists, has a connection
+	// we dialled to addr for t, about to be closed, dialled again at once
+	// after it closed (redialer.dialAfterClose).
+	redialAfterClose func(t *torrent.Torrent, addr net.Addr)
 
 	mu       sync.Mutex
 	conns    map[[20]byte]map[*tapConn]struct{} // usable connections by info hash
@@ -483,9 +487,8 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte, notUpgraded bool) {
 // when it dialled (a magnet with the v1 info hash alone), so its
 // handshake asked for no upgrade, and a libtorrent peer answers hash
 // requests only on an upgraded connection (docs/verify.md). The redialer
-// dials the peer again (a closed connection we dialled is owed a dial),
-// and the client, which knows the v2 info hash by then, asks for the
-// upgrade.
+// dials the peer again at its next check, and the client, which knows the
+// v2 info hash by then, asks for the upgrade.
 func (lh *leafHashes) afterInfo(c *tapConn, ih [20]byte, notUpgraded bool) {
 	cl := lh.cl.Load()
 	if cl == nil {
@@ -507,6 +510,9 @@ func (lh *leafHashes) afterInfo(c *tapConn, ih [20]byte, notUpgraded bool) {
 	}
 	if notUpgraded {
 		lh.reconnects.Add(1)
+		if lh.redialAfterClose != nil {
+			lh.redialAfterClose(t, c.RemoteAddr())
+		}
 		c.Close()
 		return
 	}

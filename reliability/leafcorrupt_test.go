@@ -212,8 +212,11 @@ func TestLeafHashesAnacrolixSeeder(t *testing.T) {
 // a piece), in strict mode, without and with host.Options.LeafHashes, and
 // logs the time to the first byte. Without: the first byte waits for the
 // whole piece. With: it comes while the piece is incomplete, proven by its
-// block hash, and nothing is served unverified. Run with
-// -firstbyte.rate=1000000 -v to measure at 1 MB/s.
+// block hash, and nothing is served unverified; also with the torrent
+// added by a magnet with the v1 info hash alone (the clock starts once it
+// has its info, as for the others: the reconnect for the v2 upgrade and
+// the piece layer come after). Run with -firstbyte.rate=1000000 -v to
+// measure at 1 MB/s.
 func TestLeafHashesFirstByte(t *testing.T) {
 	qbittorrentProgram.require(t)
 	dataDir := t.TempDir()
@@ -222,11 +225,21 @@ func TestLeafHashesFirstByte(t *testing.T) {
 	want := testutil.Content(spec)[:mib]
 	limit := fmt.Sprintf("Session\\IgnoreLimitsOnLAN=false\nSession\\GlobalUPSpeedLimit=%d\n", *firstByteRate/1024)
 	qb := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()), limit)
-	for i, leaves := range []bool{false, true} {
-		t.Run(fmt.Sprintf("leafhashes=%v", leaves), func(t *testing.T) {
+	for i, tc := range []struct{ leaves, magnet bool }{{false, false}, {true, false}, {true, true}} {
+		leaves := tc.leaves
+		name := fmt.Sprintf("leafhashes=%v", leaves)
+		if tc.magnet {
+			name += " magnet"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newEnvWith(t, 64*mib, host.Options{LeafHashes: leaves}, stream.Options{Verify: stream.VerifyStrict}, listenOn(fmt.Sprintf("127.0.0.%d", 71+i)))
 			h := e.h
-			tor := e.add(mi, qb)
+			var tor *torrent.Torrent
+			if tc.magnet {
+				tor = e.addMagnet(mi.HashInfoBytes(), qb)
+			} else {
+				tor = e.add(mi, qb)
+			}
 
 			ctx, cancel := context.WithTimeout(t.Context(), transferTimeout)
 			defer cancel()
