@@ -98,8 +98,9 @@ const maxPending = 64
 const leafRetry = 2 * time.Second
 
 // leafTorrent is what leafHashes knows of one v2 or hybrid torrent. Its
-// fields never change after it is made but for those below files, which
-// lh.mu guards, and the mutable fields of files' elements (see leafFile).
+// fields never change after it is made but for those below byRoot, which
+// leafHashes.mu guards, and the mutable fields of files' elements (see
+// leafFile).
 type leafTorrent struct {
 	ih     metainfo.Hash // the storage's key
 	short  [20]byte      // truncated v2 info hash: what upgraded handshakes name
