@@ -296,20 +296,25 @@ func (c *tapConn) Write(b []byte) (int, error) {
 // be the first after the handshake, BEP 3). It is registered under the
 // peer's info hash: a v2 info hash (truncated) when the peer upgraded our
 // v1 one or named it itself, which the leafHashes know; a v1 one, which
-// they ignore, otherwise. It tells lh too whether the connection could
-// have been upgraded had the client known the v2 info hash when it
-// dialled: we dialled, the client's handshake lacks the v2 bit (a magnet
-// with the v1 info hash alone, before its info), the peer's has it, and
-// the peer named our info hash. c.mu must be held.
+// they ignore, otherwise. c.mu must be held.
 func (c *tapConn) checkUsableLocked() {
 	if c.usable.Load() || c.outOff || c.closed || !c.haveIn.Load() || !c.out.handshakeDone() || c.sent == 0 {
 		return
 	}
 	c.readyTo = c.peerIH
 	c.usable.Store(true)
-	notUpgraded := c.dialled && c.out.infoHash() == c.peerIH &&
+	go c.lh.connReady(c, c.readyTo, c.notUpgradedLocked())
+}
+
+// notUpgradedLocked reports whether the connection could have been
+// upgraded to v2 had the client known the v2 info hash when it dialled:
+// we dialled, the client's handshake lacks the v2 bit (a magnet with the
+// v1 info hash alone, before its info), the peer's has it, and the peer
+// answered with our info hash. Both handshakes must have gone by; c.mu
+// must be held.
+func (c *tapConn) notUpgradedLocked() bool {
+	return c.dialled && c.out.infoHash() == c.peerIH &&
 		!c.out.reserved().GetBit(pp.ExtensionBitV2Upgrade) && c.peerBits.GetBit(pp.ExtensionBitV2Upgrade)
-	go c.lh.connReady(c, c.readyTo, notUpgraded)
 }
 
 // send writes msg (a whole message with its length prefix) between two of
