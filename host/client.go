@@ -141,8 +141,11 @@ type Options struct {
 	// LeafHashes fetches, for the pieces of v2 and hybrid torrents that
 	// reads before the hash check want, the SHA-256 of each 16 KiB block
 	// from peers (BEP 52 hash requests), so that the storage serves each
-	// block verified as soon as it arrives (memory.Torrent.ReadVerified).
-	// It makes the host listen and dial TCP itself, in place of the
+	// block verified as soon as it arrives (memory.Torrent.ReadVerified);
+	// for a torrent added by magnet it first asks peers for the piece
+	// layers the hashes are checked against, and dials again a peer whose
+	// connection it could not upgrade to v2 before the info came. It
+	// makes the host listen and dial TCP itself, in place of the
 	// client (which it configures with DisableTCP), to follow plaintext
 	// connections (see leaftap.go); MSE-encrypted connections carry no
 	// hash requests, so LeafHashes makes the client try plaintext first
@@ -166,6 +169,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			return nil, err
 		}
 		c.leaves, c.listeners = newLeafHashes(), ls
+		c.leaves.redialAfterClose = c.redial.dialAfterClose
 		ignoreHashMessages(cfg)
 		if !cfg.HeaderObfuscationPolicy.RequirePreferred {
 			cfg.HeaderObfuscationPolicy.Preferred = false

@@ -21,9 +21,9 @@ import (
 // the client neither answers v2 peers' hash requests nor learns piece
 // layers from peers, which only a v2 torrent added without its piece
 // layers (by magnet) needs; a hybrid torrent is verified by its v1 hashes
-// and a .torrent carries its piece layers. The host's own block-hash
-// requests (Options.LeafHashes) read the replies on the connection
-// itself, before the client (leaftap.go).
+// and a .torrent carries its piece layers. The host's own hash requests
+// (Options.LeafHashes: block hashes, and a magnet's piece layers) read
+// the replies on the connection itself, before the client (leaftap.go).
 func ignoreHashMessages(cfg *torrent.ClientConfig) {
 	cfg.Callbacks.ReadMessage = after(cfg.Callbacks.ReadMessage, func(_ *torrent.PeerConn, msg *pp.Message) {
 		switch msg.Type {

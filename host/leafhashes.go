@@ -41,9 +41,21 @@ import (
 // answers when it has hashed its data, and rejects otherwise
 // (docs/verify.md); a peer's wrong hashes do not reach the piece hash and
 // are dropped.
+//
+// A torrent added by magnet has no piece layers: for each file longer
+// than a piece, the piece layer is asked of the same connections first
+// (layerRequestsLocked), kept once it reaches the file's pieces root in
+// the info (layerReply), and the runs readers wanted meanwhile are asked
+// then. A connection we dialled for a magnet before its info, which the
+// client could not ask for the v2 upgrade, is closed once the torrent
+// turns out v2 or hybrid, to be dialled again with it (afterInfo).
 type leafHashes struct {
 	cl  atomic.Pointer[torrent.Client] // set once the client exists
 	mem *memory.Client                 // set before the client exists
+	// redialAfterClose, set before the client exists, has a connection
+	// we dialled to addr for t, about to be closed, dialled again at once
+	// after it closed (redialer.dialAfterClose).
+	redialAfterClose func(t *torrent.Torrent, addr net.Addr)
 
 	mu       sync.Mutex
 	conns    map[[20]byte]map[*tapConn]struct{} // usable connections by info hash
@@ -51,7 +63,7 @@ type leafHashes struct {
 	byIH     map[metainfo.Hash]*leafTorrent     // the same, by the storage's key
 	v1       map[metainfo.Hash]*memory.Torrent  // torrents without leaf hashes (v1), by the storage's key
 
-	requests, replies, rejects, dropped, late, set atomic.Int64
+	requests, replies, rejects, dropped, late, set, reconnects atomic.Int64
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -63,6 +75,9 @@ type LeafHashStats struct {
 	Dropped  int64 // replies that proved nothing asked (wrong hashes, unknown root or layer, never asked)
 	Late     int64 // replies for runs another connection had proven first
 	Set      int64 // runs of leaf hashes given to the storage
+	// Reconnects counts the connections closed to be dialled again with
+	// the v2 upgrade (see leafHashes.afterInfo).
+	Reconnects int64
 }
 
 // runLeaves is how many leaves one hash request asks for: 1 MiB of data,
@@ -82,14 +97,19 @@ const maxPending = 64
 // wants it has it asked again, of every connection.
 const leafRetry = 2 * time.Second
 
-// leafTorrent is what leafHashes knows of one v2 or hybrid torrent.
+// leafTorrent is what leafHashes knows of one v2 or hybrid torrent. Its
+// fields never change after it is made but for those below byRoot, which
+// leafHashes.mu guards, and the mutable fields of files' elements (see
+// leafFile).
 type leafTorrent struct {
-	ih      metainfo.Hash // the storage's key
-	short   [20]byte      // truncated v2 info hash: what upgraded handshakes name
-	mt      *memory.Torrent
-	leaves  int // leaves per piece
-	files   []leafFile
-	byRoot  map[[32]byte]int // index in files
+	ih     metainfo.Hash // the storage's key
+	short  [20]byte      // truncated v2 info hash: what upgraded handshakes name
+	mt     *memory.Torrent
+	leaves int      // leaves per piece
+	pad    [32]byte // a piece-layer hash past a file's end: the root of a piece of zero leaves
+	files  []leafFile
+	byRoot map[[32]byte]int // index in files
+
 	pending map[leafRun]time.Time
 	order   []leafRun // the pending runs, oldest first
 	proven  map[leafRun]struct{}
@@ -99,60 +119,115 @@ type leafTorrent struct {
 // leafTorrent.files and the run's index in the file.
 type leafRun struct{ file, run int }
 
-// leafFile is one file of a v2 torrent.
+// leafFile is one file of a v2 torrent. The fields above layer never
+// change; layer and those below it are guarded by leafHashes.mu.
 type leafFile struct {
 	root       [32]byte
 	firstPiece int
-	layer      [][32]byte // the hashes a run is proven against: one per piece, or the root of a file of one piece
-	span       int        // leaves under one hash of layer: a piece's, or the file's rounded up to a power of two
-	run        int        // leaves of a run: min(runLeaves, span)
-	runs       int        // runs that hold the file's leaves
+	pieces     int  // the file's pieces
+	span       int  // leaves under one hash of layer: a piece's, or the file's rounded up to a power of two
+	run        int  // leaves of a run: min(runLeaves, span)
+	runs       int  // runs that hold the file's leaves
+	noLayer    bool // the torrent came without the file's piece layer: peers are asked for it
+
+	// layer holds the hashes a run is proven against: one per piece, or
+	// the root of a file of one piece; nil until peers sent the piece
+	// layer of a file that the torrent came without (a magnet).
+	layer [][32]byte
+	// For a file without its piece layer: the parts of it proven so far
+	// (layerPart hashes each; whole when every part is in), when they
+	// were last asked for (zero: never), and the leaves of the file that
+	// readers wanted meanwhile, whose runs are asked once it is in.
+	partial    [][32]byte
+	partsIn    []bool
+	layerAsked time.Time
+	waiting    []int
 }
+
+// layerPart is how many piece-layer hashes one hash request asks for:
+// BEP 52's most.
+const layerPart = 512
+
+// maxWaiting bounds leafFile.waiting: the newest wants are kept.
+const maxWaiting = 4
 
 func newLeafHashes() *leafHashes {
 	return &leafHashes{conns: map[[20]byte]map[*tapConn]struct{}{}, torrents: map[[20]byte]*leafTorrent{},
 		byIH: map[metainfo.Hash]*leafTorrent{}, v1: map[metainfo.Hash]*memory.Torrent{}}
 }
 
-// tap wraps a connection of the client.
-func (lh *leafHashes) tap(c net.Conn) net.Conn {
+// tap wraps a connection of the client, which dialled it or accepted it.
+func (lh *leafHashes) tap(c net.Conn, dialled bool) net.Conn {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0) // what v1.59.1 does to the TCP connections it makes
 	}
-	return &tapConn{Conn: c, lh: lh}
+	return &tapConn{Conn: c, lh: lh, dialled: dialled, done: make(chan struct{})}
 }
 
 func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
-		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Set: lh.set.Load()}
+		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check
 // of piece of the torrent ih is at leaf. It asks for the runs of leaves
 // from there to leafAhead after that are neither proven nor asked (nor
-// asked more than leafRetry ago). It runs on a reader's goroutine, once per
-// leaf the reader moves to.
+// asked more than leafRetry ago), or first for the piece layer of a file
+// that has none yet. It runs on a reader's goroutine, once per leaf the
+// reader moves to.
 func (lh *leafHashes) want(ih metainfo.Hash, piece, leaf int) {
-	lt := lh.lookup(ih)
-	if lt == nil {
-		return
+	if lt := lh.lookup(ih); lt != nil {
+		lh.ask(lt, piece, leaf)
 	}
+}
+
+// ask is want for lt. It sends from other goroutines: a write waits for
+// the client's write on the connection, which may wait for the peer.
+func (lh *leafHashes) ask(lt *leafTorrent, piece, leaf int) {
+	lh.mu.Lock()
 	fi, ok := lt.file(piece)
 	if !ok {
+		lh.mu.Unlock()
 		return
 	}
-	f := lt.files[fi]
-	if f.span == 1 {
-		// A leaf per hash: the layer's hash is the leaf's.
-		if !lt.mt.HasLeafHash(piece, 0) && lt.mt.SetLeafHashRange(piece, 0, f.layer[piece-f.firstPiece:][:1]) == nil {
-			lh.set.Add(1)
-		}
-		return
-	}
+	f := &lt.files[fi]
 	at := (piece-f.firstPiece)*lt.leaves + leaf // in the file
 	now := time.Now()
 	var msgs [][]byte
-	lh.mu.Lock()
+	switch {
+	case f.layer == nil:
+		msgs = lt.askLayerLocked(fi, at, now)
+	case f.span == 1:
+		// A leaf per hash: the layer's hash is the leaf's.
+		h := f.layer[piece-f.firstPiece : piece-f.firstPiece+1]
+		lh.mu.Unlock()
+		if !lt.mt.HasLeafHash(piece, 0) && lt.mt.SetLeafHashRange(piece, 0, h) == nil {
+			lh.set.Add(1)
+		}
+		return
+	default:
+		msgs = lt.askRunsLocked(fi, at, now)
+	}
+	if len(msgs) == 0 {
+		lh.mu.Unlock()
+		return
+	}
+	var conns []*tapConn
+	for c := range lh.conns[lt.short] {
+		conns = append(conns, c)
+	}
+	lh.mu.Unlock()
+	for _, c := range conns {
+		go lh.sendAll(c, msgs)
+	}
+}
+
+// askRunsLocked returns the requests for the runs of file fi from its
+// leaf at to leafAhead after it that are neither proven nor asked less
+// than leafRetry before now, and marks them asked. lh.mu must be held.
+func (lt *leafTorrent) askRunsLocked(fi, at int, now time.Time) [][]byte {
+	f := &lt.files[fi]
+	var msgs [][]byte
 	for r := at / f.run; r < f.runs && r*f.run < at+leafAhead; r++ {
 		k := leafRun{fi, r}
 		if _, ok := lt.proven[k]; ok {
@@ -170,20 +245,58 @@ func (lh *leafHashes) want(ih metainfo.Hash, piece, leaf int) {
 		delete(lt.pending, lt.order[0])
 		lt.order = lt.order[1:]
 	}
-	if len(msgs) == 0 {
-		lh.mu.Unlock()
-		return
+	return msgs
+}
+
+// askLayerLocked notes that a reader wants the leaf at of file fi, which
+// has no piece layer yet, and returns the requests for the layer's
+// missing parts unless they were asked less than leafRetry before now.
+// lh.mu must be held.
+func (lt *leafTorrent) askLayerLocked(fi, at int, now time.Time) [][]byte {
+	f := &lt.files[fi]
+	if !slices.Contains(f.waiting, at) {
+		f.waiting = append(f.waiting, at)
+		if len(f.waiting) > maxWaiting {
+			f.waiting = f.waiting[1:]
+		}
 	}
-	var conns []*tapConn
-	for c := range lh.conns[lt.short] {
-		conns = append(conns, c)
+	if !f.layerAsked.IsZero() && now.Sub(f.layerAsked) < leafRetry {
+		return nil
 	}
-	lh.mu.Unlock()
-	for _, c := range conns {
-		// Not on the reader's goroutine: a write waits for the client's
-		// write on the connection, which may wait for the peer.
-		go lh.sendAll(c, msgs)
+	f.layerAsked = now
+	return lt.layerRequestsLocked(fi)
+}
+
+// layerRequestsLocked returns the hash requests for the parts of file
+// fi's piece layer not proven yet: base layer log2(leaves per piece),
+// layerPart hashes each (the file's piece count rounded up to a power of
+// two when that is fewer), with the proof layers whose uncle hashes take
+// each part's root up to the file's pieces root (counted from the base
+// layer, as libtorrent does: see request). lh.mu must be held.
+func (lt *leafTorrent) layerRequestsLocked(fi int) [][]byte {
+	f := &lt.files[fi]
+	width, part := lt.layerWidth(fi)
+	var msgs [][]byte
+	for i, in := range f.partsIn {
+		if in {
+			continue
+		}
+		m := pp.Message{Type: pp.HashRequest, PiecesRoot: f.root, BaseLayer: pp.Integer(bits.Len(uint(lt.leaves)) - 1),
+			Index: pp.Integer(i * part), Length: pp.Integer(part)}
+		if part < width {
+			m.ProofLayers = pp.Integer(bits.Len(uint(width)) - 2)
+		}
+		msgs = append(msgs, m.MustMarshalBinary())
 	}
+	return msgs
+}
+
+// layerWidth returns the hashes of file fi's tree at the piece layer (its
+// piece count rounded up to a power of two) and how many of them one
+// request asks for.
+func (lt *leafTorrent) layerWidth(fi int) (width, part int) {
+	width = int(merkle.RoundUpToPowerOfTwo(uint(lt.files[fi].pieces)))
+	return width, min(width, layerPart)
 }
 
 // lookup returns the leafTorrent of the torrent ih, making it the first
@@ -244,23 +357,26 @@ func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorre
 		return nil
 	}
 	lt := &leafTorrent{ih: t.InfoHash(), short: short, mt: mt, leaves: int(info.PieceLength / merkle.BlockSize),
-		byRoot: map[[32]byte]int{}, pending: map[leafRun]time.Time{}, proven: map[leafRun]struct{}{}}
+		pad: metainfo.HashForPiecePad(info.PieceLength), byRoot: map[[32]byte]int{},
+		pending: map[leafRun]time.Time{}, proven: map[leafRun]struct{}{}}
 	for _, fi := range info.UpvertedFiles() {
 		if !fi.PiecesRoot.Ok || fi.Length == 0 {
 			continue
 		}
 		root := [32]byte(fi.PiecesRoot.Value)
-		f := leafFile{root: root, firstPiece: int(fi.TorrentOffset / info.PieceLength), span: lt.leaves}
+		f := leafFile{root: root, firstPiece: int(fi.TorrentOffset / info.PieceLength),
+			pieces: int((fi.Length + info.PieceLength - 1) / info.PieceLength), span: lt.leaves}
 		leaves := int((fi.Length + merkle.BlockSize - 1) / merkle.BlockSize)
 		if fi.Length <= info.PieceLength {
 			f.layer = [][32]byte{root}
 			f.span = int(merkle.RoundUpToPowerOfTwo(uint(leaves)))
-		} else {
-			layer, err := merkle.CompactLayerToSliceHashes(mi.PieceLayers[string(root[:])])
-			if err != nil || len(layer) == 0 {
-				continue
-			}
+		} else if layer, err := merkle.CompactLayerToSliceHashes(mi.PieceLayers[string(root[:])]); err == nil && len(layer) == f.pieces {
 			f.layer = layer
+		} else {
+			// No piece layer (a magnet): peers are asked for it.
+			f.noLayer = true
+			f.partial = make([][32]byte, f.pieces)
+			f.partsIn = make([]bool, (f.pieces+layerPart-1)/layerPart)
 		}
 		f.run = min(runLeaves, f.span)
 		f.runs = (leaves + f.run - 1) / f.run
@@ -293,7 +409,7 @@ func (lh *leafHashes) forget(ih metainfo.Hash) {
 // file returns the index in lt.files of the file that holds piece.
 func (lt *leafTorrent) file(piece int) (int, bool) {
 	for i, f := range lt.files {
-		if piece >= f.firstPiece && piece < f.firstPiece+len(f.layer) {
+		if piece >= f.firstPiece && piece < f.firstPiece+f.pieces {
 			return i, true
 		}
 	}
@@ -326,8 +442,12 @@ func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
 }
 
 // connReady registers c, a connection whose handshakes named ih, and asks
-// it for the leaf hashes of the wanted pieces of the torrent ih names.
-func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
+// it for the leaf hashes of the wanted pieces of the torrent ih names, and
+// for the piece layers asked of other connections and still missing. The
+// first connection of a torrent, and one that was not upgraded although
+// it could have been (tapConn.checkUsableLocked), then wait for the
+// torrent's info (afterInfo).
+func (lh *leafHashes) connReady(c *tapConn, ih [20]byte, notUpgraded bool) {
 	lh.mu.Lock()
 	if !c.usable.Load() {
 		// Closed before it got here: Close cleared usable before its
@@ -344,15 +464,60 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	var msgs [][]byte
 	lt, ok := lh.torrents[ih]
 	if ok {
+		for fi, f := range lt.files {
+			if f.layer == nil && !f.layerAsked.IsZero() {
+				msgs = append(msgs, lt.layerRequestsLocked(fi)...)
+			}
+		}
 		for _, k := range lt.order {
 			msgs = append(msgs, lt.request(k))
 		}
 	}
 	lh.mu.Unlock()
 	lh.sendAll(c, msgs)
-	if !ok {
-		lh.wantHead(ih)
+	if !ok || notUpgraded {
+		lh.afterInfo(c, ih, notUpgraded)
 	}
+}
+
+// afterInfo waits for the info of the torrent ih names (a magnet's comes
+// after its first connections), until c or the torrent closes; if the
+// torrent is v2 or hybrid, it then wants the head of its largest file
+// (wantHead), or, for a connection that was not upgraded although it
+// could have been, closes c: the client did not know the v2 info hash
+// when it dialled (a magnet with the v1 info hash alone), so its
+// handshake asked for no upgrade, and a libtorrent peer answers hash
+// requests only on an upgraded connection (docs/verify.md). The redialer
+// dials the peer again at its next check, and the client, which knows the
+// v2 info hash by then, asks for the upgrade.
+func (lh *leafHashes) afterInfo(c *tapConn, ih [20]byte, notUpgraded bool) {
+	cl := lh.cl.Load()
+	if cl == nil {
+		return
+	}
+	t, ok := cl.Torrent(ih)
+	if !ok {
+		return
+	}
+	select {
+	case <-t.GotInfo():
+	case <-t.Closed():
+		return
+	case <-c.done:
+		return
+	}
+	if info := t.Info(); info == nil || !info.HasV2() {
+		return
+	}
+	if notUpgraded {
+		lh.reconnects.Add(1)
+		if lh.redialAfterClose != nil {
+			lh.redialAfterClose(t, c.RemoteAddr())
+		}
+		c.Close()
+		return
+	}
+	lh.wantHead(ih)
 }
 
 // wantHead wants the leaf hashes of the first pieces of the largest file
@@ -420,6 +585,10 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	if ok {
 		fi, ok = lt.byRoot[root]
 	}
+	if ok && lt.files[fi].noLayer && int(base) == bits.Len(uint(lt.leaves))-1 {
+		lh.layerReply(lt, fi, index, length, hashes) // unlocks lh.mu
+		return
+	}
 	if !ok || base != 0 {
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
@@ -460,10 +629,62 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	}
 }
 
+// layerReply handles a hashes message at the piece layer of file fi of
+// lt, a file that came without its piece layer: hashes from index, length
+// of them, then uncle hashes. A part of the layer that the uncles take up
+// to the file's pieces root is kept (the hashes past the file's last piece
+// are the pad hash, whatever the peer sent), and once every part is in
+// the layer is the file's and the runs readers wanted meanwhile are asked.
+// Anything else is dropped, or late if the layer was in already. lh.mu
+// must be held; layerReply unlocks it.
+func (lh *leafHashes) layerReply(lt *leafTorrent, fi, index, length int, hashes []byte) {
+	f := &lt.files[fi]
+	width, part := lt.layerWidth(fi)
+	uncles := bits.Len(uint(width/part)) - 1
+	if index%part != 0 || index >= f.pieces || length != part || len(hashes)/32 < part+uncles {
+		lh.mu.Unlock()
+		lh.dropped.Add(1)
+		return
+	}
+	if f.layer != nil || f.partsIn[index/part] {
+		// Another connection's answer came first.
+		lh.mu.Unlock()
+		lh.late.Add(1)
+		return
+	}
+	nodes := make([][32]byte, part)
+	for j := range nodes {
+		if index+j < f.pieces {
+			nodes[j] = [32]byte(hashes[32*j:])
+		} else {
+			nodes[j] = lt.pad
+		}
+	}
+	if provenRun(nodes, hashes[32*part:32*(part+uncles)], index/part) != f.root {
+		lh.mu.Unlock()
+		lh.dropped.Add(1)
+		return
+	}
+	copy(f.partial[index:], nodes[:min(part, f.pieces-index)])
+	f.partsIn[index/part] = true
+	if slices.Contains(f.partsIn, false) {
+		lh.mu.Unlock()
+		return
+	}
+	f.layer, f.partial, f.partsIn = f.partial, nil, nil
+	waiting := f.waiting
+	f.waiting = nil
+	lh.mu.Unlock()
+	for _, at := range waiting {
+		lh.ask(lt, f.firstPiece+at/lt.leaves, at%lt.leaves)
+	}
+}
+
 // provenRun returns the hash that a run's leaves and its uncle hashes
 // (packed, the lowest layer's first) prove: the run's root (BEP 52's zero
 // hashes pad past a file's end), combined with each uncle in turn, on the
-// side that the run's index, pos, at that layer says.
+// side that the run's index, pos, at that layer says. A part of a piece
+// layer, its length a power of two, is proven the same way.
 func provenRun(leaves [][32]byte, uncles []byte, pos int) [32]byte {
 	node := merkle.RootWithPadHash(leaves, [32]byte{})
 	var pair [64]byte

@@ -110,7 +110,7 @@ func (l tapListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.lh.tap(c), nil
+	return l.lh.tap(c, false), nil
 }
 
 // tapDialer dials TCP on one network and wraps the connections for lh. d
@@ -129,7 +129,7 @@ func (d *tapDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.lh.tap(c), nil
+	return d.lh.tap(c, true), nil
 }
 
 // streamParser follows one direction of a peer connection: the handshake,
@@ -152,6 +152,12 @@ func (p *streamParser) handshakeDone() bool { return p.hsN == handshakeLen }
 func (p *streamParser) infoHash() (ih [20]byte) {
 	copy(ih[:], p.hs[28:48])
 	return ih
+}
+
+// reserved is the handshake's reserved bytes; valid once handshakeDone.
+func (p *streamParser) reserved() (b pp.PeerExtensionBits) {
+	copy(b[:], p.hs[20:28])
+	return b
 }
 
 // atBoundary reports whether the bytes so far end between two messages,
@@ -221,12 +227,15 @@ func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(bod
 // waits for us to read, would never end.
 type tapConn struct {
 	net.Conn
-	lh *leafHashes
+	lh      *leafHashes
+	dialled bool          // we dialled the peer (else it dialled us); never changes
+	done    chan struct{} // closed by Close
 
-	in     streamParser // Read's
-	inOff  bool         // Read's: not plaintext, bytes pass through
-	peerIH [20]byte     // the peer's handshake info hash, written before haveIn is set
-	haveIn atomic.Bool
+	in       streamParser         // Read's
+	inOff    bool                 // Read's: not plaintext, bytes pass through
+	peerIH   [20]byte             // the peer's handshake info hash, written before haveIn is set
+	peerBits pp.PeerExtensionBits // the peer's handshake reserved bytes, written before haveIn is set
+	haveIn   atomic.Bool
 	// readyTo is the info hash both handshakes named, written under mu
 	// before usable is set; usable means hash requests may go.
 	readyTo [20]byte
@@ -251,7 +260,7 @@ func (c *tapConn) Read(b []byte) (int, error) {
 		if !c.in.feed(b[:n], isHashMessage, c.peerMessage) {
 			c.inOff = true
 		} else if !c.haveIn.Load() && c.in.handshakeDone() {
-			c.peerIH = c.in.infoHash()
+			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
 			c.haveIn.Store(true)
 			if c.mu.TryLock() { // else the next write checks
 				c.checkUsableLocked()
@@ -298,7 +307,18 @@ func (c *tapConn) checkUsableLocked() {
 	}
 	c.readyTo = c.peerIH
 	c.usable.Store(true)
-	go c.lh.connReady(c, c.readyTo)
+	go c.lh.connReady(c, c.readyTo, c.notUpgradedLocked())
+}
+
+// notUpgradedLocked reports whether the connection could have been
+// upgraded to v2 had the client known the v2 info hash when it dialled:
+// we dialled, the client's handshake lacks the v2 bit (a magnet with the
+// v1 info hash alone, before its info), the peer's has it, and the peer
+// answered with our info hash. Both handshakes must have gone by; c.mu
+// must be held.
+func (c *tapConn) notUpgradedLocked() bool {
+	return c.dialled && c.out.infoHash() == c.peerIH &&
+		!c.out.reserved().GetBit(pp.ExtensionBitV2Upgrade) && c.peerBits.GetBit(pp.ExtensionBitV2Upgrade)
 }
 
 // send writes msg (a whole message with its length prefix) between two of
@@ -338,6 +358,9 @@ func (c *tapConn) Close() error {
 	err := c.Conn.Close()
 	c.mu.Lock()
 	wasUsable := c.usable.Swap(false)
+	if !c.closed {
+		close(c.done)
+	}
 	c.closed, c.queued = true, nil
 	c.mu.Unlock()
 	if wasUsable {

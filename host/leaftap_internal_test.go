@@ -64,7 +64,7 @@ func TestTapConnInjects(t *testing.T) {
 	ours, theirs := net.Pipe()
 	defer theirs.Close()
 	lh := newLeafHashes()
-	c := lh.tap(ours).(*tapConn)
+	c := lh.tap(ours, true).(*tapConn)
 	defer c.Close()
 	var ih [20]byte
 	ih[0] = 3
@@ -109,5 +109,41 @@ func TestTapConnInjects(t *testing.T) {
 	want := append(append(append(append([]byte(nil), hs...), ours1...), ours2...), inject...)
 	if b := <-got; !bytes.Equal(b, want) {
 		t.Errorf("the peer got %x;\nwant %x", b, want)
+	}
+}
+
+// TestTapConnNotUpgraded checks which connections leafHashes closes to have
+// them dialled again with the v2 upgrade (afterInfo): only one we dialled,
+// whose client handshake lacked the v2 bit, to a peer whose handshake has
+// it and that answered with our info hash.
+func TestTapConnNotUpgraded(t *testing.T) {
+	ih, other := [20]byte{1}, [20]byte{2}
+	for _, tc := range []struct {
+		name                string
+		dialled, ours, peer bool
+		peerIH              [20]byte
+		want                bool
+	}{
+		{"dialled, no v2 bit, peer's v2 bit", true, false, true, ih, true},
+		{"accepted", false, false, true, ih, false},
+		{"our v2 bit", true, true, true, ih, false},
+		{"peer without the v2 bit", true, false, false, ih, false},
+		{"upgraded", true, true, true, other, false},
+		{"another info hash", true, false, true, other, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			handshake := func(v2 bool, ih [20]byte) []byte {
+				var bits pp.PeerExtensionBits
+				bits.SetBit(pp.ExtensionBitV2Upgrade, v2)
+				return append(append(append([]byte(pp.Protocol), bits[:]...), ih[:]...), "-XX0000-012345678901"...)
+			}
+			c := &tapConn{dialled: tc.dialled}
+			c.out.feed(handshake(tc.ours, ih), isHashMessage, func([]byte) {})
+			c.in.feed(handshake(tc.peer, tc.peerIH), isHashMessage, func([]byte) {})
+			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
+			if got := c.notUpgradedLocked(); got != tc.want {
+				t.Errorf("notUpgradedLocked %v; want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -104,6 +104,7 @@ type peerAddr struct {
 	next      time.Time     // no dial before
 	connected bool          // a connection with this remote address was up at the last check or event
 	owed      time.Time     // zero; or a connection we dialled closed: dial again until this
+	closeNow  bool          // the next close of a connection we dialled has it dialled again at once (dialAfterClose)
 }
 
 // RedialState is what the redialer knows of one torrent.
@@ -356,7 +357,11 @@ func (r *redialer) connClosed(pc *torrent.PeerConn) {
 		a := b.rememberLocked(torrent.PeerInfo{Addr: addr, Source: torrent.PeerSourceDirect})
 		if pc.Discovery != torrent.PeerSourceIncoming {
 			a.connected = false
-			a.backOff(now)
+			if a.closeNow {
+				a.closeNow, a.next = false, now
+			} else {
+				a.backOff(now)
+			}
 			a.owed = now.Add(redialGiveUp)
 		}
 	}
@@ -366,6 +371,15 @@ func (r *redialer) connClosed(pc *torrent.PeerConn) {
 	}
 	r.mu.Unlock()
 	r.wakeUp()
+}
+
+// dialAfterClose has the connection we dialled to addr for t, which the
+// host is about to close, dialled again at the first check after it
+// closed, without a backoff (see leafHashes.afterInfo).
+func (r *redialer) dialAfterClose(t *torrent.Torrent, addr net.Addr) {
+	r.mu.Lock()
+	r.bookLocked(t).rememberLocked(torrent.PeerInfo{Addr: addr, Source: torrent.PeerSourceDirect}).closeNow = true
+	r.mu.Unlock()
 }
 
 // backOff puts a's next dial a's wait after now and doubles the wait, up

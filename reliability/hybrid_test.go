@@ -208,6 +208,50 @@ func TestQBittorrentBlockHashes(t *testing.T) {
 				t.Errorf("run %d of piece %d: its hashes and uncles combine to %x, the piece-layer hash is %x", run, piece, node, layer[piece])
 			}
 		}
+		// The piece layer, as host.leafHashes asks for it when the torrent
+		// came without it (a magnet): base layer log2(16) = 4, the 33
+		// pieces rounded up to 64; past the file's end libtorrent sends
+		// the pad hash (the root of a piece of zero blocks), and the whole
+		// layer combines to the file's pieces root. Then each half, with
+		// the proof layers (counted from the base layer) that bring the
+		// uncle taking it to the root, as for a file of more than 512
+		// pieces.
+		layerBase := pp.Integer(bits.Len(blocksPerPiece) - 1)
+		pad := metainfo.HashForPiecePad(pieceLength)
+		_, reply = hashExchange(t, addr, v1, true, pp.Message{Type: pp.HashRequest, PiecesRoot: root, BaseLayer: layerBase, Length: 64})
+		if reply.Type != pp.Hashes || len(reply.Hashes) != 64 {
+			t.Fatalf("the piece layer: got %v with %d hashes, want %v with 64", reply.Type, len(reply.Hashes), pp.Hashes)
+		}
+		for i, h := range reply.Hashes {
+			want := pad
+			if i < len(layer) {
+				want = layer[i]
+			}
+			if h != want {
+				t.Errorf("piece-layer hash %d: %x, want %x", i, h, want)
+			}
+		}
+		if got := merkle.Root(reply.Hashes); got != root {
+			t.Errorf("the piece layer combines to %x, the pieces root is %x", got, root)
+		}
+		for half := range 2 {
+			req := pp.Message{Type: pp.HashRequest, PiecesRoot: root, BaseLayer: layerBase, Index: pp.Integer(32 * half), Length: 32,
+				ProofLayers: pp.Integer(bits.Len(64) - 2)}
+			_, reply := hashExchange(t, addr, v1, true, req)
+			if reply.Type != pp.Hashes || len(reply.Hashes) != 32+1 {
+				t.Fatalf("half %d of the piece layer with proof layers %d: got %v with %d hashes, want %v with 32 and an uncle",
+					half, req.ProofLayers, reply.Type, len(reply.Hashes), pp.Hashes)
+			}
+			node, uncle := merkle.Root(reply.Hashes[:32]), reply.Hashes[32]
+			if half == 0 {
+				node = sha256.Sum256(append(node[:], uncle[:]...))
+			} else {
+				node = sha256.Sum256(append(uncle[:], node[:]...))
+			}
+			if node != root {
+				t.Errorf("half %d of the piece layer and its uncle combine to %x, the pieces root is %x", half, node, root)
+			}
+		}
 		ih, reply := hashExchange(t, addr, v1, false, blockRequest(0, blocksPerPiece))
 		if ih != v1 || !reply.Keepalive {
 			t.Errorf("without the v2 bit: reply's info hash %x (v1 %x), answer %v; want v1 and the connection closed", ih, v1, reply.Type)
@@ -349,7 +393,11 @@ func hashExchange(t *testing.T, addr net.Addr, ih [20]byte, v2 bool, req pp.Mess
 // hash check of a piece (memory.Torrent.ReadVerified) makes the host ask
 // the seeder, over the client's own connection, for the piece's 16 KiB
 // block hashes; they reach the storage, and the piece's bytes are then
-// served verified and exact.
+// served verified and exact. The torrent is added as a .torrent (its piece
+// layer in it) and as magnets, which bring no piece layer: the host asks
+// qBittorrent for it first and proves it against the file's pieces root.
+// The magnets: both info hashes, as qBittorrent writes a hybrid's
+// (metainfo.MagnetV2), and the v1 info hash alone (MetaInfo.Magnet).
 func TestLeafHashesFromQBittorrent(t *testing.T) {
 	qbittorrentProgram.require(t)
 	dataDir := t.TempDir()
@@ -357,43 +405,66 @@ func TestLeafHashesFromQBittorrent(t *testing.T) {
 	mi := hybridMetaInfo(t, dataDir, spec)
 	content := testutil.Content(spec)
 	addr := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()))
-
-	hc, err := host.NewWith(testutil.Config(t, listenOn("127.0.0.51")), memory.Options{Capacity: 4 * mib}, host.Options{LeafHashes: true})
+	info, err := mi.UnmarshalInfo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hc.Close() })
-	tor, err := hc.Torrent.AddTorrent(mi)
+	magnetV2, err := mi.MagnetV2()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc.AddPeers(tor, []torrent.PeerInfo{{Addr: addr}})
-	testutil.WaitChan(t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
-	mt, ok := hc.Storage.Torrent(tor.InfoHash())
-	if !ok {
-		t.Fatal("no storage for the torrent")
-	}
-	// Wanting piece 0 makes the client connect; the pieces below are
-	// wanted only once their hashes are there, so that the test sees the
-	// hashes come first.
-	tor.Piece(0).SetPriority(torrent.PiecePriorityNormal)
-	for _, piece := range []int{5, tor.NumPieces() - 1} {
-		want := content[piece*pieceLength : min((piece+1)*pieceLength, len(content))]
-		buf := make([]byte, len(want))
-		if n, err := mt.ReadVerified(piece, 0, buf); n != 0 || err != nil {
-			t.Fatalf("piece %d: ReadVerified before any data: (%d, %v)", piece, n, err)
-		}
-		testutil.WaitFor(t, testutil.SetupTimeout, "the piece's leaf hashes", func() bool { return mt.HasLeafHashes(piece) })
-		tor.Piece(piece).SetPriority(torrent.PiecePriorityNow)
-		testutil.WaitFor(t, transferTimeout, "the piece's bytes, verified", func() bool {
-			n, err := mt.ReadVerified(piece, 0, buf)
-			return err == nil && n == len(buf)
+	for _, tc := range []struct{ name, leecher, magnet string }{
+		{"torrent", "127.0.0.51", ""},
+		{"magnet", "127.0.0.52", magnetV2.String()},
+		{"magnet v1", "127.0.0.53", mi.Magnet(nil, &info).String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc, err := host.NewWith(testutil.Config(t, listenOn(tc.leecher)), memory.Options{Capacity: 4 * mib}, host.Options{LeafHashes: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hc.Close() })
+			var tor *torrent.Torrent
+			if tc.magnet == "" {
+				tor, err = hc.Torrent.AddTorrent(mi)
+			} else {
+				tor, err = hc.Torrent.AddMagnet(tc.magnet)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc.AddPeers(tor, []torrent.PeerInfo{{Addr: addr}})
+			testutil.WaitChan(t, testutil.SetupTimeout, "the torrent's info", tor.GotInfo())
+			if got := len(tor.Metainfo().PieceLayers); (got == 0) != (tc.magnet != "") {
+				t.Fatalf("the client holds %d piece layers; want them from a .torrent only", got)
+			}
+			mt, ok := hc.Storage.Torrent(tor.InfoHash())
+			if !ok {
+				t.Fatal("no storage for the torrent")
+			}
+			// Wanting piece 0 makes the client connect; the pieces below are
+			// wanted only once their hashes are there, so that the test sees the
+			// hashes come first.
+			tor.Piece(0).SetPriority(torrent.PiecePriorityNormal)
+			for _, piece := range []int{5, tor.NumPieces() - 1} {
+				want := content[piece*pieceLength : min((piece+1)*pieceLength, len(content))]
+				buf := make([]byte, len(want))
+				if n, err := mt.ReadVerified(piece, 0, buf); n != 0 || err != nil {
+					t.Fatalf("piece %d: ReadVerified before any data: (%d, %v)", piece, n, err)
+				}
+				testutil.WaitFor(t, testutil.SetupTimeout, "the piece's leaf hashes", func() bool { return mt.HasLeafHashes(piece) })
+				tor.Piece(piece).SetPriority(torrent.PiecePriorityNow)
+				testutil.WaitFor(t, transferTimeout, "the piece's bytes, verified", func() bool {
+					n, err := mt.ReadVerified(piece, 0, buf)
+					return err == nil && n == len(buf)
+				})
+				equal(t, fmt.Sprintf("piece %d", piece), buf, want)
+			}
+			st := hc.LeafHashStats()
+			t.Logf("leaf hashes: %+v", st)
+			if st.Set < 2 || st.Dropped != 0 || st.Rejects != 0 {
+				t.Errorf("leaf hash stats %+v: want the 2 pieces (and those after them, asked for ahead) set, nothing dropped or rejected", st)
+			}
 		})
-		equal(t, fmt.Sprintf("piece %d", piece), buf, want)
-	}
-	st := hc.LeafHashStats()
-	t.Logf("leaf hashes: %+v", st)
-	if st.Set < 2 || st.Dropped != 0 || st.Rejects != 0 {
-		t.Errorf("leaf hash stats %+v: want the 2 pieces (and those after them, asked for ahead) set, nothing dropped or rejected", st)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/memtorrent/memtorrent/host"
@@ -28,18 +29,29 @@ import (
 // (memory.Torrent.RefusedLeaves); once the leecher has banned the proxy
 // (the piece failed its hash) it gets qBittorrent's own address, and the
 // stream ends exact, with no byte served unverified and the bytes served
-// before their piece's hash check all proven by their leaf hashes.
+// before their piece's hash check all proven by their leaf hashes. The
+// torrent is added as a .torrent, and in strict mode also as a magnet
+// naming the v1 info hash alone: the piece layer then comes from
+// qBittorrent, through the proxy, and must reach the file's pieces root.
 func TestLeafHashesCorruptingPeer(t *testing.T) {
 	qbittorrentProgram.require(t)
-	for _, tc := range []struct{ verify, badHost, leecher string }{
-		{stream.VerifyStrict, "127.0.0.61", "127.0.0.62"},
-		{stream.VerifyPlayhead, "127.0.0.63", "127.0.0.64"},
+	for _, tc := range []struct {
+		verify, badHost, leecher string
+		magnet                   bool
+	}{
+		{stream.VerifyStrict, "127.0.0.61", "127.0.0.62", false},
+		{stream.VerifyPlayhead, "127.0.0.63", "127.0.0.64", false},
+		{stream.VerifyStrict, "127.0.0.65", "127.0.0.66", true},
 	} {
-		t.Run(tc.verify, func(t *testing.T) { leafHashesCorruptingPeer(t, tc.verify, tc.badHost, tc.leecher) })
+		name := tc.verify
+		if tc.magnet {
+			name += " magnet"
+		}
+		t.Run(name, func(t *testing.T) { leafHashesCorruptingPeer(t, tc.verify, tc.badHost, tc.leecher, tc.magnet) })
 	}
 }
 
-func leafHashesCorruptingPeer(t *testing.T, verify, badHost, leecher string) {
+func leafHashesCorruptingPeer(t *testing.T, verify, badHost, leecher string, magnet bool) {
 	dataDir := t.TempDir()
 	spec := testutil.Spec{Name: "film.mkv", PieceLength: mib, Length: 8 * mib, Seed: 23}
 	mi := hybridMetaInfo(t, dataDir, spec)
@@ -50,7 +62,12 @@ func leafHashesCorruptingPeer(t *testing.T, verify, badHost, leecher string) {
 	e := newEnvWith(t, 16*mib, host.Options{LeafHashes: true}, stream.Options{Verify: verify}, listenOn(leecher))
 	hc, h := e.hc, e.h
 
-	tor := e.add(mi, bad)
+	var tor *torrent.Torrent
+	if magnet {
+		tor = e.addMagnet(mi.HashInfoBytes(), bad)
+	} else {
+		tor = e.add(mi, bad)
+	}
 	mt, _ := hc.Storage.Torrent(tor.InfoHash())
 	res := e.fetchAsync(e.url(tor, 0), "", http.StatusOK)
 	testutil.WaitFor(t, transferTimeout, "a corrupted block refused and the proxy banned", func() bool {
@@ -65,9 +82,9 @@ func leafHashesCorruptingPeer(t *testing.T, verify, badHost, leecher string) {
 	st := h.Status()
 	ls := hc.LeafHashStats()
 	t.Logf("refused leaves %d; leaf-verified bytes %d, unverified %d; leaf hashes %+v", mt.RefusedLeaves(), st.LeafVerifiedBytes, st.UnverifiedBytes, ls)
-	if st.UnverifiedBytes != 0 || st.UnverifiedFailed != 0 || st.LeafVerifiedBytes == 0 || ls.Set == 0 {
-		t.Errorf("unverified bytes %d, failed %d, leaf-verified bytes %d, pieces with leaf hashes %d; want 0, 0, > 0, > 0",
-			st.UnverifiedBytes, st.UnverifiedFailed, st.LeafVerifiedBytes, ls.Set)
+	if st.UnverifiedBytes != 0 || st.UnverifiedFailed != 0 || st.LeafVerifiedBytes == 0 || ls.Set == 0 || ls.Dropped != 0 {
+		t.Errorf("unverified bytes %d, failed %d, leaf-verified bytes %d, pieces with leaf hashes %d, replies dropped %d; want 0, 0, > 0, > 0, 0",
+			st.UnverifiedBytes, st.UnverifiedFailed, st.LeafVerifiedBytes, ls.Set, ls.Dropped)
 	}
 }
 
@@ -195,8 +212,11 @@ func TestLeafHashesAnacrolixSeeder(t *testing.T) {
 // a piece), in strict mode, without and with host.Options.LeafHashes, and
 // logs the time to the first byte. Without: the first byte waits for the
 // whole piece. With: it comes while the piece is incomplete, proven by its
-// block hash, and nothing is served unverified. Run with
-// -firstbyte.rate=1000000 -v to measure at 1 MB/s.
+// block hash, and nothing is served unverified; also with the torrent
+// added by a magnet with the v1 info hash alone (the clock starts once it
+// has its info, as for the others: the reconnect for the v2 upgrade and
+// the piece layer come after). Run with -firstbyte.rate=1000000 -v to
+// measure at 1 MB/s.
 func TestLeafHashesFirstByte(t *testing.T) {
 	qbittorrentProgram.require(t)
 	dataDir := t.TempDir()
@@ -205,11 +225,21 @@ func TestLeafHashesFirstByte(t *testing.T) {
 	want := testutil.Content(spec)[:mib]
 	limit := fmt.Sprintf("Session\\IgnoreLimitsOnLAN=false\nSession\\GlobalUPSpeedLimit=%d\n", *firstByteRate/1024)
 	qb := seedQBittorrentChecked(t, dataDir, writeTorrent(t, mi), [20]byte(mi.HashInfoBytes()), limit)
-	for i, leaves := range []bool{false, true} {
-		t.Run(fmt.Sprintf("leafhashes=%v", leaves), func(t *testing.T) {
+	for i, tc := range []struct{ leaves, magnet bool }{{false, false}, {true, false}, {true, true}} {
+		leaves := tc.leaves
+		name := fmt.Sprintf("leafhashes=%v", leaves)
+		if tc.magnet {
+			name += " magnet"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newEnvWith(t, 64*mib, host.Options{LeafHashes: leaves}, stream.Options{Verify: stream.VerifyStrict}, listenOn(fmt.Sprintf("127.0.0.%d", 71+i)))
 			h := e.h
-			tor := e.add(mi, qb)
+			var tor *torrent.Torrent
+			if tc.magnet {
+				tor = e.addMagnet(mi.HashInfoBytes(), qb)
+			} else {
+				tor = e.add(mi, qb)
+			}
 
 			ctx, cancel := context.WithTimeout(t.Context(), transferTimeout)
 			defer cancel()
