@@ -326,7 +326,8 @@ func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
 }
 
 // connReady registers c, a connection whose handshakes named ih, and asks
-// it for the leaf hashes of the wanted pieces of the torrent ih names.
+// it for the runs still pending of the torrent ih names; for a torrent
+// not known yet, for its head (wantHead).
 func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	lh.mu.Lock()
 	if !c.usable.Load() {
@@ -355,8 +356,8 @@ func (lh *leafHashes) connReady(c *tapConn, ih [20]byte) {
 	}
 }
 
-// wantHead wants the leaf hashes of the first pieces of the largest file
-// of the torrent whose truncated v2 info hash is short (want), before any
+// wantHead wants the leaf hashes of the head of the largest file of the
+// torrent whose truncated v2 info hash is short (want), before any
 // read did: a player starts there, so the hashes are in before its first
 // read needs them, instead of a round trip (behind the data already asked
 // of the line) after it.
