@@ -442,10 +442,10 @@ func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
 }
 
 // connReady registers c, a connection whose handshakes named ih, and asks
-// it for the leaf hashes of the wanted pieces of the torrent ih names, and
-// for the piece layers asked of other connections and still missing. The
-// first connection of a torrent, and one that was not upgraded although
-// it could have been (tapConn.checkUsableLocked), then wait for the
+// it for the runs still pending of the torrent ih names, and for the
+// piece layers asked of other connections and still missing. The first
+// connection of a torrent, and one that was not upgraded although it
+// could have been (tapConn.checkUsableLocked), then wait for the
 // torrent's info (afterInfo).
 func (lh *leafHashes) connReady(c *tapConn, ih [20]byte, notUpgraded bool) {
 	lh.mu.Lock()
@@ -520,8 +520,8 @@ func (lh *leafHashes) afterInfo(c *tapConn, ih [20]byte, notUpgraded bool) {
 	lh.wantHead(ih)
 }
 
-// wantHead wants the leaf hashes of the first pieces of the largest file
-// of the torrent whose truncated v2 info hash is short (want), before any
+// wantHead wants the leaf hashes of the head of the largest file of the
+// torrent whose truncated v2 info hash is short (want), before any
 // read did: a player starts there, so the hashes are in before its first
 // read needs them, instead of a round trip (behind the data already asked
 // of the line) after it.
