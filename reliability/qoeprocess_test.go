@@ -76,10 +76,10 @@ func prepareMemtorrentProcess(t *testing.T) contestant {
 // printed the stream URLs of every torrent (it has their info), and
 // returns it as a leecher. It passes -leaf-hashes=o.leafHashes; with true
 // it gives each torrent's .torrent file before its magnet: the leaf hashes
-// are checked against the piece layers, which only a .torrent carries
-// (the host ignores peers' hash messages, so a torrent added by magnet
-// never gets them), and -offline takes peers only from a magnet's x.pe.
-// At the end of the test it reads the
+// are checked against the piece layers, which a .torrent carries (a
+// magnet's come from peers, after a round trip, docs/verify.md), and
+// -offline takes peers only from a magnet's x.pe. At the end of the test
+// it reads the
 // process's peak RSS (VmHWM), sends SIGINT and fails the test unless the
 // process exits with status 0. The client configuration options are the
 // test process's (request tracing) and do not reach the child.
