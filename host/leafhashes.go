@@ -63,7 +63,7 @@ type leafHashes struct {
 	byIH     map[metainfo.Hash]*leafTorrent     // the same, by the storage's key
 	v1       map[metainfo.Hash]*memory.Torrent  // torrents without leaf hashes (v1), by the storage's key
 
-	requests, replies, rejects, dropped, late, set, reconnects atomic.Int64
+	requests, replies, rejects, dropped, late, unasked, set, reconnects atomic.Int64
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -74,7 +74,11 @@ type LeafHashStats struct {
 	Rejects  int64 // hash reject messages received
 	Dropped  int64 // replies that proved nothing asked (wrong hashes, unknown root or layer, never asked)
 	Late     int64 // replies for runs another connection had proven first
-	Set      int64 // runs of leaf hashes given to the storage
+	// Unasked counts replies for a torrent the host asked nothing of
+	// yet: answers to the client's own piece-layer requests at a
+	// magnet's start, which the client ignores (ignoreHashMessages).
+	Unasked int64
+	Set     int64 // runs of leaf hashes given to the storage
 	// Reconnects counts the connections closed to be dialled again with
 	// the v2 upgrade (see leafHashes.afterInfo).
 	Reconnects int64
@@ -166,7 +170,7 @@ func (lh *leafHashes) tap(c net.Conn, dialled bool) net.Conn {
 
 func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
-		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load()}
+		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Unasked: lh.unasked.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check
@@ -580,7 +584,8 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	length := int(binary.BigEndian.Uint32(body[41:]))
 	hashes := body[49:]
 	lh.mu.Lock()
-	lt, ok := lh.torrents[ih]
+	lt, known := lh.torrents[ih]
+	ok := known
 	var fi int
 	if ok {
 		fi, ok = lt.byRoot[root]
@@ -591,7 +596,11 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	}
 	if !ok || base != 0 {
 		lh.mu.Unlock()
-		lh.dropped.Add(1)
+		if known {
+			lh.dropped.Add(1)
+		} else {
+			lh.unasked.Add(1)
+		}
 		return
 	}
 	f := lt.files[fi]
