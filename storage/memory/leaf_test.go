@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -19,13 +20,7 @@ func TestLeafHashes(t *testing.T) {
 	for _, bs := range []int{4 << 10, 16 << 10, 64 << 10} {
 		t.Run(fmt.Sprintf("block %d KiB", bs>>10), func(t *testing.T) {
 			const pl = 4 * LeafSize
-			var mu sync.Mutex
-			var wanted [][2]int
-			c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: bs, OnWantLeafHashes: func(ih metainfo.Hash, piece, leaf int) {
-				mu.Lock()
-				defer mu.Unlock()
-				wanted = append(wanted, [2]int{piece, leaf})
-			}})
+			c, told := newLeafTestClient(t, bs)
 			tt, info := openTest(t, c, 1, pl, 2)
 			mt, _ := c.Torrent(ihOf(1))
 			p := tt.Piece(info.Piece(1))
@@ -59,11 +54,9 @@ func TestLeafHashes(t *testing.T) {
 			if n := read(mt.ReadUnverified, 0); n != 3*LeafSize {
 				t.Errorf("ReadUnverified without leaf hashes: %d bytes; want every written byte, %d", n, 3*LeafSize)
 			}
-			mu.Lock()
-			if len(wanted) != 1 || wanted[0] != [2]int{1, 0} {
+			if wanted := told(); len(wanted) != 1 || wanted[0] != [2]int{1, 0} {
 				t.Errorf("OnWantLeafHashes told %v; want [[1 0]] (piece 1, leaf 0, once)", wanted)
 			}
-			mu.Unlock()
 
 			woken := mt.Written(1)
 			if err := mt.SetLeafHashes(1, append(hashes, [32]byte{})); err != nil {
@@ -138,13 +131,7 @@ func TestLeafHashes(t *testing.T) {
 // moves to.
 func TestLeafHashRange(t *testing.T) {
 	const pl = 4 * LeafSize
-	var mu sync.Mutex
-	var told []int
-	c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: LeafSize, OnWantLeafHashes: func(ih metainfo.Hash, piece, leaf int) {
-		mu.Lock()
-		defer mu.Unlock()
-		told = append(told, leaf)
-	}})
+	c, told := newLeafTestClient(t, LeafSize)
 	tt, info := openTest(t, c, 1, pl, 2)
 	mt, _ := c.Torrent(ihOf(1))
 	p := tt.Piece(info.Piece(0))
@@ -186,11 +173,9 @@ func TestLeafHashRange(t *testing.T) {
 			t.Errorf("%s at %d: %v", tc.name, tc.off, err)
 		}
 	}
-	mu.Lock()
-	if want := []int{0, 2, 3}; fmt.Sprint(told) != fmt.Sprint(want) {
-		t.Errorf("OnWantLeafHashes told leaves %v; want %v", told, want)
+	if got, want := told(), [][2]int{{0, 0}, {0, 2}, {0, 3}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("OnWantLeafHashes told (piece, leaf) %v; want %v", got, want)
 	}
-	mu.Unlock()
 	if err := mt.SetLeafHashRange(0, 0, hashes[:2]); err != nil {
 		t.Fatal(err)
 	}
@@ -199,5 +184,23 @@ func TestLeafHashRange(t *testing.T) {
 	}
 	if err := mt.SetLeafHashRange(0, 4, hashes[:1]); !errors.Is(err, ErrOutOfRange) {
 		t.Errorf("SetLeafHashRange past the piece's leaves: %v; want ErrOutOfRange", err)
+	}
+}
+
+// newLeafTestClient is a test client with storage blocks of bs bytes, and a
+// function that returns the (piece, leaf) pairs OnWantLeafHashes was told
+// so far.
+func newLeafTestClient(t *testing.T, bs int) (*Client, func() [][2]int) {
+	var mu sync.Mutex
+	var told [][2]int
+	c := newTestClient(t, Options{Capacity: 1 << 20, BlockSize: bs, OnWantLeafHashes: func(ih metainfo.Hash, piece, leaf int) {
+		mu.Lock()
+		defer mu.Unlock()
+		told = append(told, [2]int{piece, leaf})
+	}})
+	return c, func() [][2]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(told)
 	}
 }
