@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"testing"
@@ -85,6 +86,17 @@ func leafHashesCorruptingPeer(t *testing.T, verify, badHost, leecher string, mag
 	if st.UnverifiedBytes != 0 || st.UnverifiedFailed != 0 || st.LeafVerifiedBytes == 0 || ls.Set == 0 || ls.Dropped != 0 {
 		t.Errorf("unverified bytes %d, failed %d, leaf-verified bytes %d, pieces with leaf hashes %d, replies dropped %d; want 0, 0, > 0, > 0, 0",
 			st.UnverifiedBytes, st.UnverifiedFailed, st.LeafVerifiedBytes, ls.Set, ls.Dropped)
+	}
+	// The refusals are reported: /status and /metrics.
+	if st.RefusedLeaves < mt.RefusedLeaves() || mt.RefusedLeaves() == 0 {
+		t.Errorf("/status refusedLeaves %d, the torrent's %d; want at least the torrent's, above 0", st.RefusedLeaves, mt.RefusedLeaves())
+	}
+	metrics, err := e.fetch(t.Context(), e.srv.URL+"/metrics", "", http.StatusOK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^memtorrent_storage_refused_leaves_total [1-9]`).Match(metrics) {
+		t.Errorf("/metrics has no memtorrent_storage_refused_leaves_total above 0")
 	}
 }
 

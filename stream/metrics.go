@@ -35,6 +35,8 @@ var (
 		"Bytes served before their piece passed its hash check (Verify playhead).", nil, nil)
 	descLeafVerifiedBytes = prometheus.NewDesc("memtorrent_stream_leaf_verified_bytes_total",
 		"Bytes of v2 and hybrid torrents served before their piece's hash check, each 16 KiB block proven by its BEP 52 hash.", nil, nil)
+	descRefusedLeaves = prometheus.NewDesc("memtorrent_storage_refused_leaves_total",
+		"Reads that stopped at a 16 KiB block of a v2 or hybrid torrent whose bytes did not match its BEP 52 hash: a peer's corrupted block kept from the player.", nil, nil)
 	descUnverifiedFailed = prometheus.NewDesc("memtorrent_stream_unverified_failed_pieces_total",
 		"Pieces that failed their hash check after bytes of them were served.", nil, nil)
 	descDemand = prometheus.NewDesc("memtorrent_stream_demand_bytes_per_second",
@@ -97,7 +99,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descLeafVerifiedBytes, descUnverifiedFailed, descDemand, descShortfall, descOverloaded, descTorrentPieces, descTorrentResident,
+		descCapacity, descResident, descProcessRSS, descGoHeap, descMapped, descEvictions, descEvictedUnverified, descSessions, descReaders, descStalls, descLongestWait, descUnverifiedBytes, descLeafVerifiedBytes, descRefusedLeaves, descUnverifiedFailed, descDemand, descShortfall, descOverloaded, descTorrentPieces, descTorrentResident,
 		descTorrentSessions, descTorrentReaders, descLookbehindProtected, descLookbehindResident,
 		descLookbehindHits, descLookbehindMisses, descReadData, descRate,
 		descTorrentPeers, descPeerRequests, descPeerRate, descPeerState, descTorrentDemand, descTorrentShortfall,
@@ -128,6 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLongestWait, s.LongestReadWait)
 	counter(descUnverifiedBytes, float64(s.UnverifiedBytes))
 	counter(descLeafVerifiedBytes, float64(s.LeafVerifiedBytes))
+	counter(descRefusedLeaves, float64(s.RefusedLeaves))
 	counter(descUnverifiedFailed, float64(s.UnverifiedFailed))
 	gauge(descDemand, s.Demand)
 	gauge(descShortfall, s.Shortfall)

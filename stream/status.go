@@ -56,6 +56,11 @@ type Status struct {
 	// before their piece's hash check, each 16 KiB block proven by its
 	// BEP 52 hash (see host.Options.LeafHashes): verified, in either mode.
 	LeafVerifiedBytes int64 `json:"leafVerifiedBytes"`
+	// RefusedLeaves counts the reads that stopped at a 16 KiB block whose
+	// bytes did not match its BEP 52 hash: a peer's corrupted block kept
+	// from the player (memory.Stats.RefusedLeaves; a block read again
+	// counts again).
+	RefusedLeaves int64 `json:"refusedLeaves"`
 	// Admission: Demand sums the playback rates of the playing sessions of
 	// all torrents, in bytes per second, and DownloadRate their torrents'
 	// download rates. Shortfall is by how much DownloadRate falls below
@@ -191,6 +196,7 @@ func (h *Handler) Status() Status {
 		Verify:            h.opts.Verify,
 		UnverifiedBytes:   h.unverifiedBytes.Load(),
 		LeafVerifiedBytes: h.leafVerifiedBytes.Load(),
+		RefusedLeaves:     st.RefusedLeaves,
 		UnverifiedFailed:  h.unverifiedFails.Load(),
 		Torrents:          make([]TorrentStatus, 0, len(ts)),
 	}

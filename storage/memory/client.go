@@ -119,6 +119,7 @@ type Client struct {
 	// Evicted pieces that were not verified: partly written, or whole
 	// and waiting for their hash.
 	evictedPartial, evictedUnhashed atomic.Int64
+	leafRefusals                    atomic.Int64 // Stats.RefusedLeaves
 	waits                           atomic.Int64 // writes that had to wait for space
 	pinnedBytes                     atomic.Int64 // bytes covered by Pins
 }
@@ -343,6 +344,11 @@ type Stats struct {
 	// yet verified: the same waste, a whole piece each. They are the last
 	// to be evicted.
 	EvictedUnhashed int64
+	// RefusedLeaves counts the reads, of every torrent the Client has
+	// opened, that stopped at a leaf written whole whose bytes did not
+	// match its hash (Torrent.RefusedLeaves): a peer's corrupted block
+	// kept from the reader.
+	RefusedLeaves int64
 
 	// Reported is the capacity the torrent client is told (TorrentImpl.
 	// Capacity): Capacity less what lookbehind and pins hold, at least
@@ -368,6 +374,7 @@ func (c *Client) Stats() Stats {
 		Notified:        c.notifier.sent.Load(),
 		EvictedPartial:  c.evictedPartial.Load(),
 		EvictedUnhashed: c.evictedUnhashed.Load(),
+		RefusedLeaves:   c.leafRefusals.Load(),
 		Reported:        c.reported.Load(),
 	}
 	s.LookbehindLimit = c.lookbehindLimit()

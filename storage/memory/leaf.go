@@ -142,6 +142,7 @@ func (p *piece) provenLocked(off, n int64) int64 {
 		}
 		if p.leafSumLocked(lo, hi) != p.leaves[j] {
 			p.t.leafRefusals.Add(1)
+			p.t.c.leafRefusals.Add(1)
 			break
 		}
 		got = min(hi-off, n)

@@ -89,8 +89,9 @@ func TestLeafHashes(t *testing.T) {
 					}
 				}
 			}
-			if mt.RefusedLeaves() == 0 {
-				t.Error("RefusedLeaves is 0 after reads stopped at the corrupted leaf")
+			if mt.RefusedLeaves() == 0 || c.Stats().RefusedLeaves != mt.RefusedLeaves() {
+				t.Errorf("RefusedLeaves %d, the client's %d, after reads stopped at the corrupted leaf; want them equal and above 0",
+					mt.RefusedLeaves(), c.Stats().RefusedLeaves)
 			}
 
 			// The peer sends the leaf again, right this time.
