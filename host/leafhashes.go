@@ -272,28 +272,25 @@ func (lt *leafTorrent) askLayerLocked(fi, at int, now time.Time) [][]byte {
 }
 
 // layerRequestsLocked returns the hash requests for the parts of file
-// fi's piece layer not proven yet: base layer log2(leaves per piece),
-// layerPart hashes each (the file's piece count rounded up to a power of
-// two when that is fewer), with the proof layers whose uncle hashes take
-// each part's root up to the file's pieces root (counted from the base
-// layer, as libtorrent does: see request). lh.mu must be held.
+// fi's piece layer not proven yet: layerPart hashes each (the file's piece
+// count rounded up to a power of two when that is fewer), with the uncle
+// hashes that take each part up to the file's pieces root. lh.mu must be
+// held.
 func (lt *leafTorrent) layerRequestsLocked(fi int) [][]byte {
 	f := &lt.files[fi]
 	width, part := lt.layerWidth(fi)
 	var msgs [][]byte
 	for i, in := range f.partsIn {
-		if in {
-			continue
+		if !in {
+			msgs = append(msgs, hashRequest(f.root, lt.pieceLayer(), i*part, part, width))
 		}
-		m := pp.Message{Type: pp.HashRequest, PiecesRoot: f.root, BaseLayer: pp.Integer(bits.Len(uint(lt.leaves)) - 1),
-			Index: pp.Integer(i * part), Length: pp.Integer(part)}
-		if part < width {
-			m.ProofLayers = pp.Integer(bits.Len(uint(width)) - 2)
-		}
-		msgs = append(msgs, m.MustMarshalBinary())
 	}
 	return msgs
 }
+
+// pieceLayer is the layer of a file's tree that holds its piece layer,
+// counted from the leaves.
+func (lt *leafTorrent) pieceLayer() int { return bits.Len(uint(lt.leaves)) - 1 }
 
 // layerWidth returns the hashes of file fi's tree at the piece layer (its
 // piece count rounded up to a power of two) and how many of them one
@@ -338,24 +335,13 @@ func (lh *leafHashes) lookup(ih metainfo.Hash) *leafTorrent {
 	return lh.torrent(t, mt)
 }
 
-// torrent returns the leafTorrent of t, making it from t's piece layers
-// the first time; nil if t has none usable.
+// torrent returns the leafTorrent of t, a v2 or hybrid torrent whose
+// storage is mt, making it from t's info and piece layers unless another
+// reader made it meanwhile; nil if t's pieces are not whole leaves.
 func (lh *leafHashes) torrent(t *torrent.Torrent, mt *memory.Torrent) *leafTorrent {
-	lh.mu.Lock()
-	if lt, ok := lh.byIH[t.InfoHash()]; ok && lt.mt == mt {
-		lh.mu.Unlock()
-		return lt
-	}
-	lh.mu.Unlock()
 	mi := t.Metainfo()
 	v2 := infohash_v2.HashBytes(mi.InfoBytes)
 	short := [20]byte(v2[:20])
-	lh.mu.Lock()
-	if lt, ok := lh.torrents[short]; ok && lt.mt == mt {
-		lh.mu.Unlock()
-		return lt
-	}
-	lh.mu.Unlock()
 	info := t.Info()
 	if info.PieceLength%merkle.BlockSize != 0 {
 		return nil
@@ -420,20 +406,32 @@ func (lt *leafTorrent) file(piece int) (int, bool) {
 	return 0, false
 }
 
-// request returns the hash request for run k: its leaves, and the proof
-// layers whose uncle hashes take the run's root up to its hash in the
-// layer. libtorrent counts proof layers from the base layer and sends an
-// uncle for each layer from the run's root's up (merkle_tree::get_hashes),
-// so log2(span)-1 of them bring log2(span/run) uncles.
+// request returns the hash request for run k: its leaves, with the uncle
+// hashes that take them up to their hash in the layer.
 func (lt *leafTorrent) request(k leafRun) []byte {
 	f := lt.files[k.file]
-	m := pp.Message{Type: pp.HashRequest, PiecesRoot: f.root, BaseLayer: 0,
-		Index: pp.Integer(k.run * f.run), Length: pp.Integer(f.run)}
-	if f.run < f.span {
-		m.ProofLayers = pp.Integer(bits.Len(uint(f.span)) - 2)
+	return hashRequest(f.root, 0, k.run*f.run, f.run, f.span)
+}
+
+// hashRequest returns a hash request for length hashes of the tree whose
+// root is root, at layer base from index, with the proof layers whose
+// uncle hashes take them up to the node over span hashes of that layer.
+// libtorrent counts proof layers from the base layer and sends an uncle
+// for each layer from the requested hashes' root up
+// (merkle_tree::get_hashes), so log2(span)-1 of them bring
+// uncles(length, span).
+func hashRequest(root [32]byte, base, index, length, span int) []byte {
+	m := pp.Message{Type: pp.HashRequest, PiecesRoot: root, BaseLayer: pp.Integer(base),
+		Index: pp.Integer(index), Length: pp.Integer(length)}
+	if length < span {
+		m.ProofLayers = pp.Integer(bits.Len(uint(span)) - 2)
 	}
 	return m.MustMarshalBinary()
 }
+
+// uncles is how many uncle hashes a reply to hashRequest brings:
+// log2(span/length).
+func uncles(length, span int) int { return bits.Len(uint(span/length)) - 1 }
 
 // sendAll sends msgs on c, counting them.
 func (lh *leafHashes) sendAll(c *tapConn, msgs [][]byte) {
@@ -590,7 +588,7 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	if ok {
 		fi, ok = lt.byRoot[root]
 	}
-	if ok && lt.files[fi].noLayer && int(base) == bits.Len(uint(lt.leaves))-1 {
+	if ok && lt.files[fi].noLayer && int(base) == lt.pieceLayer() {
 		lh.layerReply(lt, fi, index, length, hashes) // unlocks lh.mu
 		return
 	}
@@ -611,8 +609,8 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 		return
 	}
 	_, asked := lt.pending[k]
-	uncles := bits.Len(uint(f.span/f.run)) - 1
-	if !asked || index%f.run != 0 || length != f.run || len(hashes)/32 < f.run+uncles {
+	nu := uncles(f.run, f.span)
+	if !asked || index%f.run != 0 || length != f.run || len(hashes)/32 < f.run+nu {
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
 		return
@@ -621,7 +619,7 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 	for j := range leaves {
 		leaves[j] = [32]byte(hashes[32*j:])
 	}
-	if provenRun(leaves, hashes[32*f.run:32*(f.run+uncles)], index%f.span/f.run) != f.layer[index/f.span] {
+	if provenRun(leaves, hashes[32*f.run:32*(f.run+nu)], index%f.span/f.run) != f.layer[index/f.span] {
 		// Wrong hashes: wait for another reply.
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
@@ -649,8 +647,8 @@ func (lh *leafHashes) peerReply(ih [20]byte, body []byte) {
 func (lh *leafHashes) layerReply(lt *leafTorrent, fi, index, length int, hashes []byte) {
 	f := &lt.files[fi]
 	width, part := lt.layerWidth(fi)
-	uncles := bits.Len(uint(width/part)) - 1
-	if index%part != 0 || index >= f.pieces || length != part || len(hashes)/32 < part+uncles {
+	nu := uncles(part, width)
+	if index%part != 0 || index >= f.pieces || length != part || len(hashes)/32 < part+nu {
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
 		return
@@ -669,7 +667,7 @@ func (lh *leafHashes) layerReply(lt *leafTorrent, fi, index, length int, hashes 
 			nodes[j] = lt.pad
 		}
 	}
-	if provenRun(nodes, hashes[32*part:32*(part+uncles)], index/part) != f.root {
+	if provenRun(nodes, hashes[32*part:32*(part+nu)], index/part) != f.root {
 		lh.mu.Unlock()
 		lh.dropped.Add(1)
 		return
@@ -689,20 +687,20 @@ func (lh *leafHashes) layerReply(lt *leafTorrent, fi, index, length int, hashes 
 	}
 }
 
-// provenRun returns the hash that a run's leaves and its uncle hashes
-// (packed, the lowest layer's first) prove: the run's root (BEP 52's zero
-// hashes pad past a file's end), combined with each uncle in turn, on the
-// side that the run's index, pos, at that layer says. A part of a piece
+// provenRun returns the hash that a run's leaves and its uncle hashes,
+// proof (packed, the lowest layer's first), prove: the run's root (BEP
+// 52's zero hashes pad past a file's end), combined with each uncle in
+// turn, on the side that the run's index, pos, at that layer says. A part of a piece
 // layer, its length a power of two, is proven the same way.
-func provenRun(leaves [][32]byte, uncles []byte, pos int) [32]byte {
+func provenRun(leaves [][32]byte, proof []byte, pos int) [32]byte {
 	node := merkle.RootWithPadHash(leaves, [32]byte{})
 	var pair [64]byte
-	for u := 0; u+32 <= len(uncles); u += 32 {
+	for u := 0; u+32 <= len(proof); u += 32 {
 		if pos&1 == 0 {
 			copy(pair[:32], node[:])
-			copy(pair[32:], uncles[u:u+32])
+			copy(pair[32:], proof[u:u+32])
 		} else {
-			copy(pair[:32], uncles[u:u+32])
+			copy(pair[:32], proof[u:u+32])
 			copy(pair[32:], node[:])
 		}
 		node = sha256.Sum256(pair[:])

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
 )
 
 // TestLeafHashes checks that once a piece has leaf hashes, reads before
@@ -24,21 +25,15 @@ func TestLeafHashes(t *testing.T) {
 			tt, info := openTest(t, c, 1, pl, 2)
 			mt, _ := c.Torrent(ihOf(1))
 			p := tt.Piece(info.Piece(1))
-			var hashes [][32]byte
-			leaf := make([]byte, LeafSize)
-			for j := range 4 {
-				fill(leaf, 1, pl+int64(j)*LeafSize)
-				hashes = append(hashes, sha256.Sum256(leaf))
+			hashes := writeLeaves(t, p, pl, 4, func(j int, leaf []byte) bool {
 				switch j {
 				case 1:
 					leaf[100] ^= 0xff // what a corrupting peer sends
 				case 3:
-					continue // not arrived
+					return false // not arrived
 				}
-				if _, err := p.WriteAt(leaf, int64(j)*LeafSize); err != nil {
-					t.Fatal(err)
-				}
-			}
+				return true
+			})
 			buf := make([]byte, pl)
 			read := func(f func(int, int64, []byte) (int, error), off int64) int {
 				t.Helper()
@@ -95,6 +90,7 @@ func TestLeafHashes(t *testing.T) {
 			}
 
 			// The peer sends the leaf again, right this time.
+			leaf := make([]byte, LeafSize)
 			fill(leaf, 1, pl+LeafSize)
 			if _, err := p.WriteAt(leaf, LeafSize); err != nil {
 				t.Fatal(err)
@@ -136,18 +132,12 @@ func TestLeafHashRange(t *testing.T) {
 	tt, info := openTest(t, c, 1, pl, 2)
 	mt, _ := c.Torrent(ihOf(1))
 	p := tt.Piece(info.Piece(0))
-	var hashes [][32]byte
-	leaf := make([]byte, LeafSize)
-	for j := range 4 {
-		fill(leaf, 1, int64(j)*LeafSize)
-		hashes = append(hashes, sha256.Sum256(leaf))
+	hashes := writeLeaves(t, p, 0, 4, func(j int, leaf []byte) bool {
 		if j == 2 {
 			leaf[7] ^= 1 // corrupted
 		}
-		if _, err := p.WriteAt(leaf, int64(j)*LeafSize); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return true
+	})
 	if err := mt.SetLeafHashRange(0, 2, hashes[2:]); err != nil {
 		t.Fatal(err)
 	}
@@ -204,4 +194,25 @@ func newLeafTestClient(t *testing.T, bs int) (*Client, func() [][2]int) {
 		defer mu.Unlock()
 		return slices.Clone(told)
 	}
+}
+
+// writeLeaves writes n leaves of torrent 1's pattern into p, which starts
+// at off in the torrent, and returns their hashes. alter sees each leaf
+// before it is written, may change it (a corrupting peer) and says
+// whether to write it.
+func writeLeaves(t *testing.T, p storage.Piece, off int64, n int, alter func(j int, leaf []byte) bool) [][32]byte {
+	t.Helper()
+	var hashes [][32]byte
+	leaf := make([]byte, LeafSize)
+	for j := range n {
+		fill(leaf, 1, off+int64(j)*LeafSize)
+		hashes = append(hashes, sha256.Sum256(leaf))
+		if !alter(j, leaf) {
+			continue
+		}
+		if _, err := p.WriteAt(leaf, int64(j)*LeafSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return hashes
 }
