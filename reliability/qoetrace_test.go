@@ -22,9 +22,11 @@ type requestHolders struct {
 	got    map[string][]int64 // bytes received by seeder name, per timelineStep since start
 	events []string           // connections closed, chokes
 	start  time.Time
-	// head is, for each chunk of a file's first headChunks, its first
-	// request and its arrival (by chunk index from the torrent's start).
-	head map[int]*headChunk
+	// head is, for each of the first headChunks chunks of headOf (the
+	// torrent of the first request), its first request and its arrival,
+	// by chunk index.
+	head   map[int]*headChunk
+	headOf *torrent.Torrent
 }
 
 // headChunks is how many chunks from the torrent's start requestHolders
@@ -125,11 +127,15 @@ func (h *requestHolders) config(cfg *torrent.ClientConfig) {
 	})
 }
 
-// headChunk returns the story of the chunk of t at begin in piece, if it
-// is one of the first headChunks of the torrent. h.mu must be held.
+// headChunk returns the story of the chunk of t at begin in piece, if t
+// is h.headOf and the chunk one of its first headChunks. h.mu must be
+// held.
 func (h *requestHolders) headChunk(t *torrent.Torrent, piece int, begin int64) *headChunk {
+	if h.headOf == nil {
+		h.headOf = t
+	}
 	info := t.Info()
-	if info == nil {
+	if info == nil || t != h.headOf {
 		return nil
 	}
 	i := int((int64(piece)*info.PieceLength + begin) / (16 << 10)) // v1.59.1's chunk size
@@ -157,7 +163,11 @@ func (h *requestHolders) headStory(origin time.Time) string {
 			fmt.Fprintf(&b, "%3d never asked\n", i)
 			continue
 		}
-		fmt.Fprintf(&b, "%3d asked %.2fs of %-18s got %.2fs from %-18s asks %d\n", i, (c.asked - o).Seconds(), c.askedOf, (c.got - o).Seconds(), c.gotOf, c.asks)
+		got := "not received as requested"
+		if c.got != 0 {
+			got = fmt.Sprintf("got %.2fs from %s", (c.got - o).Seconds(), c.gotOf)
+		}
+		fmt.Fprintf(&b, "%3d asked %.2fs of %-18s %-30s asks %d\n", i, (c.asked - o).Seconds(), c.askedOf, got, c.asks)
 	}
 	return b.String()
 }
