@@ -156,6 +156,12 @@ type Options struct {
 	// (ignoreHashMessages), whose v1.59.1 handling of a block-layer reply
 	// would corrupt its piece hashes or panic.
 	LeafHashes bool
+	// NoTopUp, with LeafHashes, leaves the client's request rounds as
+	// v1.59.1 makes them: without it the tap on each plaintext
+	// connection asks the client to top up the connection's request
+	// queue before it runs dry (see topup.go). For measuring the
+	// difference.
+	NoTopUp bool
 }
 
 // NewWith is New with options.
@@ -169,6 +175,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			return nil, err
 		}
 		c.leaves, c.listeners = newLeafHashes(), ls
+		c.leaves.noTopUp = o.NoTopUp
 		c.leaves.redialAfterClose = c.redial.dialAfterClose
 		ignoreHashMessages(cfg)
 		if !cfg.HeaderObfuscationPolicy.RequirePreferred {

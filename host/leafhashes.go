@@ -64,6 +64,9 @@ type leafHashes struct {
 	v1       map[metainfo.Hash]*memory.Torrent  // torrents without leaf hashes (v1), by the storage's key
 
 	requests, replies, rejects, dropped, late, unasked, set, reconnects atomic.Int64
+
+	noTopUp bool         // Options.NoTopUp; set before the client exists
+	topUps  atomic.Int64 // suggest messages handed to the client (topup.go)
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -82,6 +85,9 @@ type LeafHashStats struct {
 	// Reconnects counts the connections closed to be dialled again with
 	// the v2 upgrade (see leafHashes.afterInfo).
 	Reconnects int64
+	// TopUps counts the times the tap asked the client to top up a
+	// connection's request queue before it ran dry (topup.go).
+	TopUps int64
 }
 
 // runLeaves is how many leaves one hash request asks for: 1 MiB of data,
@@ -170,7 +176,8 @@ func (lh *leafHashes) tap(c net.Conn, dialled bool) net.Conn {
 
 func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
-		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Unasked: lh.unasked.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load()}
+		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Unasked: lh.unasked.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load(),
+		TopUps: lh.topUps.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -143,6 +144,37 @@ type streamParser struct {
 	typed  bool   // the current message's type byte went by
 	keep   bool   // the current message is copied into msg
 	msg    []byte // the current message's body so far, when keep
+	head   [tappedHead]byte
+	headN  int // bytes of head so far
+}
+
+// tappedHead is how much of each message's body a streamParser always
+// keeps: the type byte, and for the messages about a chunk (request,
+// piece, cancel, reject) its piece index and offset.
+const tappedHead = 9
+
+// tapped is one whole message a streamParser saw, valid only during the
+// call it is given to.
+type tapped struct {
+	head []byte // the body's first bytes, up to tappedHead; empty for a keep-alive
+	body []byte // the whole body, when the parser's keepType selected it and it fits in maxTappedMessage; else nil
+}
+
+// typ is the message's type, -1 for a keep-alive.
+func (m tapped) typ() int {
+	if len(m.head) == 0 {
+		return -1
+	}
+	return int(m.head[0])
+}
+
+// chunk is the piece index and offset a message about a chunk names; ok
+// false when the message is too short to name one.
+func (m tapped) chunk() (k chunkKey, ok bool) {
+	if len(m.head) < tappedHead {
+		return k, false
+	}
+	return chunkKey{pp.Integer(binary.BigEndian.Uint32(m.head[1:])), pp.Integer(binary.BigEndian.Uint32(m.head[5:]))}, true
 }
 
 // handshakeDone reports whether the whole handshake went by.
@@ -166,18 +198,20 @@ func (p *streamParser) atBoundary() bool {
 	return p.handshakeDone() && p.lenN == 0 && p.left == 0
 }
 
-// feed follows b. msgDone is called at the end of each message: with its
-// body (type byte first) when keepType selects the type and the body fits
-// in maxTappedMessage, else with nil; the body is valid only during the
-// call. feed returns false once the stream is known not to start with a
-// plaintext BitTorrent handshake; it must not be called again then.
-func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(body []byte)) bool {
+// feed follows b. msgDone is called at the end of each message (see
+// tapped; keepType selects the message types whose whole body it gets);
+// when it returns true, feed stops right after that message. feed returns
+// how much of b it followed (all of it unless msgDone stopped it), and
+// ok false once the stream is known not to start with a plaintext
+// BitTorrent handshake; it must not be called again then.
+func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(tapped) bool) (n int, ok bool) {
+	all := len(b)
 	for len(b) > 0 {
 		if p.hsN < handshakeLen {
 			n := copy(p.hs[p.hsN:], b)
 			for i := p.hsN; i < min(p.hsN+n, len(pp.Protocol)); i++ {
 				if p.hs[i] != pp.Protocol[i] {
-					return false
+					return all - len(b), false
 				}
 			}
 			p.hsN += n
@@ -193,9 +227,9 @@ func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(bod
 			}
 			p.lenN = 0
 			p.left = int(binary.BigEndian.Uint32(p.lenBuf[:]))
-			p.typed, p.keep, p.msg = false, false, p.msg[:0]
-			if p.left == 0 { // a keep-alive
-				msgDone(nil)
+			p.typed, p.keep, p.msg, p.headN = false, false, p.msg[:0], 0
+			if p.left == 0 && msgDone(tapped{}) { // a keep-alive
+				return all - len(b), true
 			}
 			continue
 		}
@@ -207,18 +241,21 @@ func (p *streamParser) feed(b []byte, keepType func(byte) bool, msgDone func(bod
 		if p.keep {
 			p.msg = append(p.msg, b[:n]...)
 		}
+		p.headN += copy(p.head[p.headN:], b[:n])
 		p.left -= n
 		b = b[n:]
 		if p.left == 0 {
+			m := tapped{head: p.head[:p.headN]}
 			if p.keep {
-				msgDone(p.msg)
-			} else {
-				msgDone(nil)
+				m.body = p.msg
 			}
 			p.keep = false
+			if msgDone(m) {
+				return all - len(b), true
+			}
 		}
 	}
-	return true
+	return all, true
 }
 
 // tapConn is a peer connection the host follows (see the top of this
@@ -233,6 +270,9 @@ type tapConn struct {
 
 	in       streamParser         // Read's
 	inOff    bool                 // Read's: not plaintext, bytes pass through
+	inject   []byte               // Read's: our message for the client, handed over before more of the peer's bytes
+	rest     []byte               // Read's: the peer's bytes read after the point inject goes in
+	restErr  error                // Read's: the error the read of rest returned, for after it
 	peerIH   [20]byte             // the peer's handshake info hash, written before haveIn is set
 	peerBits pp.PeerExtensionBits // the peer's handshake reserved bytes, written before haveIn is set
 	haveIn   atomic.Bool
@@ -240,10 +280,12 @@ type tapConn struct {
 	// before usable is set; usable means hash requests may go.
 	readyTo [20]byte
 	usable  atomic.Bool
+	ourFast atomic.Bool // the client's handshake has the fast extension bit
+	top     topUp       // the client's requests outstanding (see topup.go); its own lock
 
 	mu     sync.Mutex   // guards the fields below; held across the connection's writes
 	out    streamParser // the client's bytes
-	outOff bool         // not plaintext, or not upgraded: nothing to do
+	outOff bool         // not plaintext: nothing to do
 	sent   int          // whole messages the client sent after its handshake
 	queued [][]byte     // our messages waiting for a boundary of the client's
 	closed bool         // Close was called
@@ -254,29 +296,75 @@ func isHashMessage(t byte) bool {
 	return t == byte(pp.Hashes) || t == byte(pp.HashReject)
 }
 
+// Read hands the client the peer's bytes, and between two of the peer's
+// messages, a message of ours (a top-up, see topup.go) when peerMessage
+// asks for one.
 func (c *tapConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if n > 0 && !c.inOff {
-		if !c.in.feed(b[:n], isHashMessage, c.peerMessage) {
-			c.inOff = true
-		} else if !c.haveIn.Load() && c.in.handshakeDone() {
-			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
-			c.haveIn.Store(true)
-			if c.mu.TryLock() { // else the next write checks
-				c.checkUsableLocked()
-				c.mu.Unlock()
-			}
+	if len(c.inject) > 0 {
+		n := copy(b, c.inject)
+		c.inject = c.inject[n:]
+		return n, nil
+	}
+	var n int
+	var err error
+	if len(c.rest) > 0 {
+		n = copy(b, c.rest)
+		if c.rest = c.rest[n:]; len(c.rest) == 0 {
+			err, c.restErr = c.restErr, nil
+		}
+	} else {
+		n, err = c.Conn.Read(b)
+	}
+	if n == 0 || c.inOff {
+		return n, err
+	}
+	used, ok := c.in.feed(b[:n], isHashMessage, c.peerMessage)
+	if !ok {
+		c.inOff = true
+		return n, err
+	}
+	if !c.haveIn.Load() && c.in.handshakeDone() {
+		c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
+		c.haveIn.Store(true)
+		if c.mu.TryLock() { // else the next write checks
+			c.checkUsableLocked()
+			c.mu.Unlock()
 		}
 	}
-	return n, err
+	if used < n { // c.inject goes after b[:used]
+		c.rest = append(bytes.Clone(b[used:n]), c.rest...)
+		if err != nil {
+			c.restErr, err = err, nil
+		}
+	}
+	return used, err
 }
 
-// peerMessage is called by Read with each message from the peer: the body
-// of a hash message, nil for any other.
-func (c *tapConn) peerMessage(body []byte) {
-	if body != nil && c.usable.Load() {
-		c.lh.peerReply(c.readyTo, body)
+// peerMessage is called by Read with each message from the peer; it
+// reports whether Read is to hand over c.inject right after it. It gives
+// the leafHashes the hash messages, and follows the answers to the
+// client's requests.
+func (c *tapConn) peerMessage(m tapped) bool {
+	if m.body != nil && c.usable.Load() {
+		c.lh.peerReply(c.readyTo, m.body)
 	}
+	switch m.typ() {
+	case int(pp.Piece):
+		if k, ok := m.chunk(); ok && c.top.answered(k) && !c.lh.noTopUp {
+			c.inject = suggestMessage(k.index)
+			c.lh.topUps.Add(1)
+			return true
+		}
+	case int(pp.Reject):
+		if k, ok := m.chunk(); ok {
+			c.top.forget(k)
+		}
+	case int(pp.Choke):
+		if !c.ourFast.Load() || !c.peerBits.SupportsFast() {
+			c.top.choked()
+		}
+	}
+	return false
 }
 
 func (c *tapConn) Write(b []byte) (int, error) {
@@ -284,7 +372,7 @@ func (c *tapConn) Write(b []byte) (int, error) {
 	defer c.mu.Unlock()
 	n, err := c.Conn.Write(b)
 	if n > 0 && !c.outOff {
-		if !c.out.feed(b[:n], func(byte) bool { return false }, func([]byte) { c.sent++ }) {
+		if _, ok := c.out.feed(b[:n], func(byte) bool { return false }, c.clientMessage); !ok {
 			c.outOff = true
 		}
 		c.checkUsableLocked()
@@ -293,6 +381,26 @@ func (c *tapConn) Write(b []byte) (int, error) {
 		err = c.flushLocked()
 	}
 	return n, err
+}
+
+// clientMessage is called by Write with each message of the client's.
+// c.mu must be held.
+func (c *tapConn) clientMessage(m tapped) bool {
+	if c.sent == 0 {
+		c.ourFast.Store(c.out.reserved().SupportsFast())
+	}
+	c.sent++
+	switch m.typ() {
+	case int(pp.Request):
+		if k, ok := m.chunk(); ok {
+			c.top.requested(k)
+		}
+	case int(pp.Cancel):
+		if k, ok := m.chunk(); ok {
+			c.top.forget(k)
+		}
+	}
+	return false
 }
 
 // checkUsableLocked makes the connection usable, and tells lh, when both

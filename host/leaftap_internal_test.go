@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"testing"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -30,13 +31,18 @@ func TestStreamParser(t *testing.T) {
 		var p streamParser
 		var kept [][]byte
 		msgs := 0
-		done := func(body []byte) {
+		var types []int
+		done := func(m tapped) bool {
 			msgs++
-			if body != nil {
-				kept = append(kept, bytes.Clone(body))
+			types = append(types, m.typ())
+			if m.body != nil {
+				kept = append(kept, bytes.Clone(m.body))
 			}
+			return false
 		}
-		if !p.feed(stream[:cut], isHashMessage, done) || !p.feed(stream[cut:], isHashMessage, done) {
+		n1, ok1 := p.feed(stream[:cut], isHashMessage, done)
+		n2, ok2 := p.feed(stream[cut:], isHashMessage, done)
+		if !ok1 || !ok2 || n1 != cut || n2 != len(stream)-cut {
 			t.Fatalf("cut at %d: the parser gave up on a plaintext stream", cut)
 		}
 		if !p.handshakeDone() || p.infoHash() != ih || !p.atBoundary() || msgs != 5 {
@@ -45,13 +51,16 @@ func TestStreamParser(t *testing.T) {
 		if len(kept) != 2 || !bytes.Equal(kept[0], wantHashes) || kept[1][0] != byte(pp.HashReject) {
 			t.Fatalf("cut at %d: kept %d messages (%x); want the hashes and the hash reject", cut, len(kept), kept)
 		}
+		if want := []int{int(pp.Bitfield), -1, int(pp.Hashes), int(pp.Have), int(pp.HashReject)}; !slices.Equal(types, want) {
+			t.Fatalf("cut at %d: types %v; want %v", cut, types, want)
+		}
 	}
 	var p streamParser
-	if !p.feed(stream[:70], isHashMessage, func([]byte) {}) || p.atBoundary() {
+	if _, ok := p.feed(stream[:70], isHashMessage, func(tapped) bool { return false }); !ok || p.atBoundary() {
 		t.Error("mid-message: atBoundary true")
 	}
 	var mse streamParser
-	if mse.feed([]byte{0x13, 'B', 'x'}, isHashMessage, func([]byte) {}) {
+	if _, ok := mse.feed([]byte{0x13, 'B', 'x'}, isHashMessage, func(tapped) bool { return false }); ok {
 		t.Error("the parser followed a stream that is not a BitTorrent handshake")
 	}
 }
@@ -138,8 +147,8 @@ func TestTapConnNotUpgraded(t *testing.T) {
 				return append(append(append([]byte(pp.Protocol), bits[:]...), ih[:]...), "-XX0000-012345678901"...)
 			}
 			c := &tapConn{dialled: tc.dialled}
-			c.out.feed(handshake(tc.ours, ih), isHashMessage, func([]byte) {})
-			c.in.feed(handshake(tc.peer, tc.peerIH), isHashMessage, func([]byte) {})
+			c.out.feed(handshake(tc.ours, ih), isHashMessage, func(tapped) bool { return false })
+			c.in.feed(handshake(tc.peer, tc.peerIH), isHashMessage, func(tapped) bool { return false })
 			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
 			if got := c.notUpgradedLocked(); got != tc.want {
 				t.Errorf("notUpgradedLocked %v; want %v", got, tc.want)
