@@ -350,7 +350,9 @@ func (c *tapConn) peerMessage(m tapped) bool {
 	}
 	switch m.typ() {
 	case int(pp.Piece):
-		if k, ok := m.chunk(); ok && c.top.answered(k) && !c.lh.noTopUp {
+		// A suggest is a fast extension message: v1.59.1 closes a connection
+		// without the extension on both sides that sends one.
+		if k, ok := m.chunk(); ok && c.top.answered(k) && !c.lh.noTopUp && c.ourFast.Load() && c.in.reserved().SupportsFast() {
 			c.inject = suggestMessage(k.index)
 			c.lh.topUps.Add(1)
 			return true
@@ -360,7 +362,7 @@ func (c *tapConn) peerMessage(m tapped) bool {
 			c.top.forget(k)
 		}
 	case int(pp.Choke):
-		if !c.ourFast.Load() || !c.peerBits.SupportsFast() {
+		if !c.ourFast.Load() || !c.in.reserved().SupportsFast() {
 			c.top.choked()
 		}
 	}

@@ -61,18 +61,42 @@ func TestTopUpCounts(t *testing.T) {
 // TestTapConnTopUp plays a peer answering six requests and checks that the
 // client reads exactly the peer's messages, with one suggest message
 // inserted between two of them where topUp asked for it, whatever the
-// sizes of the client's reads, and the peer's end of stream after them.
+// sizes of the client's reads, and the peer's end of stream after them;
+// none when a side lacks the fast extension (v1.59.1 would close the
+// connection) or with NoTopUp.
 func TestTapConnTopUp(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		ourFast, peerFast    bool
+		noTopUp, wantSuggest bool
+	}{
+		{"fast", true, true, false, true},
+		{"NoTopUp", true, true, true, false},
+		{"we lack fast", false, true, false, false},
+		{"peer lacks fast", true, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testTapConnTopUp(t, tc.ourFast, tc.peerFast, tc.noTopUp, tc.wantSuggest)
+		})
+	}
+}
+
+func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, wantSuggest bool) {
 	var ih [20]byte
-	hs := append(append(append([]byte(pp.Protocol), make([]byte, 8)...), ih[:]...), "-XX0000-012345678901"...)
+	handshake := func(fast bool) []byte {
+		var bits pp.PeerExtensionBits
+		bits.SetBit(pp.ExtensionBitFast, fast)
+		return append(append(append([]byte(pp.Protocol), bits[:]...), ih[:]...), "-XX0000-012345678901"...)
+	}
+	hs, peerHS := handshake(ourFast), handshake(peerFast)
 	var peer []byte
-	peer = append(peer, hs...)
+	peer = append(peer, peerHS...)
 	peer = append(peer, pp.Message{Type: pp.Unchoke}.MustMarshalBinary()...)
 	for i := range 6 {
 		peer = append(peer, pp.Message{Type: pp.Piece, Index: 1, Begin: pp.Integer(i * chunkSize), Piece: bytes.Repeat([]byte{byte(i)}, 100)}.MustMarshalBinary()...)
 	}
 	for _, size := range []int{1, 7, 13, 100, 1 << 16} {
-		for _, noTopUp := range []bool{false, true} {
+		{
 			ours, theirs := net.Pipe()
 			lh := newLeafHashes()
 			lh.noTopUp = noTopUp
@@ -104,12 +128,12 @@ func TestTapConnTopUp(t *testing.T) {
 			}
 			// Pieces 0-3 leave 5, 4, 3, 2 of 6: the top-up goes after piece 3.
 			want := slices.Clone(peer)
-			if !noTopUp {
-				at := len(hs) + 5 + 4*(13+100)
+			if wantSuggest {
+				at := len(peerHS) + 5 + 4*(13+100)
 				want = slices.Concat(peer[:at], suggestMessage(1), peer[at:])
 			}
 			if !bytes.Equal(got, want) {
-				t.Fatalf("read size %d, noTopUp %v: the client read %d bytes, not the %d expected:\n%x\nwant\n%x", size, noTopUp, len(got), len(want), got, want)
+				t.Fatalf("read size %d: the client read %d bytes, not the %d expected:\n%x\nwant\n%x", size, len(got), len(want), got, want)
 			}
 		}
 	}
