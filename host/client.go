@@ -154,7 +154,9 @@ type Options struct {
 	// requires its preference (RequirePreferred), which it leaves alone. It
 	// implies ignoring the peers' hash messages in the client
 	// (ignoreHashMessages), whose v1.59.1 handling of a block-layer reply
-	// would corrupt its piece hashes or panic.
+	// would corrupt its piece hashes or panic. The same tap keeps each
+	// plaintext connection's request queue from running dry between
+	// v1.59.1's request rounds (topup.go), unless NoTopUp.
 	LeafHashes bool
 	// NoTopUp, with LeafHashes, leaves the client's request rounds as
 	// v1.59.1 makes them: without it the tap on each plaintext

@@ -28,9 +28,12 @@ import (
 // can carry our hash requests, which it writes between two of the client's
 // messages, and it hands the peer's hashes and hash reject messages to the
 // leafHashes; the client reads them too and ignores them
-// (ignoreHashMessages). A connection that starts with anything but a
-// plaintext BitTorrent handshake (an MSE-encrypted one) is passed through
-// untouched.
+// (ignoreHashMessages). On every plaintext connection, upgraded or not, it
+// also follows the client's requests and the peer's answers, and hands
+// the client a message of ours between two of the peer's when the
+// connection's request queue is about to run dry (topup.go). A connection
+// that starts with anything but a plaintext BitTorrent handshake (an
+// MSE-encrypted one) is passed through untouched.
 
 // handshakeLen is the length of a BitTorrent handshake: protocol string,
 // reserved bytes, info hash, peer id.
