@@ -138,3 +138,53 @@ func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, wantSuggest bool
 		}
 	}
 }
+
+// eofConn is a connection whose one Read returns all its data with
+// io.EOF, as a net.Conn may; writes are discarded.
+type eofConn struct {
+	net.Conn
+	data []byte
+}
+
+func (c *eofConn) Read(b []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, c.data)
+	c.data = c.data[n:]
+	if len(c.data) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (c *eofConn) Write(b []byte) (int, error) { return len(b), nil }
+func (c *eofConn) Close() error                { return nil }
+
+// TestTapConnTopUpEOF checks that a read that returns the peer's last
+// bytes with io.EOF, cut by a top-up, hands over every byte and the
+// suggest before the EOF.
+func TestTapConnTopUpEOF(t *testing.T) {
+	var bits pp.PeerExtensionBits
+	bits.SetBit(pp.ExtensionBitFast, true)
+	hs := append(append(append([]byte(pp.Protocol), bits[:]...), make([]byte, 20)...), "-XX0000-012345678901"...)
+	var peer []byte
+	peer = append(peer, hs...)
+	for i := range 3 {
+		peer = append(peer, pp.Message{Type: pp.Piece, Index: 2, Begin: pp.Integer(i * chunkSize), Piece: []byte{1, 2, 3}}.MustMarshalBinary()...)
+	}
+	c := newLeafHashes().tap(&eofConn{data: peer}, true).(*tapConn)
+	c.Write(hs)
+	for i := range 3 {
+		c.Write(pp.Message{Type: pp.Request, Index: 2, Begin: pp.Integer(i * chunkSize), Length: 3}.MustMarshalBinary())
+	}
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pieces 0 and 1 leave 2 and 1 of 3: the top-up goes after piece 1.
+	at := len(hs) + 2*(13+3)
+	if want := slices.Concat(peer[:at], suggestMessage(2), peer[at:]); !bytes.Equal(got, want) {
+		t.Fatalf("the client read\n%x\nwant\n%x", got, want)
+	}
+}
