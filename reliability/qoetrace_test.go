@@ -108,6 +108,9 @@ func (h *requestHolders) config(cfg *torrent.ClientConfig) {
 		if prevRead != nil {
 			prevRead(pc, m)
 		}
+		if m.Keepalive { // a keep-alive's Type is Choke's 0
+			return
+		}
 		switch m.Type {
 		case pp.Choke:
 			h.event("%s chokes", h.names[pc.RemoteAddr.String()])
