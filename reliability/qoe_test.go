@@ -53,6 +53,7 @@ var (
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
 	qoeQueue       = flag.Duration("qoe.queue", 0, "TestQoE: memtorrent's host.Options.RequestQueueTime (0: host.RequestQueueTime)")
+	qoeJumpOff     = flag.Int64("qoe.jumpoff", 0, "TestQoE: MiB added to each jump's target: with big pieces, a jump into the middle of a piece (the scenarios' 50 % lands on a piece's first byte)")
 	qoeTopUp       = flag.Bool("qoe.topup", true, "TestQoE: with -qoe.leafhashes, the tap tops up request queues (false: host.Options.NoTopUp)")
 	qoeLeafHashes  = flag.Bool("qoe.leafhashes", true, "TestQoE: memtorrent with leaf hashes (host.Options.LeafHashes, -leaf-hashes, the serve binary's default) in v1 scenarios too (false: without the tap on its connections); hybrid scenarios always")
 	qoeHybrid      = flag.Bool("qoe.hybrid", false, "TestQoE: hybrid v1+v2 torrents of the same data (single-file scenarios), memtorrent with leaf hashes (qoehybrid_test.go)")
@@ -76,7 +77,11 @@ func seekBack(at, d time.Duration) seek {
 }
 
 func seekTo(at time.Duration, percent int64) seek {
-	return seek{at: at, name: fmt.Sprintf("to %d%%", percent), to: func(_, size int64) int64 { return size * percent / 100 }}
+	name := fmt.Sprintf("to %d%%", percent)
+	if *qoeJumpOff > 0 {
+		name += fmt.Sprintf("+%dMiB", *qoeJumpOff)
+	}
+	return seek{at: at, name: name, to: func(_, size int64) int64 { return size*percent/100 + *qoeJumpOff*mib }}
 }
 
 // qoeSeeder is a seeder program behind a line.
