@@ -123,7 +123,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.Var(lookbehindFlag{&cfg.Lookbehind}, "lookbehind", "lookbehind budget kept behind the playheads: a `size`, auto (a quarter of -capacity) or off")
 	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
 	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "which bytes reach a player: playhead (the playhead's piece chunk by chunk before its hash check; a piece that then fails is counted, logged and fetched again) or strict (only pieces that passed their hash check)")
-	fs.BoolVar(&cfg.LeafHashes, "leaf-hashes", cfg.LeafHashes, "for v2 and hybrid torrents, ask peers for the hashes of the 16 KiB blocks ahead of each player and serve each block verified as it arrives (plaintext TCP connections; the server listens and dials TCP itself and tries plaintext before encryption)")
+	fs.BoolVar(&cfg.LeafHashes, "leaf-hashes", cfg.LeafHashes, "for v2 and hybrid torrents, ask peers for the hashes of the 16 KiB blocks ahead of each player and serve each block verified as it arrives (plaintext TCP connections; the server listens and dials TCP itself and tries plaintext before encryption); the same tap keeps each plaintext connection's request queue from running dry")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.Auth, "auth", "", "require HTTP Basic `user:password` on every request (stream URLs may carry the token instead)")
 	fs.Var(allowFlag{&cfg.Allow}, "allow", "serve only clients in these `CIDRs` (comma-separated addresses or prefixes)")
