@@ -134,6 +134,18 @@ func TestV1591WorkaroundCode(t *testing.T) {
 			"Options.LeafHashes: the client sets the v2 upgrade bit when it sends a hybrid torrent's v1 info hash, and a peer that answers with the v2 one upgrades the connection, which the host's tap recognises by that answer",
 			"client.go", "Client", "initiateHandshakes", "fb85c3bedc42",
 		},
+		{
+			"the tap's top-ups (topup.go): a connection plans new requests only when none is outstanding",
+			"peerconn.go", "PeerConn", "isLowOnRequests", "eeea661b88ef",
+		},
+		{
+			"the tap's top-ups (topup.go): a plan adds at most twice what the last one added, up to PeerMaxRequests",
+			"peerconn.go", "PeerConn", "nominalMaxRequests", "aaa4f77c14c2",
+		},
+		{
+			"the tap's top-ups (topup.go): a suggest message is a reason to plan again and nothing else, and a fast-extension message on a connection without the extension closes it",
+			"peerconn.go", "PeerConn", "mainReadLoop", "437e9a30c3e7",
+		},
 	} {
 		got := funcFingerprint(t, tc.file, tc.recv, tc.name)
 		if got != tc.fingerprint {
