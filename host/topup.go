@@ -18,9 +18,8 @@ import (
 // connection works in rounds: it asks, waits for all of it, and asks
 // again; the line idles a round trip each round, and the queue grows by
 // doubling one round at a time from one request. On a line 100-200 ms
-// away that is most of the first seconds of a stream: the QoE traces
-// (docs/qoe.md) show aria2's line delivering rounds of 1, 2, 4 and 8
-// chunks at 190 KB/s in its first 1.3 s, on a 300 KB/s line.
+// away that is most of the first seconds of a stream (docs/qoe.md has the
+// traces).
 //
 // So the tap counts the requests the client sent on the connection that
 // the peer has not answered (with a piece or a reject) and the client has
@@ -35,7 +34,11 @@ import (
 // one third or less outstanding, the plan adds at least as many as the
 // last one did). The queue's length stays the client's and the host's
 // (requests bounds PeerMaxRequests by the line's rate): only the bubble
-// between rounds goes.
+// between rounds goes. When the client has nothing more to ask (every
+// wanted chunk asked of some peer), the plan adds nothing and v1.59.1
+// cuts the connection's budget to one request; it grows again from the
+// next plan on, as after any round, and no top-up goes until the client
+// has requested again.
 type topUp struct {
 	mu    sync.Mutex       // guards the fields below; never held across I/O
 	out   map[chunkKey]int // requests outstanding, by chunk (a count: the client may ask a chunk again)
