@@ -90,7 +90,7 @@ func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, 
 	if o.verify != "" {
 		args = append(args, "-verify", o.verify)
 	}
-	args = append(args, "-leaf-hashes="+strconv.FormatBool(o.leafHashes))
+	args = append(args, "-leaf-hashes="+strconv.FormatBool(o.leafHashes), "-top-ups="+strconv.FormatBool(*qoeTopUp))
 	p := &memtorrentProcess{streams: map[string]string{}, client: &http.Client{Transport: &http.Transport{}}}
 	for _, mi := range mis {
 		info, err := mi.UnmarshalInfo()

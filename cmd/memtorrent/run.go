@@ -132,6 +132,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		Readahead:    cfg.Readahead,
 		Verify:       cfg.Verify,
 		LeafHashes:   cfg.LeafHashes,
+		NoTopUp:      !cfg.TopUps,
 		Idle:         cfg.Idle,
 		InfoTimeout:  cfg.InfoTimeout,
 		Auth:         cfg.Auth,
