@@ -65,7 +65,10 @@ type leafHashes struct {
 
 	requests, replies, rejects, dropped, late, unasked, set, reconnects atomic.Int64
 
-	noTopUp bool         // Options.NoTopUp; set before the client exists
+	noTopUp bool // Options.NoTopUp; set before the client exists
+	// reading is when a reader last read an incomplete piece of each
+	// torrent (want), by the info hashes handshakes name; guarded by mu.
+	reading map[[20]byte]time.Time
 	topUps  atomic.Int64 // suggest messages handed to the client (topup.go)
 }
 
@@ -163,7 +166,7 @@ const maxWaiting = 4
 
 func newLeafHashes() *leafHashes {
 	return &leafHashes{conns: map[[20]byte]map[*tapConn]struct{}{}, torrents: map[[20]byte]*leafTorrent{},
-		byIH: map[metainfo.Hash]*leafTorrent{}, v1: map[metainfo.Hash]*memory.Torrent{}}
+		byIH: map[metainfo.Hash]*leafTorrent{}, v1: map[metainfo.Hash]*memory.Torrent{}, reading: map[[20]byte]time.Time{}}
 }
 
 // tap wraps a connection of the client, which dialled it or accepted it.
@@ -187,9 +190,27 @@ func (lh *leafHashes) stats() LeafHashStats {
 // that has none yet. It runs on a reader's goroutine, once per leaf the
 // reader moves to.
 func (lh *leafHashes) want(ih metainfo.Hash, piece, leaf int) {
-	if lt := lh.lookup(ih); lt != nil {
+	lt := lh.lookup(ih)
+	lh.mu.Lock()
+	now := time.Now()
+	lh.reading[[20]byte(ih)] = now
+	if lt != nil {
+		lh.reading[lt.short] = now
+	}
+	lh.mu.Unlock()
+	if lt != nil {
 		lh.ask(lt, piece, leaf)
 	}
+}
+
+// readSince reports whether a reader read before the hash check of the
+// torrent whose handshakes name ih (its v1 or truncated v2 info hash)
+// within topUpReading.
+func (lh *leafHashes) readSince(ih [20]byte) bool {
+	lh.mu.Lock()
+	defer lh.mu.Unlock()
+	at, ok := lh.reading[ih]
+	return ok && time.Since(at) < topUpReading
 }
 
 // ask is want for lt. It sends from other goroutines: a write waits for

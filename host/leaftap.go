@@ -321,19 +321,26 @@ func (c *tapConn) Read(b []byte) (int, error) {
 	if n == 0 || c.inOff {
 		return n, err
 	}
-	used, ok := c.in.feed(b[:n], isHashMessage, c.peerMessage)
-	if !ok {
-		c.inOff = true
-		return n, err
-	}
-	if !c.haveIn.Load() && c.in.handshakeDone() {
-		c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
-		c.haveIn.Store(true)
-		if c.mu.TryLock() { // else the next write checks
-			c.checkUsableLocked()
-			c.mu.Unlock()
+	used := 0
+	if !c.in.handshakeDone() {
+		// The handshake first, so that the messages after it in the same
+		// read find the connection usable.
+		used = min(n, handshakeLen-c.in.hsN)
+		if _, ok := c.in.feed(b[:used], nil, nil); !ok {
+			c.inOff = true
+			return n, err
+		}
+		if c.in.handshakeDone() {
+			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
+			c.haveIn.Store(true)
+			if c.mu.TryLock() { // else the next write checks
+				c.checkUsableLocked()
+				c.mu.Unlock()
+			}
 		}
 	}
+	u, _ := c.in.feed(b[used:n], isHashMessage, c.peerMessage)
+	used += u
 	if used < n { // c.inject goes after b[:used]
 		c.rest = append(bytes.Clone(b[used:n]), c.rest...)
 		if err != nil {
@@ -355,7 +362,8 @@ func (c *tapConn) peerMessage(m tapped) bool {
 	case int(pp.Piece):
 		// A suggest is a fast extension message: v1.59.1 closes a connection
 		// without the extension on both sides that sends one.
-		if k, ok := m.chunk(); ok && c.top.answered(k) && !c.lh.noTopUp && c.ourFast.Load() && c.in.reserved().SupportsFast() {
+		if k, ok := m.chunk(); ok && c.top.answered(k) && !c.lh.noTopUp && c.ourFast.Load() && c.in.reserved().SupportsFast() &&
+			c.usable.Load() && c.lh.readSince(c.readyTo) {
 			c.inject = suggestMessage(k.index)
 			c.lh.topUps.Add(1)
 			return true

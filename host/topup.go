@@ -3,6 +3,7 @@ package host
 import (
 	"encoding/binary"
 	"sync"
+	"time"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
@@ -38,7 +39,11 @@ import (
 // wanted chunk asked of some peer), the plan adds nothing and v1.59.1
 // cuts the connection's budget to one request; it grows again from the
 // next plan on, as after any round, and no top-up goes until the client
-// has requested again.
+// has requested again. That is why top-ups go only while a reader reads
+// an incomplete piece of the torrent (topUpReading): a prebuffer, which
+// wants a few pieces and reads none, would otherwise end with every
+// connection's budget at one just when a player comes (the serve binary's
+// startup in docs/qoe.md, fourth session).
 type topUp struct {
 	mu    sync.Mutex       // guards the fields below; never held across I/O
 	out   map[chunkKey]int // requests outstanding, by chunk (a count: the client may ask a chunk again)
@@ -106,6 +111,11 @@ func (q *topUp) choked() {
 	clear(q.out)
 	q.n, q.high, q.asked = 0, 0, false
 }
+
+// topUpReading is how long after a reader's last read of an incomplete
+// piece of a torrent (memory.Options.OnWantLeafHashes, once per 16 KiB)
+// its connections are topped up.
+const topUpReading = 2 * time.Second
 
 // suggestMessage is a BEP 6 suggest message of piece, length prefix first.
 func suggestMessage(piece pp.Integer) []byte {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
@@ -63,25 +64,26 @@ func TestTopUpCounts(t *testing.T) {
 // inserted between two of them where topUp asked for it, whatever the
 // sizes of the client's reads, and the peer's end of stream after them;
 // none when a side lacks the fast extension (v1.59.1 would close the
-// connection) or with NoTopUp.
+// connection), with NoTopUp, or while no reader reads the torrent.
 func TestTapConnTopUp(t *testing.T) {
 	for _, tc := range []struct {
-		name                 string
-		ourFast, peerFast    bool
-		noTopUp, wantSuggest bool
+		name                          string
+		ourFast, peerFast             bool
+		noTopUp, reading, wantSuggest bool
 	}{
-		{"fast", true, true, false, true},
-		{"NoTopUp", true, true, true, false},
-		{"we lack fast", false, true, false, false},
-		{"peer lacks fast", true, false, false, false},
+		{"fast", true, true, false, true, true},
+		{"NoTopUp", true, true, true, true, false},
+		{"we lack fast", false, true, false, true, false},
+		{"peer lacks fast", true, false, false, true, false},
+		{"no reader", true, true, false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testTapConnTopUp(t, tc.ourFast, tc.peerFast, tc.noTopUp, tc.wantSuggest)
+			testTapConnTopUp(t, tc.ourFast, tc.peerFast, tc.noTopUp, tc.reading, tc.wantSuggest)
 		})
 	}
 }
 
-func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, wantSuggest bool) {
+func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, reading, wantSuggest bool) {
 	var ih [20]byte
 	handshake := func(fast bool) []byte {
 		var bits pp.PeerExtensionBits
@@ -100,6 +102,9 @@ func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, wantSuggest bool
 			ours, theirs := net.Pipe()
 			lh := newLeafHashes()
 			lh.noTopUp = noTopUp
+			if reading {
+				lh.reading[ih] = time.Now() // as want does
+			}
 			c := lh.tap(ours, true).(*tapConn)
 			go io.Copy(io.Discard, theirs)
 			go func() {
@@ -139,20 +144,22 @@ func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, wantSuggest bool
 	}
 }
 
-// eofConn is a connection whose one Read returns all its data with
+// eofConn is a connection whose reads return reads, the last one with
 // io.EOF, as a net.Conn may; writes are discarded.
 type eofConn struct {
 	net.Conn
-	data []byte
+	reads [][]byte
 }
 
 func (c *eofConn) Read(b []byte) (int, error) {
-	if len(c.data) == 0 {
+	if len(c.reads) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(b, c.data)
-	c.data = c.data[n:]
-	if len(c.data) == 0 {
+	n := copy(b, c.reads[0])
+	if c.reads[0] = c.reads[0][n:]; len(c.reads[0]) == 0 {
+		c.reads = c.reads[1:]
+	}
+	if len(c.reads) == 0 {
 		return n, io.EOF
 	}
 	return n, nil
@@ -173,7 +180,9 @@ func TestTapConnTopUpEOF(t *testing.T) {
 	for i := range 3 {
 		peer = append(peer, pp.Message{Type: pp.Piece, Index: 2, Begin: pp.Integer(i * chunkSize), Piece: []byte{1, 2, 3}}.MustMarshalBinary()...)
 	}
-	c := newLeafHashes().tap(&eofConn{data: peer}, true).(*tapConn)
+	lh := newLeafHashes()
+	lh.reading[[20]byte{}] = time.Now() // as want does
+	c := lh.tap(&eofConn{reads: [][]byte{peer[:len(hs)], peer[len(hs):]}}, true).(*tapConn)
 	c.Write(hs)
 	for i := range 3 {
 		c.Write(pp.Message{Type: pp.Request, Index: 2, Begin: pp.Integer(i * chunkSize), Length: 3}.MustMarshalBinary())

@@ -1,6 +1,8 @@
 package reliability
 
 import (
+	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +14,9 @@ import (
 	"github.com/memtorrent/memtorrent/stream"
 )
 
-// TestTopUp downloads 4 MiB from one anacrolix seeder 100 ms away at
-// 2 MB/s and counts the times the leecher asked again only once every
+// TestTopUp streams a 4 MiB file (a player reading it, -verify playhead:
+// top-ups go while a reader reads) from one anacrolix seeder 100 ms away
+// at 2 MB/s and counts the times the leecher asked again only once every
 // request it had sent was answered (a new round: a round trip of the line
 // idle), after its queue had grown to 8 requests. With the tap's top-ups
 // (host/topup.go) the queue is refilled before it runs dry: at most
@@ -23,7 +26,8 @@ import (
 // of 8, 16, 32, ... requests show: at least 4 (5 in runs), so the test
 // sees the rounds it is about.
 func TestTopUp(t *testing.T) {
-	s := newSeeder(t, testutil.Spec{Name: "movie.bin", PieceLength: pieceLength, Length: 4 * mib, Seed: 31}, nil)
+	spec := testutil.Spec{Name: "movie.bin", PieceLength: pieceLength, Length: 4 * mib, Seed: 31}
+	s := newSeeder(t, spec, nil)
 	addr := startLine(t, "seeder", line{latency: 100 * time.Millisecond, rate: 2_000_000}, s.addr(), time.Now())
 	for _, tc := range []struct {
 		name    string
@@ -31,10 +35,15 @@ func TestTopUp(t *testing.T) {
 	}{{"top-up", false}, {"without", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r rounds
-			e := newEnvWith(t, 64*mib, host.Options{LeafHashes: true, NoTopUp: tc.noTopUp}, stream.Options{}, r.config)
+			e := newEnvWith(t, 64*mib, host.Options{LeafHashes: true, NoTopUp: tc.noTopUp}, stream.Options{Verify: stream.VerifyPlayhead}, r.config)
 			tor := e.add(s.mi, addr)
-			tor.DownloadAll()
-			testutil.WaitChan(t, transferTimeout, "the whole torrent", tor.Complete().On())
+			ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
+			defer cancel()
+			got, err := e.fetch(ctx, e.url(tor, 0), "", http.StatusOK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			equal(t, "the file", got, testutil.Content(spec))
 			n := r.count()
 			t.Logf("%d rounds after the queue reached %d requests; %d top-ups", n, roundsFrom, e.hc.LeafHashStats().TopUps)
 			if !tc.noTopUp && n > 2 {
