@@ -416,7 +416,9 @@ func (lh *leafHashes) forget(ih metainfo.Hash) {
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
 	delete(lh.v1, ih)
+	delete(lh.reading, [20]byte(ih))
 	if lt, ok := lh.byIH[ih]; ok {
+		delete(lh.reading, lt.short)
 		delete(lh.byIH, ih)
 		if lh.torrents[lt.short] == lt {
 			delete(lh.torrents, lt.short)
