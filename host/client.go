@@ -1,12 +1,10 @@
 package host
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -166,17 +164,13 @@ type Options struct {
 	// queue before it runs dry (see topup.go). For measuring the
 	// difference.
 	NoTopUp bool
-	// RequestQueueTime, when not 0, replaces the package's
-	// RequestQueueTime: how long each peer's outstanding requests may
-	// take at its measured rate.
-	RequestQueueTime time.Duration
 }
 
 // NewWith is New with options.
 func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client, error) {
 	wrap := o.Wrap
 	c := &Client{redial: newRedialer(), guard: newSeedGuard(), peers: newPeerLog(),
-		reqs: newRequests(cmp.Or(o.RequestQueueTime, RequestQueueTime), SilentPeerTimeout)}
+		reqs: newRequests(RequestQueueTime, SilentPeerTimeout)}
 	if o.LeafHashes {
 		ls, err := tcpTakeover(cfg)
 		if err != nil {

@@ -52,7 +52,6 @@ var (
 	qoeSize        = flag.String("qoe.size", "", "TestQoE: the length of a single-file scenario's file (256MiB, 512MiB); default the scenario's")
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
-	qoeQueue       = flag.Duration("qoe.queue", 0, "TestQoE: memtorrent's host.Options.RequestQueueTime (0: host.RequestQueueTime)")
 	qoeJumpOff     = flag.Int64("qoe.jumpoff", 0, "TestQoE: MiB added to each jump's target: with big pieces, a jump into the middle of a piece (the scenarios' 50 % lands on a piece's first byte)")
 	qoeTopUp       = flag.Bool("qoe.topup", true, "TestQoE: with -qoe.leafhashes, the tap tops up request queues (false: host.Options.NoTopUp)")
 	qoeLeafHashes  = flag.Bool("qoe.leafhashes", true, "TestQoE: memtorrent with leaf hashes (host.Options.LeafHashes, -leaf-hashes, the serve binary's default) in v1 scenarios too (false: without the tap on its connections); hybrid scenarios always")
@@ -358,7 +357,7 @@ var contestants = map[string]contestant{
 // qoeCapacity of memory and a stream.Handler with default options but
 // Verify, as `memtorrent serve` runs.
 func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o leecherOptions, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
-	e := newEnvWith(t, qoeCapacity, host.Options{LeafHashes: o.leafHashes, NoTopUp: !*qoeTopUp, RequestQueueTime: *qoeQueue}, stream.Options{Verify: o.verify}, cfgOpts...)
+	e := newEnvWith(t, qoeCapacity, host.Options{LeafHashes: o.leafHashes, NoTopUp: !*qoeTopUp}, stream.Options{Verify: o.verify}, cfgOpts...)
 	l := &qoeLeecher{srv: e.srv, resident: func() int64 { return e.mem.Stats().Resident },
 		served: func() (int64, int64) {
 			st := e.h.Status()
