@@ -77,7 +77,7 @@ func TestTapConnInjects(t *testing.T) {
 	defer c.Close()
 	var ih [20]byte
 	ih[0] = 3
-	hs := append(append(append([]byte(pp.Protocol), make([]byte, 8)...), ih[:]...), "-XX0000-012345678901"...)
+	hs := testHandshake(pp.PeerExtensionBits{}, ih)
 
 	// What the peer receives, in order.
 	got := make(chan []byte, 1)
@@ -144,7 +144,7 @@ func TestTapConnNotUpgraded(t *testing.T) {
 			handshake := func(v2 bool, ih [20]byte) []byte {
 				var bits pp.PeerExtensionBits
 				bits.SetBit(pp.ExtensionBitV2Upgrade, v2)
-				return append(append(append([]byte(pp.Protocol), bits[:]...), ih[:]...), "-XX0000-012345678901"...)
+				return testHandshake(bits, ih)
 			}
 			c := &tapConn{dialled: tc.dialled}
 			c.out.feed(handshake(tc.ours, ih), isHashMessage, func(tapped) bool { return false })
@@ -155,4 +155,9 @@ func TestTapConnNotUpgraded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testHandshake is a BitTorrent handshake with bits and ih.
+func testHandshake(bits pp.PeerExtensionBits, ih [20]byte) []byte {
+	return append(append(append([]byte(pp.Protocol), bits[:]...), ih[:]...), "-XX0000-012345678901"...)
 }

@@ -88,7 +88,7 @@ func testTapConnTopUp(t *testing.T, ourFast, peerFast, noTopUp, reading, wantSug
 	handshake := func(fast bool) []byte {
 		var bits pp.PeerExtensionBits
 		bits.SetBit(pp.ExtensionBitFast, fast)
-		return append(append(append([]byte(pp.Protocol), bits[:]...), ih[:]...), "-XX0000-012345678901"...)
+		return testHandshake(bits, ih)
 	}
 	hs, peerHS := handshake(ourFast), handshake(peerFast)
 	var peer []byte
@@ -174,7 +174,7 @@ func (c *eofConn) Close() error                { return nil }
 func TestTapConnTopUpEOF(t *testing.T) {
 	var bits pp.PeerExtensionBits
 	bits.SetBit(pp.ExtensionBitFast, true)
-	hs := append(append(append([]byte(pp.Protocol), bits[:]...), make([]byte, 20)...), "-XX0000-012345678901"...)
+	hs := testHandshake(bits, [20]byte{})
 	var peer []byte
 	peer = append(peer, hs...)
 	for i := range 3 {
