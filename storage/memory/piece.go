@@ -105,15 +105,25 @@ func (p *piece) numBlocks() int {
 // ErrClosed; ErrNoSpace (wrapped) after the wait. A write into a complete
 // piece makes it incomplete again.
 func (p *piece) WriteAt(b []byte, off int64) (int, error) {
+	if _, err := p.writeAt(b, off, false); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// writeAt is WriteAt; when early, it writes only into a piece that is not
+// complete, and only when some byte of [off, off+len(b)) is not written
+// yet, and reports whether it wrote.
+func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 	if off < 0 || off+int64(len(b)) > p.length {
-		return 0, fmt.Errorf("memory: writing %d bytes at offset %d of piece %d (length %d): %w",
+		return false, fmt.Errorf("memory: writing %d bytes at offset %d of piece %d (length %d): %w",
 			len(b), off, p.index, p.length, ErrOutOfRange)
 	}
 	if p.t.closed.Load() {
-		return 0, ErrClosed
+		return false, ErrClosed
 	}
 	if len(b) == 0 {
-		return 0, nil
+		return false, nil
 	}
 	t, c := p.t, p.t.c
 	first, last := int(off/c.blockSize), int((off+int64(len(b))-1)/c.blockSize)
@@ -125,7 +135,12 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 		if t.closed.Load() {
 			t.mu.Unlock()
 			p.freeBufs(bufs)
-			return 0, ErrClosed
+			return false, ErrClosed
+		}
+		if early && (p.complete || p.validLocked(off, int64(len(b))) == int64(len(b))) {
+			t.mu.Unlock()
+			p.freeBufs(bufs)
+			return false, nil
 		}
 		if p.pins > 0 {
 			// A hash of this piece is in flight: let it finish so that it
@@ -136,7 +151,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			}
 			if err := p.waitUnpinned(deadline); err != nil {
 				p.freeBufs(bufs)
-				return 0, err
+				return false, err
 			}
 			continue
 		}
@@ -153,7 +168,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			bufs = p.copyLocked(b, off, first, last, bufs)
 			t.mu.Unlock()
 			p.freeBufs(bufs)
-			return len(b), nil
+			return true, nil
 		}
 		t.mu.Unlock()
 		for len(bufs) < missing {
@@ -166,7 +181,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			}
 			if err := c.makeRoom(deadline); err != nil {
 				p.freeBufs(bufs)
-				return 0, fmt.Errorf("memory: writing %d bytes to piece %d of torrent %s: %w", len(b), p.index, t.ih, err)
+				return false, fmt.Errorf("memory: writing %d bytes to piece %d of torrent %s: %w", len(b), p.index, t.ih, err)
 			}
 		}
 	}
