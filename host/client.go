@@ -164,6 +164,11 @@ type Options struct {
 	// queue before it runs dry (see topup.go). For measuring the
 	// difference.
 	NoTopUp bool
+	// NoEarlyFetch, with LeafHashes, leaves a read in the middle of a
+	// piece to wait for the client, which fetches the piece's chunks in
+	// order from its first: without it the host asks the chunks at the
+	// read itself (see early.go). For measuring the difference.
+	NoEarlyFetch bool
 }
 
 // NewWith is New with options.
@@ -177,7 +182,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 			return nil, err
 		}
 		c.leaves, c.listeners = newLeafHashes(), ls
-		c.leaves.noTopUp = o.NoTopUp
+		c.leaves.noTopUp, c.leaves.noEarly = o.NoTopUp, o.NoEarlyFetch
 		c.leaves.redialAfterClose = c.redial.dialAfterClose
 		ignoreHashMessages(cfg)
 		if !cfg.HeaderObfuscationPolicy.RequirePreferred {
@@ -186,6 +191,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 		nextWant := opts.OnWantLeafHashes
 		opts.OnWantLeafHashes = func(ih metainfo.Hash, piece, leaf int) {
 			c.leaves.want(ih, piece, leaf)
+			c.leaves.fetchEarly(ih, piece, leaf)
 			if nextWant != nil {
 				nextWant(ih, piece, leaf)
 			}

@@ -70,6 +70,10 @@ type leafHashes struct {
 	// torrent (want), by the info hashes handshakes name; guarded by mu.
 	reading map[[20]byte]time.Time
 	topUps  atomic.Int64 // suggest messages handed to the client (topup.go)
+	noEarly bool         // Options.NoEarlyFetch; set before the client exists
+	// The early fetch's counts (early.go): chunks asked, written to the
+	// storage, come after the storage had them, refused or rejected.
+	earlyAsked, earlyWritten, earlyLate, earlyRejected atomic.Int64
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -91,6 +95,11 @@ type LeafHashStats struct {
 	// TopUps counts the times the tap asked the client to top up a
 	// connection's request queue before it ran dry (topup.go).
 	TopUps int64
+	// The early fetch (early.go): chunks the host asked itself for a
+	// reader mid-piece, those written to the storage, those that came
+	// when the storage had them already (the client's copy came first),
+	// and those rejected by the peer or refused by the storage.
+	EarlyAsked, EarlyWritten, EarlyLate, EarlyRejected int64
 }
 
 // runLeaves is how many leaves one hash request asks for: 1 MiB of data,
@@ -180,7 +189,8 @@ func (lh *leafHashes) tap(c net.Conn, dialled bool) net.Conn {
 func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
 		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Unasked: lh.unasked.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load(),
-		TopUps: lh.topUps.Load()}
+		TopUps: lh.topUps.Load(), EarlyAsked: lh.earlyAsked.Load(), EarlyWritten: lh.earlyWritten.Load(),
+		EarlyLate: lh.earlyLate.Load(), EarlyRejected: lh.earlyRejected.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -161,6 +160,8 @@ const tappedHead = 9
 type tapped struct {
 	head []byte // the body's first bytes, up to tappedHead; empty for a keep-alive
 	body []byte // the whole body, when the parser's keepType selected it and it fits in maxTappedMessage; else nil
+	// length is the body's length (Read's messages only).
+	length int
 }
 
 // typ is the message's type, -1 for a keep-alive.
@@ -271,11 +272,13 @@ type tapConn struct {
 	dialled bool          // we dialled the peer (else it dialled us); never changes
 	done    chan struct{} // closed by Close
 
-	in       streamParser         // Read's
+	in       streamParser         // Read's: the handshake
 	inOff    bool                 // Read's: not plaintext, bytes pass through
-	inject   []byte               // Read's: our message for the client, handed over before more of the peer's bytes
-	rest     []byte               // Read's: the peer's bytes read after the point inject goes in
-	restErr  error                // Read's: the error the read of rest returned, for after it
+	msg      inMessage            // Read's: the peer's current message
+	ready    []byte               // Read's: bytes for the client, in order, from readyOff on
+	readyOff int                  // Read's
+	readBuf  []byte               // Read's
+	readErr  error                // Read's: what the connection's last read returned, for after ready
 	peerIH   [20]byte             // the peer's handshake info hash, written before haveIn is set
 	peerBits pp.PeerExtensionBits // the peer's handshake reserved bytes, written before haveIn is set
 	haveIn   atomic.Bool
@@ -285,6 +288,7 @@ type tapConn struct {
 	usable  atomic.Bool
 	ourFast atomic.Bool // the client's handshake has the fast extension bit
 	top     topUp       // the client's requests outstanding (see topup.go); its own lock
+	fetch   connFetch   // the peer's state and our own requests (see early.go); its own lock
 
 	mu     sync.Mutex   // guards the fields below; held across the connection's writes
 	out    streamParser // the client's bytes
@@ -299,85 +303,190 @@ func isHashMessage(t byte) bool {
 	return t == byte(pp.Hashes) || t == byte(pp.HashReject)
 }
 
-// Read hands the client the peer's bytes, and between two of the peer's
-// messages, a message of ours (a top-up, see topup.go) when peerMessage
-// asks for one.
+// Read hands the client the peer's bytes, less the answers to our own
+// requests (early.go), and between two of the peer's messages, a message
+// of ours (a top-up, see topup.go) when peerMessage asks for one.
 func (c *tapConn) Read(b []byte) (int, error) {
-	if len(c.inject) > 0 {
-		n := copy(b, c.inject)
-		c.inject = c.inject[n:]
-		return n, nil
-	}
-	var n int
-	var err error
-	if len(c.rest) > 0 {
-		n = copy(b, c.rest)
-		if c.rest = c.rest[n:]; len(c.rest) == 0 {
-			err, c.restErr = c.restErr, nil
+	for c.readyOff == len(c.ready) {
+		c.ready, c.readyOff = c.ready[:0], 0
+		if c.readErr != nil {
+			return 0, c.readErr
 		}
-	} else {
-		n, err = c.Conn.Read(b)
-	}
-	if n == 0 || c.inOff {
-		return n, err
-	}
-	used := 0
-	if !c.in.handshakeDone() {
-		// The handshake first, so that the messages after it in the same
-		// read find the connection usable.
-		used = min(n, handshakeLen-c.in.hsN)
-		if _, ok := c.in.feed(b[:used], nil, nil); !ok {
-			c.inOff = true
-			return n, err
+		if c.inOff {
+			return c.Conn.Read(b)
 		}
-		if c.in.handshakeDone() {
-			c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
-			c.haveIn.Store(true)
-			if c.mu.TryLock() { // else the next write checks
-				c.checkUsableLocked()
-				c.mu.Unlock()
-			}
+		if c.readBuf == nil {
+			c.readBuf = make([]byte, 32<<10)
 		}
+		n, err := c.Conn.Read(c.readBuf)
+		c.filter(c.readBuf[:n])
+		c.readErr = err
 	}
-	u, _ := c.in.feed(b[used:n], isHashMessage, c.peerMessage)
-	used += u
-	if used < n { // c.inject goes after b[:used]
-		c.rest = append(bytes.Clone(b[used:n]), c.rest...)
-		if err != nil {
-			c.restErr, err = err, nil
-		}
-	}
-	return used, err
+	n := copy(b, c.ready[c.readyOff:])
+	c.readyOff += n
+	return n, nil
 }
 
-// peerMessage is called by Read with each message from the peer; it
-// reports whether Read is to hand over c.inject right after it. It gives
-// the leafHashes the hash messages, and follows the answers to the
-// client's requests.
-func (c *tapConn) peerMessage(m tapped) bool {
-	if m.body != nil && c.usable.Load() {
+// inMessage is what Read knows of the peer's current message.
+type inMessage struct {
+	hdr    [4 + tappedHead]byte // the length prefix and the head of the body, held until decided
+	hdrN   int                  // bytes of hdr so far
+	need   int                  // bytes of hdr to hold before deciding: 4, then 4 + the head's length
+	length int                  // of the body
+	left   int                  // body bytes after the head still to come
+	strip  bool                 // the message is an answer to our own request: not handed over
+	keep   bool                 // the body is copied into body
+	body   []byte
+}
+
+// filter follows p, the peer's next bytes, and appends to c.ready what
+// the client is to read.
+func (c *tapConn) filter(p []byte) {
+	m := &c.msg
+	for len(p) > 0 {
+		if c.inOff {
+			c.ready = append(c.ready, p...)
+			return
+		}
+		if !c.in.handshakeDone() {
+			k := min(len(p), handshakeLen-c.in.hsN)
+			_, ok := c.in.feed(p[:k], nil, nil)
+			c.ready = append(c.ready, p[:k]...)
+			p = p[k:]
+			if !ok {
+				c.inOff = true
+			} else if c.in.handshakeDone() {
+				c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
+				c.haveIn.Store(true)
+				if c.mu.TryLock() { // else the next write checks
+					c.checkUsableLocked()
+					c.mu.Unlock()
+				}
+			}
+			continue
+		}
+		if m.need == 0 {
+			m.need = 4
+		}
+		if m.hdrN < m.need {
+			k := copy(m.hdr[m.hdrN:m.need], p)
+			m.hdrN += k
+			p = p[k:]
+			if m.hdrN < m.need {
+				continue
+			}
+			if m.need == 4 {
+				m.length = int(binary.BigEndian.Uint32(m.hdr[:4]))
+				if m.need = 4 + min(m.length, tappedHead); m.need > 4 {
+					continue
+				}
+			}
+			head := m.hdr[4:m.hdrN]
+			m.left = m.length - len(head)
+			m.strip, m.keep = c.decide(head, m.length)
+			m.body = m.body[:0]
+			if m.keep {
+				m.body = append(m.body, head...)
+			}
+			if !m.strip {
+				c.ready = append(c.ready, m.hdr[:m.hdrN]...)
+			}
+		} else {
+			k := min(len(p), m.left)
+			if !m.strip {
+				c.ready = append(c.ready, p[:k]...)
+			}
+			if m.keep {
+				m.body = append(m.body, p[:k]...)
+			}
+			m.left -= k
+			p = p[k:]
+		}
+		if m.left == 0 {
+			t := tapped{head: m.hdr[4:m.hdrN], length: m.length}
+			if m.keep {
+				t.body = m.body
+			}
+			if m.strip {
+				c.lh.ownAnswer(c, t)
+			} else if inject := c.peerMessage(t); inject != nil {
+				c.ready = append(c.ready, inject...)
+			}
+			m.hdrN, m.need, m.strip, m.keep = 0, 0, false, false
+		}
+	}
+}
+
+// decide says, from the head of a message of the peer's and its length,
+// whether it answers a request of ours (and is not to reach the client),
+// and whether its body is to be copied out.
+func (c *tapConn) decide(head []byte, length int) (strip, keep bool) {
+	if len(head) == 0 {
+		return false, false
+	}
+	switch pp.MessageType(head[0]) {
+	case pp.Hashes, pp.HashReject, pp.Bitfield:
+		return false, length <= maxTappedMessage
+	case pp.Piece, pp.Reject:
+		k, ok := (tapped{head: head}).chunk()
+		if !ok || c.top.has(k) || !c.fetch.isOurs(k) {
+			return false, false
+		}
+		if head[0] == byte(pp.Piece) {
+			return length <= tappedHead+chunkSize, length <= tappedHead+chunkSize
+		}
+		return true, false
+	}
+	return false, false
+}
+
+// peerMessage is called by Read with each message from the peer that
+// reaches the client; it returns a message of ours for the client to read
+// right after it, or nil. It gives the leafHashes the hash messages, and
+// follows the answers to the client's requests and the peer's state.
+func (c *tapConn) peerMessage(m tapped) []byte {
+	if m.body != nil && c.usable.Load() && isHashMessage(m.body[0]) {
 		c.lh.peerReply(c.readyTo, m.body)
 	}
+	fast := c.ourFast.Load() && c.in.reserved().SupportsFast()
 	switch m.typ() {
 	case int(pp.Piece):
+		k, ok := m.chunk()
+		if !ok {
+			break
+		}
+		c.fetch.received(m.length - tappedHead)
 		// A suggest is a fast extension message: v1.59.1 closes a connection
 		// without the extension on both sides that sends one.
-		if k, ok := m.chunk(); ok && c.top.answered(k) && !c.lh.noTopUp && c.ourFast.Load() && c.in.reserved().SupportsFast() &&
-			c.usable.Load() && c.lh.readSince(c.readyTo) {
-			c.inject = suggestMessage(k.index)
+		if c.top.answered(k) && !c.lh.noTopUp && fast && c.usable.Load() && c.lh.readSince(c.readyTo) {
 			c.lh.topUps.Add(1)
-			return true
+			return suggestMessage(k.index)
 		}
 	case int(pp.Reject):
 		if k, ok := m.chunk(); ok {
 			c.top.forget(k)
 		}
 	case int(pp.Choke):
-		if !c.ourFast.Load() || !c.in.reserved().SupportsFast() {
+		c.fetch.setChoked(true)
+		if !fast {
 			c.top.choked()
 		}
+	case int(pp.Unchoke):
+		c.fetch.setChoked(false)
+	case int(pp.Have):
+		if len(m.head) >= 5 {
+			c.fetch.have(int(binary.BigEndian.Uint32(m.head[1:])))
+		}
+	case int(pp.Bitfield):
+		if m.body != nil {
+			c.fetch.bitfield(m.body[1:])
+		}
+	case int(pp.HaveAll):
+		c.fetch.haveAll(true)
+	case int(pp.HaveNone):
+		c.fetch.haveAll(false)
 	}
-	return false
+	return nil
 }
 
 func (c *tapConn) Write(b []byte) (int, error) {

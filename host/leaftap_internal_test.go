@@ -87,9 +87,7 @@ func TestTapConnInjects(t *testing.T) {
 	}()
 	// The peer's handshake, as Read takes it (the pipe's other end is
 	// busy with ReadAll).
-	c.in.feed(hs, isHashMessage, c.peerMessage)
-	c.peerIH = c.in.infoHash()
-	c.haveIn.Store(true)
+	c.filter(hs)
 
 	ours1 := pp.Message{Type: pp.Bitfield, Bitfield: make([]bool, 8)}.MustMarshalBinary()
 	ours2 := pp.Message{Type: pp.Request, Index: 1, Begin: 2, Length: 3}.MustMarshalBinary()

@@ -65,6 +65,20 @@ func (q *topUp) requested(k chunkKey) {
 	q.asked = false
 }
 
+// has reports whether the client has a request of k outstanding.
+func (q *topUp) has(k chunkKey) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.out[k] > 0
+}
+
+// count returns how many requests the client has outstanding.
+func (q *topUp) count() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
 // forget notes a cancel the client sent, or a reject from the peer: the
 // request no longer counts, whatever the peer answers. A reject asks for
 // no top-up: v1.59.1 deliberately asks a peer that rejected for nothing

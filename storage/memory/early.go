@@ -9,7 +9,10 @@ import "fmt"
 // early fetch): the client later writes the same chunk itself, and never
 // learns of this one, so a write must not make a complete piece
 // incomplete again (as WriteAt does) nor replace bytes already written.
-// Errors as WriteAt's.
+// The client's own write of the same bytes later leaves these in place:
+// a reader may have had them, and the piece's hash check must judge the
+// bytes it had (a corrupt early chunk fails the piece, which is then
+// reported and fetched again as any other). Errors as WriteAt's.
 func (t *Torrent) WriteEarly(i int, off int64, b []byte) (bool, error) {
 	if i < 0 || i >= len(t.pieces) {
 		return false, fmt.Errorf("memory: torrent %s: piece %d out of range [0, %d): %w", t.ih, i, len(t.pieces), ErrOutOfRange)

@@ -8,7 +8,8 @@ import (
 
 // TestWriteEarly checks that WriteEarly writes a chunk nobody wrote, so
 // that ReadUnverified and Has see it, and writes nothing over bytes
-// already written nor into a complete piece (which stays complete), with
+// already written nor into a complete piece (which stays complete); that
+// the client's own copy of the chunk does not replace it; with
 // storage blocks smaller than, equal to and larger than a chunk.
 func TestWriteEarly(t *testing.T) {
 	const chunk = 16 << 10
@@ -34,12 +35,20 @@ func TestWriteEarly(t *testing.T) {
 			if n, err := mt.ReadUnverified(0, chunk, got); n != chunk || err != nil || !bytes.Equal(got, a) {
 				t.Fatalf("ReadUnverified: %d bytes, %v; want the first early write", n, err)
 			}
-			// The client's own write of the same chunk goes in, as always.
+			// The client's own copy of the chunk leaves the early one in
+			// place (the piece's hash judges what a reader had); its other
+			// chunks go in as always.
 			p := tt.Piece(info.Piece(0))
 			for off := int64(0); off < 4*chunk; off += chunk {
-				if _, err := p.WriteAt(a, off); err != nil {
+				if _, err := p.WriteAt(b, off); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if n, err := mt.ReadUnverified(0, 0, got); n != chunk || err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("ReadUnverified of the client's chunk: %d bytes, %v; want its bytes", n, err)
+			}
+			if n, err := mt.ReadUnverified(0, chunk, got); n != chunk || err != nil || !bytes.Equal(got, a) {
+				t.Fatalf("ReadUnverified after the client's copy: %d bytes, %v; want the early write's", n, err)
 			}
 			if err := p.MarkComplete(); err != nil {
 				t.Fatal(err)

@@ -16,22 +16,23 @@ type piece struct {
 	length int64    // never changes
 
 	// Guarded by t.mu.
-	blocks   []block       // nil while nothing is held; reused from Torrent.spare
-	complete bool          // MarkComplete was called and no byte changed since
-	pins     int32         // WriteTo calls in flight; a pinned piece is never evicted
-	lastUse  int64         // Client.clock at the last access
-	pos      int32         // index in t.resident, or -1
-	full     int32         // blocks written from their first to their last byte
-	hpos     int32         // position in its slot's heap (see evictIndex)
-	slot     uint8         // where the piece is indexed for eviction (see slotLocked)
-	lbHeld   bool          // counted in Torrent.lbHeld and lbBytes
-	gone     bool          // evicted while complete, nothing written since (see Completion)
-	hidden   bool          // Completion last answered "unknown" (see Completion)
-	served   bool          // ReadUnverified returned bytes of it since its last hash check
-	leaves   [][32]byte    // its leaf hashes (Torrent.SetLeafHashes, SetLeafHashRange; zero: not known), or nil
-	leafSet  int32         // how many of leaves are known
-	leafTold int32         // 1 + the leaf Options.OnWantLeafHashes was last told of; 0: none
-	written  chan struct{} // closed at the next write; nil while nobody waits (see Torrent.Written)
+	blocks   []block            // nil while nothing is held; reused from Torrent.spare
+	complete bool               // MarkComplete was called and no byte changed since
+	pins     int32              // WriteTo calls in flight; a pinned piece is never evicted
+	lastUse  int64              // Client.clock at the last access
+	pos      int32              // index in t.resident, or -1
+	full     int32              // blocks written from their first to their last byte
+	hpos     int32              // position in its slot's heap (see evictIndex)
+	slot     uint8              // where the piece is indexed for eviction (see slotLocked)
+	lbHeld   bool               // counted in Torrent.lbHeld and lbBytes
+	gone     bool               // evicted while complete, nothing written since (see Completion)
+	hidden   bool               // Completion last answered "unknown" (see Completion)
+	served   bool               // ReadUnverified returned bytes of it since its last hash check
+	leaves   [][32]byte         // its leaf hashes (Torrent.SetLeafHashes, SetLeafHashRange; zero: not known), or nil
+	leafSet  int32              // how many of leaves are known
+	leafTold int32              // 1 + the leaf Options.OnWantLeafHashes was last told of; 0: none
+	written  chan struct{}      // closed at the next write; nil while nobody waits (see Torrent.Written)
+	early    map[int64]struct{} // offsets of writes of Torrent.WriteEarly not yet written again; nil if none
 }
 
 // block is one buffer of a piece. Bytes [0, n) of it hold written data and
@@ -142,6 +143,16 @@ func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 			p.freeBufs(bufs)
 			return false, nil
 		}
+		if _, ok := p.early[off]; ok && !early {
+			// The client's own copy of a chunk written early: the bytes
+			// read so far stay, and the piece's hash judges them.
+			delete(p.early, off)
+			if p.validLocked(off, int64(len(b))) == int64(len(b)) {
+				t.mu.Unlock()
+				p.freeBufs(bufs)
+				return true, nil
+			}
+		}
 		if p.pins > 0 {
 			// A hash of this piece is in flight: let it finish so that it
 			// never reads bytes being overwritten.
@@ -166,6 +177,12 @@ func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 		}
 		if missing <= len(bufs) {
 			bufs = p.copyLocked(b, off, first, last, bufs)
+			if early {
+				if p.early == nil {
+					p.early = make(map[int64]struct{})
+				}
+				p.early[off] = struct{}{}
+			}
 			t.mu.Unlock()
 			p.freeBufs(bufs)
 			return true, nil
