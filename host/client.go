@@ -300,6 +300,9 @@ func (c *Client) Drop(t *torrent.Torrent) {
 // storage (the torrent client does not close its DefaultStorage). It
 // returns the errors of both, joined. Safe to call more than once.
 func (c *Client) Close() error {
+	if c.leaves != nil {
+		c.leaves.closed.Store(true)
+	}
 	c.redial.Close()
 	c.reqs.Close()
 	var errs []error

@@ -140,12 +140,29 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 	}
 }
 
+// earlyTries and earlyTryEvery: when no connection can carry an early
+// request yet (none unchoked us: the client just became interested), the
+// early fetch tries again, so many times this far apart.
+const (
+	earlyTries    = 8
+	earlyTryEvery = 250 * time.Millisecond
+)
+
+// earlyRate is the rate the early fetch assumes of a connection that has
+// not delivered a second's worth yet: a slow line's.
+const earlyRate = 64 << 10
+
 // fetchEarly is told by the storage that a read before the hash check of
 // piece of the torrent ih is at leaf (see the top of this file). It runs
 // on the reader's goroutine; the requests go from another.
 func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
+	lh.fetchEarlyTry(ih, piece, leaf, earlyTries)
+}
+
+// fetchEarlyTry is fetchEarly with tries left.
+func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 	cl := lh.cl.Load()
-	if cl == nil || lh.noEarly {
+	if cl == nil || lh.noEarly || lh.closed.Load() {
 		return
 	}
 	mt, ok := lh.mem.Torrent(ih)
@@ -159,6 +176,7 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 	plen := t.Info().Piece(piece).Length()
 	conns := lh.connsOf(ih)
 	if len(conns) == 0 {
+		lh.fetchEarlyLater(ih, piece, leaf, tries)
 		return
 	}
 	now := time.Now()
@@ -206,15 +224,19 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 			continue
 		}
 		c.fetch.mu.Lock()
-		ok := c.fetch.unchoked && c.fetch.hasLocked(piece) && c.fetch.rate.rate > 0
+		ok := c.fetch.unchoked && c.fetch.hasLocked(piece)
 		rate, ours := c.fetch.rate.rate, len(c.fetch.ours)
 		c.fetch.mu.Unlock()
+		if rate == 0 {
+			rate = earlyRate
+		}
 		if ok {
 			per := chunkSize / rate
 			cands = append(cands, cand{c, float64(c.top.count()+ours+1) * per, per})
 		}
 	}
 	if len(cands) == 0 {
+		lh.fetchEarlyLater(ih, piece, leaf, tries)
 		return
 	}
 	msgs := make(map[*tapConn][][]byte)
@@ -264,4 +286,12 @@ func (lh *leafHashes) connsOf(ih metainfo.Hash) []*tapConn {
 		}
 	}
 	return cs
+}
+
+// fetchEarlyLater tries fetchEarly again in earlyTryEvery, if tries are
+// left.
+func (lh *leafHashes) fetchEarlyLater(ih metainfo.Hash, piece, leaf, tries int) {
+	if tries > 1 {
+		time.AfterFunc(earlyTryEvery, func() { lh.fetchEarlyTry(ih, piece, leaf, tries-1) })
+	}
 }

@@ -71,6 +71,7 @@ type leafHashes struct {
 	reading map[[20]byte]time.Time
 	topUps  atomic.Int64 // suggest messages handed to the client (topup.go)
 	noEarly bool         // Options.NoEarlyFetch; set before the client exists
+	closed  atomic.Bool  // the Client is closing: no early fetch starts
 	// The early fetch's counts (early.go): chunks asked, written to the
 	// storage, come after the storage had them, refused or rejected.
 	earlyAsked, earlyWritten, earlyLate, earlyRejected atomic.Int64
