@@ -53,6 +53,7 @@ var (
 	qoeStallAt     = flag.Duration("qoe.stall.at", 0, "TestQoE: when the stalled line stops delivering (default: the scenario's)")
 	qoeStallFor    = flag.Duration("qoe.stall.for", 0, "TestQoE: how long the stalled line stops delivering (default: the scenario's; 0 with -qoe.stall.at: no stall)")
 	qoeJumpOff     = flag.Int64("qoe.jumpoff", 0, "TestQoE: MiB added to each jump's target: with big pieces, a jump into the middle of a piece (the scenarios' 50 % lands on a piece's first byte)")
+	qoeEarly       = flag.Bool("qoe.early", true, "TestQoE: with -qoe.leafhashes, the host fetches the chunks at a read in the middle of a piece itself (false: host.Options.NoEarlyFetch)")
 	qoeTopUp       = flag.Bool("qoe.topup", true, "TestQoE: with -qoe.leafhashes, the tap tops up request queues (false: host.Options.NoTopUp)")
 	qoeLeafHashes  = flag.Bool("qoe.leafhashes", true, "TestQoE: memtorrent with leaf hashes (host.Options.LeafHashes, -leaf-hashes, the serve binary's default) in v1 scenarios too (false: without the tap on its connections); hybrid scenarios always")
 	qoeHybrid      = flag.Bool("qoe.hybrid", false, "TestQoE: hybrid v1+v2 torrents of the same data (single-file scenarios), memtorrent with leaf hashes (qoehybrid_test.go)")
@@ -357,7 +358,7 @@ var contestants = map[string]contestant{
 // qoeCapacity of memory and a stream.Handler with default options but
 // Verify, as `memtorrent serve` runs.
 func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o leecherOptions, cfgOpts ...func(*torrent.ClientConfig)) *qoeLeecher {
-	e := newEnvWith(t, qoeCapacity, host.Options{LeafHashes: o.leafHashes, NoTopUp: !*qoeTopUp}, stream.Options{Verify: o.verify}, cfgOpts...)
+	e := newEnvWith(t, qoeCapacity, host.Options{LeafHashes: o.leafHashes, NoTopUp: !*qoeTopUp, NoEarlyFetch: !*qoeEarly}, stream.Options{Verify: o.verify}, cfgOpts...)
 	l := &qoeLeecher{srv: e.srv, resident: func() int64 { return e.mem.Stats().Resident },
 		served: func() (int64, int64) {
 			st := e.h.Status()
@@ -365,7 +366,8 @@ func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o
 		},
 		closed: func() string {
 			st := e.hc.PeerStats()
-			return fmt.Sprintf("silent %d, stuck %d, late %d (top-ups %d)", st.ClosedSilent, st.ClosedStuck, st.ClosedLate, e.hc.LeafHashStats().TopUps)
+			ls := e.hc.LeafHashStats()
+			return fmt.Sprintf("silent %d, stuck %d, late %d (top-ups %d; early chunks %d asked, %d written, %d late)", st.ClosedSilent, st.ClosedStuck, st.ClosedLate, ls.TopUps, ls.EarlyAsked, ls.EarlyWritten, ls.EarlyLate)
 		}}
 	for _, mi := range mis {
 		tor, err := e.cl.AddTorrent(mi)
