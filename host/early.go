@@ -17,8 +17,9 @@ import (
 // piece. The storage tells where a read before the hash check is
 // (memory.Options.OnWantLeafHashes, once per 16 KiB leaf); when a chunk in
 // the first half of earlyWindow chunks from there is neither written nor
-// asked of any tapped connection, the host asks the chunks of the window
-// that are neither itself, of the tapped connections that have the piece
+// asked of any tapped connection, and the client asks none of the window
+// (its requests run in order from the piece's first: it is behind the
+// reader), the host asks the chunks of the window that are neither itself, of the tapped connections that have the piece
 // and unchoke us, those that would answer first (their requests
 // outstanding at their measured rate) first. It writes the answers to the
 // storage (memory.Torrent.WriteEarly) and hands them not to the client,
@@ -29,8 +30,9 @@ import (
 // the piece's hash check judges them.
 
 // earlyWindow is how many chunks from a reader's on the early fetch covers:
-// 1 MiB, two seconds of a 4 Mbit/s stream.
-const earlyWindow = 64
+// 2 MiB, four seconds of a 4 Mbit/s stream; its chunks wait behind the
+// queues the host allows the client at each peer (RequestQueueTime).
+const earlyWindow = 128
 
 // earlyRetry is how long an early request stays asked: after it, the chunk
 // may be asked again (of another connection).
@@ -180,12 +182,16 @@ func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 		return
 	}
 	now := time.Now()
-	// Who asked what: the client, and our early requests still fresh.
-	asked := func(k chunkKey) bool {
+	clientAsked := func(k chunkKey) bool {
 		for _, c := range conns {
 			if c.top.has(k) {
 				return true
 			}
+		}
+		return false
+	}
+	ourAsked := func(k chunkKey) bool {
+		for _, c := range conns {
 			c.fetch.mu.Lock()
 			r, ok := c.fetch.ours[k]
 			c.fetch.mu.Unlock()
@@ -203,7 +209,12 @@ func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 			break
 		}
 		k := chunkKey{pp.Integer(piece), pp.Integer(off)}
-		if mt.Has(piece, off, min(chunkSize, plen-off)) || asked(k) {
+		if clientAsked(k) {
+			// The client's in-order requests reached the window: it
+			// fetches from here on, and another fetch would be twice.
+			return
+		}
+		if mt.Has(piece, off, min(chunkSize, plen-off)) || ourAsked(k) {
 			continue
 		}
 		want = append(want, k)
