@@ -142,6 +142,12 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 	}
 }
 
+// earlyFrom is the first leaf of a piece the early fetch starts at: the
+// client's own fetch, from the piece's first chunk, comes to a reader
+// before it within about a second of a 1 MB/s swarm, and a read at a
+// piece's start (a player's first) is the client's.
+const earlyFrom = 64
+
 // earlyTries and earlyTryEvery: when no connection can carry an early
 // request yet (none unchoked us: the client just became interested), the
 // early fetch tries again, so many times this far apart.
@@ -164,7 +170,7 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 // fetchEarlyTry is fetchEarly with tries left.
 func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 	cl := lh.cl.Load()
-	if cl == nil || lh.noEarly || lh.closed.Load() {
+	if cl == nil || lh.noEarly || lh.closed.Load() || leaf < earlyFrom {
 		return
 	}
 	mt, ok := lh.mem.Torrent(ih)
