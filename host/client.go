@@ -184,6 +184,7 @@ func NewWith(cfg *torrent.ClientConfig, opts memory.Options, o Options) (*Client
 		c.leaves, c.listeners = newLeafHashes(), ls
 		c.leaves.noTopUp, c.leaves.noEarly = o.NoTopUp, o.NoEarlyFetch
 		c.leaves.redialAfterClose = c.redial.dialAfterClose
+		c.leaves.onEarlyChunk = c.reqs.earlyReceived
 		ignoreHashMessages(cfg)
 		if !cfg.HeaderObfuscationPolicy.RequirePreferred {
 			cfg.HeaderObfuscationPolicy.Preferred = false

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"encoding/binary"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,28 +17,87 @@ import (
 // seek, a player reading a file's index at its end) waits for every chunk
 // before its own: with 16 MiB pieces at 1 MB/s, seconds per MiB into the
 // piece. The storage tells where a read before the hash check is
-// (memory.Options.OnWantLeafHashes, once per 16 KiB leaf); when a chunk in
-// the first half of earlyWindow chunks from there is neither written nor
-// asked of any tapped connection, and the client asks none of the window
-// (its requests run in order from the piece's first: it is behind the
-// reader), the host asks the chunks of the window that are neither itself, of the tapped connections that have the piece
-// and unchoke us, those that would answer first (their requests
-// outstanding at their measured rate) first. It writes the answers to the
-// storage (memory.Torrent.WriteEarly) and hands them not to the client,
-// which never asked for them: the client still fetches the chunk itself
-// later, so an early chunk costs its 16 KiB twice. Bytes so fetched are no
-// less verified: the storage serves them as it serves the client's chunks
-// (leaf hashes prove them, or -verify playhead serves them unverified), and
-// the piece's hash check judges them.
+// (memory.Options.OnWantLeafHashes, once per 16 KiB leaf it moves to);
+// the host keeps each torrent's recent readers, and the earlyWindow chunks
+// from each reader on are its window. A chunk of a window that is neither
+// written, nor asked by the client of any connection, nor asked by the
+// host already, is wanted.
+//
+// Wanted chunks go first, on the lines the client already uses: when the
+// client sends a connection a request of a chunk that is in no window
+// (the part of the reader's piece before the reader, which only the
+// piece's hash needs; readahead past the window) while the connection's
+// peer has a wanted chunk, the tap sends the peer a request of the wanted
+// chunk instead and holds the client's (lends its place in the peer's
+// queue). When the peer answers the wanted chunk, the place goes to the
+// next wanted chunk, or, when none is left, back to the oldest request
+// held, which goes to the peer then. So the peer's queue is as long as the
+// client made it, and the reader's chunks are served before the rest of
+// the piece. A cancel of a held request goes to the peer with the request
+// before it, so the peer answers it as the client expects. Only on
+// connections with the fast extension on both sides: the client then
+// keeps its requests over a choke, and the peer rejects what it will not
+// serve, which frees the place (the held request goes, to be rejected as
+// well).
+//
+// The answers to the host's requests go not to the client, which never
+// asked for them (v1.59.1 closes a connection that sends an unasked
+// chunk), but to the storage (memory.Torrent.WriteEarly): the client
+// fetches the chunk again itself when its order reaches it. Bytes so
+// fetched are no less verified: the storage serves them as it serves the
+// client's chunks (leaf hashes prove them, or -verify playhead serves them
+// unverified), and the piece's hash check judges them. The host's rules on
+// slow and silent connections (late.go) measure the connection's rate with
+// these chunks too.
+//
+// When a reader first appears (a seek), the client has often asked the
+// piece's first chunks of every peer already; so the host also asks a
+// window that the client asks nothing of itself, over the connections that
+// would answer first.
 
-// earlyWindow is how many chunks from a reader's on the early fetch covers:
-// 2 MiB, four seconds of a 4 Mbit/s stream; its chunks wait behind the
-// queues the host allows the client at each peer (RequestQueueTime).
+// earlyWindow is how many chunks from a reader's on are its window: 2 MiB,
+// four seconds of a 4 Mbit/s stream.
 const earlyWindow = 128
 
 // earlyRetry is how long an early request stays asked: after it, the chunk
 // may be asked again (of another connection).
 const earlyRetry = 3 * time.Second
+
+// earlyReading is how long a reader stays known after its last read
+// before the hash check, and earlyWaiting how long while the chunk it
+// read at is not written: the storage tells of a read once per leaf, and
+// a reader waits at the same leaf.
+const (
+	earlyReading = 2 * time.Second
+	earlyWaiting = 30 * time.Second
+)
+
+// earlyReaders is how many readers of one torrent the host keeps.
+const earlyReaders = 4
+
+// earlyReader is a reader of a torrent: where it last read before the
+// hash check, and the torrent's geometry.
+type earlyReader struct {
+	pos    int64 // in the torrent's bytes
+	at     time.Time
+	mt     *memory.Torrent
+	plen   int64 // piece length
+	length int64 // the torrent's
+}
+
+// inWindow reports whether the chunk at byte pos of the torrent is in r's
+// window.
+func (r *earlyReader) inWindow(pos int64) bool {
+	from := r.pos / chunkSize * chunkSize
+	return pos >= from && pos < from+earlyWindow*chunkSize
+}
+
+// chunk returns the chunk at byte pos of the torrent and its length.
+func (r *earlyReader) chunk(pos int64) (chunkKey, int64) {
+	i, off := pos/r.plen, pos%r.plen
+	plen := min(r.plen, r.length-i*r.plen)
+	return chunkKey{pp.Integer(i), pp.Integer(off)}, min(chunkSize, plen-off)
+}
 
 // connFetch is what a tapped connection knows of its peer for the early
 // fetch, and the early requests it carries.
@@ -46,13 +107,23 @@ type connFetch struct {
 	all      bool   // the peer has every piece (have all)
 	pieces   []byte // the peer's bitfield, with its haves
 	ours     map[chunkKey]ownRequest
-	rate     rateMeter
+	// held are the client's requests the peer has not been sent, each
+	// lending its place to one of ours (ownRequest.lent), oldest first.
+	held []heldRequest
+	rate rateMeter
 }
 
 // ownRequest is an early request outstanding.
 type ownRequest struct {
-	at time.Time
-	mt *memory.Torrent
+	at   time.Time
+	mt   *memory.Torrent
+	lent bool // it has the place of a held request of the client's
+}
+
+// heldRequest is a request of the client's the tap holds.
+type heldRequest struct {
+	k      chunkKey
+	length pp.Integer
 }
 
 func (f *connFetch) setChoked(choked bool) {
@@ -105,32 +176,61 @@ func (f *connFetch) isOurs(k chunkKey) bool {
 	return ok
 }
 
-// take removes the early request of k, reporting it.
-func (f *connFetch) take(k chunkKey) (ownRequest, bool) {
+// askedSince reports whether an early request of k was sent after t.
+func (f *connFetch) askedSince(k chunkKey, t time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.ours[k]
-	delete(f.ours, k)
-	return r, ok
+	return ok && r.at.After(t)
+}
+
+// addLocked notes an early request of k. f.mu must be held.
+func (f *connFetch) addLocked(k chunkKey, r ownRequest) {
+	if f.ours == nil {
+		f.ours = make(map[chunkKey]ownRequest)
+	}
+	f.ours[k] = r
+}
+
+// requestMessage is a request message, length prefix first.
+func requestMessage(k chunkKey, length pp.Integer) []byte {
+	b := make([]byte, 17)
+	binary.BigEndian.PutUint32(b, 13)
+	b[4] = byte(pp.Request)
+	binary.BigEndian.PutUint32(b[5:], uint32(k.index))
+	binary.BigEndian.PutUint32(b[9:], uint32(k.begin))
+	binary.BigEndian.PutUint32(b[13:], uint32(length))
+	return b
 }
 
 // ownAnswer handles a piece or reject message of c's peer that answers an
 // early request (Read kept it from the client): a piece's chunk goes to
-// the storage.
+// the storage, and the request's place, if lent, to the next wanted chunk
+// or back to the client.
 func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 	k, ok := m.chunk()
 	if !ok {
 		return
 	}
-	r, ok := c.fetch.take(k)
+	c.fetch.mu.Lock()
+	r, ok := c.fetch.ours[k]
+	delete(c.fetch.ours, k)
+	c.fetch.mu.Unlock()
 	if !ok {
 		return
+	}
+	if r.lent {
+		lh.relend(c)
 	}
 	if m.typ() != int(pp.Piece) || m.body == nil {
 		lh.earlyRejected.Add(1)
 		return
 	}
-	c.fetch.received(len(m.body) - tappedHead)
+	n := len(m.body) - tappedHead
+	c.fetch.received(n)
+	if lh.onEarlyChunk != nil {
+		lh.onEarlyChunk(c.Conn.RemoteAddr(), n)
+	}
 	wrote, err := r.mt.WriteEarly(int(k.index), int64(k.begin), m.body[tappedHead:])
 	switch {
 	case err != nil:
@@ -142,15 +242,284 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 	}
 }
 
-// earlyFrom is the first leaf of a piece the early fetch starts at: the
-// client's own fetch, from the piece's first chunk, comes to a reader
-// before it within about a second of a 1 MB/s swarm, and a read at a
-// piece's start (a player's first) is the client's.
+// relend gives the place of an answered lent request of c's to the next
+// wanted chunk c's peer has, or back to the oldest request held.
+func (lh *leafHashes) relend(c *tapConn) {
+	var msg []byte
+	if ih, ok := lh.storageIH(c.readyTo); ok {
+		if ws := lh.wanted(ih, c, 1); len(ws) > 0 {
+			c.fetch.mu.Lock()
+			c.fetch.addLocked(ws[0].k, ownRequest{at: time.Now(), mt: ws[0].mt, lent: true})
+			c.fetch.mu.Unlock()
+			lh.earlyAsked.Add(1)
+			msg = requestMessage(ws[0].k, ws[0].length)
+		}
+	}
+	if msg == nil {
+		c.fetch.mu.Lock()
+		if len(c.fetch.held) > 0 {
+			h := c.fetch.held[0]
+			c.fetch.held = c.fetch.held[1:]
+			msg = requestMessage(h.k, h.length)
+		}
+		c.fetch.mu.Unlock()
+	}
+	if msg != nil {
+		// Not from Read's goroutine: a write may wait for the peer,
+		// which may wait for us to read.
+		go c.send(msg)
+	}
+}
+
+// substituteLocked returns b, the client's next bytes (starting at a
+// message boundary), with the requests of chunks in no window replaced by
+// requests of wanted chunks (see the top of this file), and cancels of
+// held requests preceded by the requests. c.mu must be held.
+func (c *tapConn) substituteLocked(b []byte) []byte {
+	lh := c.lh
+	if lh.noEarly || !c.ourFast.Load() || !c.peerBits.SupportsFast() {
+		return b
+	}
+	ih, ok := lh.storageIH(c.readyTo)
+	if !ok {
+		return b
+	}
+	readers := lh.readersOf(ih)
+	if len(readers) == 0 {
+		c.fetch.mu.Lock()
+		held := len(c.fetch.held)
+		c.fetch.mu.Unlock()
+		if held == 0 {
+			return b
+		}
+	}
+	inWindow := func(k chunkKey) bool {
+		for _, r := range readers {
+			if r.inWindow(int64(k.index)*r.plen + int64(k.begin)) {
+				return true
+			}
+		}
+		return false
+	}
+	type msg struct {
+		at, end int
+		typ     pp.MessageType
+		k       chunkKey
+		length  pp.Integer
+	}
+	var msgs []msg
+	cands := 0
+	for at := 0; at+4 <= len(b); {
+		n := int(binary.BigEndian.Uint32(b[at:]))
+		end := at + 4 + n
+		if end > len(b) || end < at {
+			break
+		}
+		if n == 13 && (b[at+4] == byte(pp.Request) || b[at+4] == byte(pp.Cancel)) {
+			m := msg{at: at, end: end, typ: pp.MessageType(b[at+4]),
+				k:      chunkKey{pp.Integer(binary.BigEndian.Uint32(b[at+5:])), pp.Integer(binary.BigEndian.Uint32(b[at+9:]))},
+				length: pp.Integer(binary.BigEndian.Uint32(b[at+13:]))}
+			msgs = append(msgs, m)
+			if m.typ == pp.Request && !inWindow(m.k) {
+				cands++
+			}
+		}
+		at = end
+	}
+	if len(msgs) == 0 {
+		return b
+	}
+	var wants []wantedChunk
+	if cands > 0 && len(readers) > 0 {
+		wants = lh.wanted(ih, c, cands)
+	}
+	now := time.Now()
+	out := make([]byte, 0, len(b)+17)
+	last := 0
+	c.fetch.mu.Lock()
+	defer c.fetch.mu.Unlock()
+	for _, m := range msgs {
+		switch m.typ {
+		case pp.Request:
+			if r, ok := c.fetch.ours[m.k]; ok {
+				// The client asks what the host asked already: the
+				// peer's answer is the client's, and a place lent to it
+				// goes back to the oldest request held.
+				delete(c.fetch.ours, m.k)
+				out = append(out, b[last:m.at]...)
+				last = m.end
+				if r.lent && len(c.fetch.held) > 0 {
+					h := c.fetch.held[0]
+					c.fetch.held = c.fetch.held[1:]
+					out = append(out, requestMessage(h.k, h.length)...)
+				}
+				continue
+			}
+			if len(wants) == 0 || inWindow(m.k) {
+				continue
+			}
+			w := wants[0]
+			wants = wants[1:]
+			c.fetch.addLocked(w.k, ownRequest{at: now, mt: w.mt, lent: true})
+			c.fetch.held = append(c.fetch.held, heldRequest{m.k, m.length})
+			c.lh.earlyAsked.Add(1)
+			out = append(out, b[last:m.at]...)
+			out = append(out, requestMessage(w.k, w.length)...)
+			last = m.end
+		case pp.Cancel:
+			for i, h := range c.fetch.held {
+				if h.k == m.k {
+					c.fetch.held = append(c.fetch.held[:i], c.fetch.held[i+1:]...)
+					out = append(out, b[last:m.at]...)
+					out = append(out, requestMessage(h.k, h.length)...)
+					last = m.at // the cancel follows
+					break
+				}
+			}
+		}
+	}
+	if last == 0 && len(out) == 0 {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+// wantedChunk is a chunk the early fetch wants.
+type wantedChunk struct {
+	k      chunkKey
+	length pp.Integer
+	mt     *memory.Torrent
+}
+
+// wanted returns up to n chunks wanted (see the top of this file) of the
+// torrent the storage knows as ih that c's peer has and can serve now, the
+// readers' latest first, each in reading order.
+func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk {
+	readers := lh.readersOf(ih)
+	if len(readers) == 0 || n <= 0 {
+		return nil
+	}
+	c.fetch.mu.Lock()
+	unchoked := c.fetch.unchoked
+	c.fetch.mu.Unlock()
+	if !unchoked {
+		return nil
+	}
+	conns := lh.connsOf(ih)
+	since := time.Now().Add(-earlyRetry)
+	var ws []wantedChunk
+	seen := make(map[chunkKey]bool)
+	for _, r := range readers {
+		from := r.pos / chunkSize * chunkSize
+		for pos := from; pos < from+earlyWindow*chunkSize && pos < r.length; pos += chunkSize {
+			k, length := r.chunk(pos)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			c.fetch.mu.Lock()
+			has := c.fetch.hasLocked(int(k.index))
+			c.fetch.mu.Unlock()
+			if !has || r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, since) {
+				continue
+			}
+			ws = append(ws, wantedChunk{k, pp.Integer(length), r.mt})
+			if len(ws) == n {
+				return ws
+			}
+		}
+	}
+	return ws
+}
+
+// askedAnywhere reports whether the client has k asked of one of conns, or
+// the host asked it of one since since.
+func (lh *leafHashes) askedAnywhere(conns []*tapConn, k chunkKey, since time.Time) bool {
+	for _, c := range conns {
+		if c.top.has(k) || c.fetch.askedSince(k, since) {
+			return true
+		}
+	}
+	return false
+}
+
+// storageIH returns the storage's key of the torrent whose handshakes
+// name short (its v1 info hash, or its truncated v2 one).
+func (lh *leafHashes) storageIH(short [20]byte) (metainfo.Hash, bool) {
+	lh.mu.Lock()
+	defer lh.mu.Unlock()
+	if lt := lh.torrents[short]; lt != nil {
+		return lt.ih, true
+	}
+	if lh.readers[metainfo.Hash(short)] != nil || lh.v1[metainfo.Hash(short)] != nil {
+		return metainfo.Hash(short), true
+	}
+	return metainfo.Hash{}, false
+}
+
+// readersOf returns the torrent's readers that read within earlyReading,
+// or wait (within earlyWaiting) for the chunk they read at, the latest
+// first.
+func (lh *leafHashes) readersOf(ih metainfo.Hash) []earlyReader {
+	lh.mu.Lock()
+	rs := slices.Clone(lh.readers[ih])
+	lh.mu.Unlock()
+	now := time.Now()
+	var live []earlyReader
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := &rs[i]
+		age := now.Sub(r.at)
+		if age < earlyReading {
+			live = append(live, *r)
+			continue
+		}
+		if age < earlyWaiting {
+			k, length := r.chunk(r.pos / chunkSize * chunkSize)
+			if !r.mt.Has(int(k.index), int64(k.begin), length) {
+				live = append(live, *r)
+			}
+		}
+	}
+	return live
+}
+
+// noteReader records a read before the hash check at byte pos of the
+// torrent the storage knows as ih: it moves the reader whose window holds
+// pos or that read just before it, or adds one (the oldest goes past
+// earlyReaders). It reports whether the reader is new.
+func (lh *leafHashes) noteReader(ih metainfo.Hash, r earlyReader) bool {
+	lh.mu.Lock()
+	defer lh.mu.Unlock()
+	if lh.readers == nil {
+		lh.readers = make(map[metainfo.Hash][]earlyReader)
+	}
+	rs := slices.DeleteFunc(lh.readers[ih], func(o earlyReader) bool { return r.at.Sub(o.at) >= earlyWaiting })
+	for i := range rs {
+		if rs[i].inWindow(r.pos) || (r.pos >= rs[i].pos-chunkSize && r.pos < rs[i].pos) {
+			rs[i].pos, rs[i].at = r.pos, r.at
+			// The latest last.
+			moved := rs[i]
+			rs = append(append(rs[:i], rs[i+1:]...), moved)
+			lh.readers[ih] = rs
+			return false
+		}
+	}
+	if len(rs) >= earlyReaders {
+		rs = rs[1:]
+	}
+	lh.readers[ih] = append(rs, r)
+	return true
+}
+
+// earlyFrom is the first leaf of a piece at which a new reader has its
+// window asked at once: the client's own fetch, from the piece's first
+// chunk, comes to a reader before it within about a second of a 1 MB/s
+// swarm, and a read at a piece's start (a player's first) is the client's.
 const earlyFrom = 64
 
 // earlyTries and earlyTryEvery: when no connection can carry an early
 // request yet (none unchoked us: the client just became interested), the
-// early fetch tries again, so many times this far apart.
+// window is asked again, so many times this far apart.
 const (
 	earlyTries    = 8
 	earlyTryEvery = 250 * time.Millisecond
@@ -164,13 +533,8 @@ const earlyRate = 64 << 10
 // piece of the torrent ih is at leaf (see the top of this file). It runs
 // on the reader's goroutine; the requests go from another.
 func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
-	lh.fetchEarlyTry(ih, piece, leaf, earlyTries)
-}
-
-// fetchEarlyTry is fetchEarly with tries left.
-func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 	cl := lh.cl.Load()
-	if cl == nil || lh.noEarly || lh.closed.Load() || leaf < earlyFrom {
+	if cl == nil || lh.noEarly || lh.closed.Load() {
 		return
 	}
 	mt, ok := lh.mem.Torrent(ih)
@@ -181,50 +545,40 @@ func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 	if !ok || t.Info() == nil || piece < 0 || piece >= t.Info().NumPieces() {
 		return
 	}
-	plen := t.Info().Piece(piece).Length()
-	conns := lh.connsOf(ih)
-	if len(conns) == 0 {
-		lh.fetchEarlyLater(ih, piece, leaf, tries)
+	info := t.Info()
+	r := earlyReader{pos: int64(piece)*info.PieceLength + int64(leaf)*memory.LeafSize, at: time.Now(),
+		mt: mt, plen: info.PieceLength, length: info.TotalLength()}
+	if lh.noteReader(ih, r) && leaf >= earlyFrom {
+		lh.askWindow(ih, r, earlyTries)
+	}
+}
+
+// askWindow asks the wanted chunks of a new reader's window of the
+// connections that would answer them first, when the client asks none of
+// it (it is behind the reader) and a chunk in its first half is wanted.
+func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
+	if lh.closed.Load() {
 		return
 	}
-	now := time.Now()
-	clientAsked := func(k chunkKey) bool {
+	conns := lh.connsOf(ih)
+	since := time.Now().Add(-earlyRetry)
+	var want []wantedChunk
+	trigger := false
+	from := r.pos / chunkSize * chunkSize
+	for pos := from; pos < from+earlyWindow*chunkSize && pos < r.length; pos += chunkSize {
+		k, length := r.chunk(pos)
 		for _, c := range conns {
 			if c.top.has(k) {
-				return true
+				// The client's in-order requests reached the window: it
+				// fetches from here on.
+				return
 			}
 		}
-		return false
-	}
-	ourAsked := func(k chunkKey) bool {
-		for _, c := range conns {
-			c.fetch.mu.Lock()
-			r, ok := c.fetch.ours[k]
-			c.fetch.mu.Unlock()
-			if ok && now.Sub(r.at) < earlyRetry {
-				return true
-			}
-		}
-		return false
-	}
-	var want []chunkKey
-	trigger := false
-	for i := range earlyWindow {
-		off := int64(leaf+i) * chunkSize
-		if off >= plen {
-			break
-		}
-		k := chunkKey{pp.Integer(piece), pp.Integer(off)}
-		if clientAsked(k) {
-			// The client's in-order requests reached the window: it
-			// fetches from here on, and another fetch would be twice.
-			return
-		}
-		if mt.Has(piece, off, min(chunkSize, plen-off)) || ourAsked(k) {
+		if r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, since) {
 			continue
 		}
-		want = append(want, k)
-		trigger = trigger || i < earlyWindow/2
+		want = append(want, wantedChunk{k, pp.Integer(length), r.mt})
+		trigger = trigger || pos < from+earlyWindow/2*chunkSize
 	}
 	if !trigger {
 		return
@@ -241,7 +595,7 @@ func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 			continue
 		}
 		c.fetch.mu.Lock()
-		ok := c.fetch.unchoked && c.fetch.hasLocked(piece)
+		ok := c.fetch.unchoked
 		rate, ours := c.fetch.rate.rate, len(c.fetch.ours)
 		c.fetch.mu.Unlock()
 		if rate == 0 {
@@ -253,29 +607,35 @@ func (lh *leafHashes) fetchEarlyTry(ih metainfo.Hash, piece, leaf, tries int) {
 		}
 	}
 	if len(cands) == 0 {
-		lh.fetchEarlyLater(ih, piece, leaf, tries)
+		if tries > 1 {
+			time.AfterFunc(earlyTryEvery, func() { lh.askWindow(ih, r, tries-1) })
+		}
 		return
 	}
+	now := time.Now()
 	msgs := make(map[*tapConn][][]byte)
-	for _, k := range want {
-		best := 0
+	for _, w := range want {
+		best := -1
 		for i := range cands {
-			if cands[i].wait < cands[best].wait {
+			c := &cands[i].c.fetch
+			c.mu.Lock()
+			has := c.hasLocked(int(w.k.index))
+			c.mu.Unlock()
+			if has && (best < 0 || cands[i].wait < cands[best].wait) {
 				best = i
 			}
+		}
+		if best < 0 {
+			continue
 		}
 		b := &cands[best]
 		b.wait += b.per
 		b.c.fetch.mu.Lock()
-		if b.c.fetch.ours == nil {
-			b.c.fetch.ours = make(map[chunkKey]ownRequest)
-		}
-		b.c.fetch.ours[k] = ownRequest{at: now, mt: mt}
+		b.c.fetch.addLocked(w.k, ownRequest{at: now, mt: w.mt})
 		b.c.fetch.mu.Unlock()
-		length := min(chunkSize, plen-int64(k.begin))
-		msgs[b.c] = append(msgs[b.c], pp.Message{Type: pp.Request, Index: k.index, Begin: k.begin, Length: pp.Integer(length)}.MustMarshalBinary())
+		msgs[b.c] = append(msgs[b.c], requestMessage(w.k, w.length))
+		lh.earlyAsked.Add(1)
 	}
-	lh.earlyAsked.Add(int64(len(want)))
 	go func() {
 		for c, ms := range msgs {
 			for _, m := range ms {
@@ -303,12 +663,4 @@ func (lh *leafHashes) connsOf(ih metainfo.Hash) []*tapConn {
 		}
 	}
 	return cs
-}
-
-// fetchEarlyLater tries fetchEarly again in earlyTryEvery, if tries are
-// left.
-func (lh *leafHashes) fetchEarlyLater(ih metainfo.Hash, piece, leaf, tries int) {
-	if tries > 1 {
-		time.AfterFunc(earlyTryEvery, func() { lh.fetchEarlyTry(ih, piece, leaf, tries-1) })
-	}
 }

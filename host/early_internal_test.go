@@ -60,7 +60,7 @@ func TestTapConnStripsOwnAnswers(t *testing.T) {
 		}
 		now := time.Now()
 		c.fetch.ours = map[chunkKey]ownRequest{ // the early fetch's
-			{1, 1 * chunkSize}: {now, mt}, {1, 2 * chunkSize}: {now, mt}, {1, 3 * chunkSize}: {now, mt},
+			{1, 1 * chunkSize}: {at: now, mt: mt}, {1, 2 * chunkSize}: {at: now, mt: mt}, {1, 3 * chunkSize}: {at: now, mt: mt},
 		}
 		var got []byte
 		buf := make([]byte, size)

@@ -75,6 +75,12 @@ type leafHashes struct {
 	// The early fetch's counts (early.go): chunks asked, written to the
 	// storage, come after the storage had them, refused or rejected.
 	earlyAsked, earlyWritten, earlyLate, earlyRejected atomic.Int64
+	// readers are each torrent's recent readers before the hash check,
+	// by the storage's key, the latest last (early.go); guarded by mu.
+	readers map[metainfo.Hash][]earlyReader
+	// onEarlyChunk, set before the client exists, is told of each chunk
+	// of n bytes an early request brought from the peer at addr.
+	onEarlyChunk func(addr net.Addr, n int)
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see
@@ -428,6 +434,7 @@ func (lh *leafHashes) forget(ih metainfo.Hash) {
 	defer lh.mu.Unlock()
 	delete(lh.v1, ih)
 	delete(lh.reading, [20]byte(ih))
+	delete(lh.readers, ih)
 	if lt, ok := lh.byIH[ih]; ok {
 		delete(lh.reading, lt.short)
 		delete(lh.byIH, ih)

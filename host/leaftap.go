@@ -492,7 +492,18 @@ func (c *tapConn) peerMessage(m tapped) []byte {
 func (c *tapConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, err := c.Conn.Write(b)
+	out := b
+	if !c.outOff && c.usable.Load() && c.out.atBoundary() {
+		out = c.substituteLocked(b)
+	}
+	n, err := c.Conn.Write(out)
+	if len(out) != len(b) || &out[0] != &b[0] {
+		// What the peer was sent is not what the client wrote: all of it
+		// or, after an error, none of it counts as written.
+		if n = len(b); err != nil {
+			n = 0
+		}
+	}
 	if n > 0 && !c.outOff {
 		if _, ok := c.out.feed(b[:n], func(byte) bool { return false }, c.clientMessage); !ok {
 			c.outOff = true

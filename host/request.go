@@ -1,6 +1,7 @@
 package host
 
 import (
+	"net"
 	"sync"
 	"time"
 
@@ -219,6 +220,26 @@ func (r *requests) received(e torrent.PeerMessageEvent) {
 	}
 	s.limit = queueLimit(s.rate.rate, r.queue, s.reqq)
 	s.pc.PeerMaxRequests = s.limit // under the client's lock, see requests
+}
+
+// earlyReceived counts a chunk of n bytes the host's early fetch (early.go)
+// brought from the peer at addr, on the client's connection to it, as a
+// chunk the client received: the connection delivers it in place of the
+// client's requests it holds.
+func (r *requests) earlyReceived(addr net.Addr, n int) {
+	now := time.Now()
+	a := addr.String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.peers {
+		if s.pc == nil || s.pc.RemoteAddr == nil || s.pc.RemoteAddr.String() != a {
+			continue
+		}
+		s.lastChunk = now
+		if s.rate.add(now, int64(n)) {
+			s.limit = queueLimit(s.rate.rate, r.queue, s.reqq)
+		}
+	}
 }
 
 // closed forgets p.
