@@ -110,7 +110,10 @@ type connFetch struct {
 	// held are the client's requests the peer has not been sent, each
 	// lending its place to one of ours (ownRequest.lent), oldest first.
 	held []heldRequest
-	rate rateMeter
+	// rejected are the chunks the peer rejected an early request of, and
+	// when: not asked of it again within earlyRetry.
+	rejected map[chunkKey]time.Time
+	rate     rateMeter
 }
 
 // ownRequest is an early request outstanding.
@@ -220,9 +223,16 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		return
 	}
 	if r.lent {
-		lh.relend(c)
+		// After the chunk is written: it is wanted no more.
+		defer lh.relend(c)
 	}
 	if m.typ() != int(pp.Piece) || m.body == nil {
+		c.fetch.mu.Lock()
+		if c.fetch.rejected == nil {
+			c.fetch.rejected = make(map[chunkKey]time.Time)
+		}
+		c.fetch.rejected[k] = time.Now()
+		c.fetch.mu.Unlock()
 		lh.earlyRejected.Add(1)
 		return
 	}
@@ -419,6 +429,11 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 			seen[k] = true
 			c.fetch.mu.Lock()
 			has := c.fetch.hasLocked(int(k.index))
+			if at, ok := c.fetch.rejected[k]; ok && !at.After(since) {
+				delete(c.fetch.rejected, k)
+			} else if ok {
+				has = false
+			}
 			c.fetch.mu.Unlock()
 			if !has || r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, since) {
 				continue
