@@ -110,6 +110,9 @@ type connFetch struct {
 	// held are the client's requests the peer has not been sent, each
 	// lending its place to one of ours (ownRequest.lent), oldest first.
 	held []heldRequest
+	// recalled are the client's requests the tap cancelled at the peer to
+	// hold them (recall), by chunk.
+	recalled map[chunkKey]recall
 	// rejected are the chunks the peer rejected an early request of, and
 	// when: not asked of it again within earlyRetry.
 	rejected map[chunkKey]time.Time
@@ -121,6 +124,14 @@ type ownRequest struct {
 	at   time.Time
 	mt   *memory.Torrent
 	lent bool // it has the place of a held request of the client's
+}
+
+// recall is a request of the client's the tap cancelled at the peer.
+type recall struct {
+	length pp.Integer
+	// cancelled: the client cancelled the request since, and the
+	// peer's reject is the client's.
+	cancelled bool
 }
 
 // heldRequest is a request of the client's the tap holds.
@@ -171,6 +182,26 @@ func (f *connFetch) received(n int) {
 	f.rate.add(time.Now(), int64(n))
 }
 
+// recalledReject reports whether a reject of k from the peer answers a
+// recall the client knows nothing of (and is not to reach it).
+func (f *connFetch) recalledReject(k chunkKey) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.recalled[k]
+	if ok && r.cancelled {
+		delete(f.recalled, k)
+	}
+	return ok && !r.cancelled
+}
+
+// answeredRecalled notes a chunk from the peer: a recall of it came too
+// late, and the chunk is the client's.
+func (f *connFetch) answeredRecalled(k chunkKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.recalled, k)
+}
+
 // isOurs reports whether an early request of k is outstanding.
 func (f *connFetch) isOurs(k chunkKey) bool {
 	f.mu.Lock()
@@ -216,6 +247,15 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		return
 	}
 	c.fetch.mu.Lock()
+	if rc, ok := c.fetch.recalled[k]; ok && m.typ() == int(pp.Reject) {
+		// The peer let go of a request of the client's the tap recalled:
+		// it is held, and its place lent.
+		delete(c.fetch.recalled, k)
+		c.fetch.held = append(c.fetch.held, heldRequest{k, rc.length})
+		c.fetch.mu.Unlock()
+		lh.relend(c)
+		return
+	}
 	r, ok := c.fetch.ours[k]
 	delete(c.fetch.ours, k)
 	c.fetch.mu.Unlock()
@@ -377,6 +417,15 @@ func (c *tapConn) substituteLocked(b []byte) []byte {
 			out = append(out, requestMessage(w.k, w.length)...)
 			last = m.end
 		case pp.Cancel:
+			if rc, ok := c.fetch.recalled[m.k]; ok {
+				// The tap's cancel is at the peer already: its reject
+				// answers the client's.
+				rc.cancelled = true
+				c.fetch.recalled[m.k] = rc
+				out = append(out, b[last:m.at]...)
+				last = m.end
+				continue
+			}
 			for i, h := range c.fetch.held {
 				if h.k == m.k {
 					c.fetch.held = append(c.fetch.held[:i], c.fetch.held[i+1:]...)
@@ -565,6 +614,62 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 		mt: mt, plen: info.PieceLength, length: info.TotalLength()}
 	if lh.noteReader(ih, r) && leaf >= earlyFrom {
 		lh.askWindow(ih, r, earlyTries)
+		lh.recall(ih, r)
+	}
+}
+
+// recall cancels at each peer that answers cancels the client's requests
+// outstanding there that are in no reader's window, when the peer has a
+// chunk the readers want: the peer serves its requests in order, so a
+// request of the reader's chunk sent now would wait for those. Each
+// request the peer lets go of (rejects) is held, and its place lent (see
+// the top of this file); one it answers with the chunk (the cancel came
+// too late) goes to the client as usual.
+func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
+	readers := lh.readersOf(ih)
+	inWindow := func(k chunkKey) bool {
+		for _, rd := range readers {
+			if rd.inWindow(int64(k.index)*rd.plen + int64(k.begin)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range lh.connsOf(ih) {
+		if !c.ourFast.Load() || !rejectsCancels(c.peerBits, c.peerID) {
+			continue
+		}
+		if len(lh.wanted(ih, c, 1)) == 0 {
+			continue
+		}
+		var msgs [][]byte
+		c.fetch.mu.Lock()
+		for _, k := range c.top.keys() {
+			if _, ok := c.fetch.recalled[k]; ok || inWindow(k) {
+				continue
+			}
+			pos := int64(k.index)*r.plen + int64(k.begin)
+			if pos < 0 || pos >= r.length {
+				continue
+			}
+			_, length := r.chunk(pos)
+			if c.fetch.recalled == nil {
+				c.fetch.recalled = make(map[chunkKey]recall)
+			}
+			c.fetch.recalled[k] = recall{length: pp.Integer(length)}
+			msgs = append(msgs, pp.Message{Type: pp.Cancel, Index: k.index, Begin: k.begin, Length: pp.Integer(length)}.MustMarshalBinary())
+		}
+		c.fetch.mu.Unlock()
+		lh.earlyRecalled.Add(int64(len(msgs)))
+		if len(msgs) > 0 {
+			go func() {
+				for _, m := range msgs {
+					if !c.send(m) {
+						return
+					}
+				}
+			}()
+		}
 	}
 }
 

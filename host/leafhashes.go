@@ -74,7 +74,7 @@ type leafHashes struct {
 	closed  atomic.Bool  // the Client is closing: no early fetch starts
 	// The early fetch's counts (early.go): chunks asked, written to the
 	// storage, come after the storage had them, refused or rejected.
-	earlyAsked, earlyWritten, earlyLate, earlyRejected atomic.Int64
+	earlyAsked, earlyWritten, earlyLate, earlyRejected, earlyRecalled atomic.Int64
 	// readers are each torrent's recent readers before the hash check,
 	// by the storage's key, the latest last (early.go); guarded by mu.
 	readers map[metainfo.Hash][]earlyReader
@@ -107,6 +107,9 @@ type LeafHashStats struct {
 	// when the storage had them already (the client's copy came first),
 	// and those rejected by the peer or refused by the storage.
 	EarlyAsked, EarlyWritten, EarlyLate, EarlyRejected int64
+	// EarlyRecalled counts the client's requests cancelled at a peer for
+	// the early fetch to go first (early.go, recall).
+	EarlyRecalled int64
 }
 
 // runLeaves is how many leaves one hash request asks for: 1 MiB of data,
@@ -197,7 +200,8 @@ func (lh *leafHashes) stats() LeafHashStats {
 	return LeafHashStats{Requests: lh.requests.Load(), Replies: lh.replies.Load(), Rejects: lh.rejects.Load(),
 		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Unasked: lh.unasked.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load(),
 		TopUps: lh.topUps.Load(), EarlyAsked: lh.earlyAsked.Load(), EarlyWritten: lh.earlyWritten.Load(),
-		EarlyLate: lh.earlyLate.Load(), EarlyRejected: lh.earlyRejected.Load()}
+		EarlyLate: lh.earlyLate.Load(), EarlyRejected: lh.earlyRejected.Load(),
+		EarlyRecalled: lh.earlyRecalled.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check

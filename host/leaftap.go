@@ -281,6 +281,7 @@ type tapConn struct {
 	readErr  error                // Read's: what the connection's last read returned, for after ready
 	peerIH   [20]byte             // the peer's handshake info hash, written before haveIn is set
 	peerBits pp.PeerExtensionBits // the peer's handshake reserved bytes, written before haveIn is set
+	peerID   [20]byte             // the peer's handshake peer ID, written before haveIn is set
 	haveIn   atomic.Bool
 	// readyTo is the info hash both handshakes named, written under mu
 	// before usable is set; usable means hash requests may go.
@@ -356,7 +357,7 @@ func (c *tapConn) filter(p []byte) {
 			if !ok {
 				c.inOff = true
 			} else if c.in.handshakeDone() {
-				c.peerIH, c.peerBits = c.in.infoHash(), c.in.reserved()
+				c.peerIH, c.peerBits, c.peerID = c.in.infoHash(), c.in.reserved(), [20]byte(c.in.hs[48:])
 				c.haveIn.Store(true)
 				if c.mu.TryLock() { // else the next write checks
 					c.checkUsableLocked()
@@ -429,6 +430,9 @@ func (c *tapConn) decide(head []byte, length int) (strip, keep bool) {
 		return false, length <= maxTappedMessage
 	case pp.Piece, pp.Reject:
 		k, ok := (tapped{head: head}).chunk()
+		if ok && head[0] == byte(pp.Reject) && c.fetch.recalledReject(k) {
+			return true, false
+		}
 		if !ok || c.top.has(k) || !c.fetch.isOurs(k) {
 			return false, false
 		}
@@ -456,6 +460,7 @@ func (c *tapConn) peerMessage(m tapped) []byte {
 			break
 		}
 		c.fetch.received(m.length - tappedHead)
+		c.fetch.answeredRecalled(k)
 		// A suggest is a fast extension message: v1.59.1 closes a connection
 		// without the extension on both sides that sends one.
 		if c.top.answered(k) && !c.lh.noTopUp && fast && c.usable.Load() && c.lh.readSince(c.readyTo) {

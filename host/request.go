@@ -200,10 +200,16 @@ func chunkLength(msg *pp.Message) pp.Integer {
 // (PeerConn.remoteRejectsCancels): a peer with the fast extension, unless it
 // is Transmission before 4.0.
 func answersCancels(pc *torrent.PeerConn) bool {
-	if !pc.PeerExtensionBytes.SupportsFast() {
+	return rejectsCancels(pc.PeerExtensionBytes, pc.PeerID)
+}
+
+// rejectsCancels reports whether a peer that sent the handshake
+// reserved bits and peer ID id answers a cancel with a reject or the
+// chunk.
+func rejectsCancels(bits pp.PeerExtensionBits, id [20]byte) bool {
+	if !bits.SupportsFast() {
 		return false
 	}
-	id := pc.PeerID
 	transmission := string(id[:3]) == "-TR" && id[7] == '-'
 	return !transmission || id[3] >= '4'
 }

@@ -72,6 +72,17 @@ func (q *topUp) has(k chunkKey) bool {
 	return q.out[k] > 0
 }
 
+// keys returns the chunks the client has requests of outstanding.
+func (q *topUp) keys() []chunkKey {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ks := make([]chunkKey, 0, len(q.out))
+	for k := range q.out {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
 // count returns how many requests the client has outstanding.
 func (q *topUp) count() int {
 	q.mu.Lock()

@@ -367,7 +367,7 @@ func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o
 		closed: func() string {
 			st := e.hc.PeerStats()
 			ls := e.hc.LeafHashStats()
-			return fmt.Sprintf("silent %d, stuck %d, late %d (top-ups %d; early chunks %d asked, %d written, %d late)", st.ClosedSilent, st.ClosedStuck, st.ClosedLate, ls.TopUps, ls.EarlyAsked, ls.EarlyWritten, ls.EarlyLate)
+			return fmt.Sprintf("silent %d, stuck %d, late %d (top-ups %d; early chunks %d asked, %d written, %d late, %d rejected; %d requests recalled)", st.ClosedSilent, st.ClosedStuck, st.ClosedLate, ls.TopUps, ls.EarlyAsked, ls.EarlyWritten, ls.EarlyLate, ls.EarlyRejected, ls.EarlyRecalled)
 		}}
 	for _, mi := range mis {
 		tor, err := e.cl.AddTorrent(mi)
