@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -613,8 +614,12 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 	r := earlyReader{pos: int64(piece)*info.PieceLength + int64(leaf)*memory.LeafSize, at: time.Now(),
 		mt: mt, plen: info.PieceLength, length: info.TotalLength()}
 	if lh.noteReader(ih, r) && leaf >= earlyFrom {
-		lh.askWindow(ih, r, earlyTries)
+		// The recall first: it asks for the window's chunks not asked yet,
+		// which askWindow then asks. The peers drop the recalled requests
+		// from their queues, which the window's requests then lead,
+		// whichever reaches a peer first.
 		lh.recall(ih, r)
+		lh.askWindow(ih, r, earlyTries)
 	}
 }
 
@@ -644,7 +649,11 @@ func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
 		}
 		var msgs [][]byte
 		c.fetch.mu.Lock()
-		for _, k := range c.top.keys() {
+		ks := c.top.keys()
+		slices.SortFunc(ks, func(a, b chunkKey) int {
+			return cmp.Or(cmp.Compare(a.index, b.index), cmp.Compare(a.begin, b.begin))
+		})
+		for _, k := range ks {
 			if _, ok := c.fetch.recalled[k]; ok || inWindow(k) {
 				continue
 			}

@@ -89,6 +89,138 @@ func TestTapConnStripsOwnAnswers(t *testing.T) {
 	}
 }
 
+// lendTest is a tapped connection of a client to a peer, for the early
+// fetch's tests: a torrent of two pieces of lendChunks chunks in memory,
+// the leafHashes that know it, and a reader waiting at chunk 4.
+type lendTest struct {
+	c        *tapConn
+	lh       *leafHashes
+	mt       *memory.Torrent
+	ih       metainfo.Hash
+	reader   earlyReader
+	sent     chan []byte // the peer's: what it was sent, message by message
+	got      chan []byte // the client's: what it read, message by message
+	toClient chan []byte // the peer's: what it sends
+}
+
+const lendChunks = 8 // per piece
+
+// lendReq is a request, cancel or reject message of a chunk of lendTest's
+// torrent.
+func lendReq(typ pp.MessageType, chunk int) []byte {
+	return pp.Message{Type: typ, Index: pp.Integer(chunk / lendChunks), Begin: pp.Integer(chunk % lendChunks * chunkSize), Length: chunkSize}.MustMarshalBinary()
+}
+
+// lendPiece is a piece message of a chunk of lendTest's torrent.
+func lendPiece(chunk int) []byte {
+	return pp.Message{Type: pp.Piece, Index: pp.Integer(chunk / lendChunks), Begin: pp.Integer(chunk % lendChunks * chunkSize),
+		Piece: bytes.Repeat([]byte{byte(chunk)}, chunkSize)}.MustMarshalBinary()
+}
+
+// newLendTest starts a lendTest, the handshakes exchanged and the
+// connection usable, the peer's unchoke and have all (a bitfield without
+// peerFast) read by the client. With reader, the reader is known.
+func newLendTest(t *testing.T, peerFast, noEarly, reader bool) *lendTest {
+	mem, err := memory.New(memory.Options{Capacity: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	info := &metainfo.Info{PieceLength: lendChunks * chunkSize, Length: 2 * lendChunks * chunkSize, Pieces: make([]byte, 40)}
+	lt := &lendTest{ih: metainfo.Hash{7}, sent: make(chan []byte, 64), got: make(chan []byte, 64), toClient: make(chan []byte, 16)}
+	if _, err := mem.OpenTorrent(context.Background(), info, lt.ih); err != nil {
+		t.Fatal(err)
+	}
+	lt.mt, _ = mem.Torrent(lt.ih)
+	lt.lh = newLeafHashes()
+	lt.lh.noTopUp, lt.lh.noEarly = true, noEarly
+	lt.lh.v1[lt.ih] = lt.mt
+	lt.reader = earlyReader{pos: 4 * chunkSize, at: time.Now(), mt: lt.mt, plen: info.PieceLength, length: info.Length}
+	if reader {
+		lt.lh.noteReader(lt.ih, lt.reader)
+	}
+
+	ours, far := net.Pipe()
+	lt.c = lt.lh.tap(ours, true).(*tapConn)
+	t.Cleanup(func() {
+		close(lt.toClient)
+		lt.c.Close()
+	})
+	readMsgs := func(r io.Reader, to chan<- []byte) {
+		defer close(to)
+		hs := make([]byte, handshakeLen)
+		if _, err := io.ReadFull(r, hs); err != nil {
+			return
+		}
+		for {
+			var l [4]byte
+			if _, err := io.ReadFull(r, l[:]); err != nil {
+				return
+			}
+			m := make([]byte, 4+binary.BigEndian.Uint32(l[:]))
+			copy(m, l[:])
+			if _, err := io.ReadFull(r, m[4:]); err != nil {
+				return
+			}
+			to <- m
+		}
+	}
+	go readMsgs(far, lt.sent)
+	go readMsgs(lt.c, lt.got)
+	go func() {
+		for b := range lt.toClient {
+			if _, err := far.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	var fast, peerBits pp.PeerExtensionBits
+	fast.SetBit(pp.ExtensionBitFast, true)
+	peerBits.SetBit(pp.ExtensionBitFast, peerFast)
+	lt.toClient <- slices.Concat(testHandshake(peerBits, lt.ih), pp.Message{Type: pp.Unchoke}.MustMarshalBinary())
+	if peerFast {
+		lt.toClient <- pp.Message{Type: pp.HaveAll}.MustMarshalBinary()
+	} else {
+		lt.toClient <- pp.Message{Type: pp.Bitfield, Bitfield: []bool{true, true}}.MustMarshalBinary()
+	}
+	for range 2 { // the unchoke and the have all or bitfield
+		waitMsg(t, lt.got, "the peer's state")
+	}
+	if _, err := lt.c.Write(testHandshake(fast, lt.ih)); err != nil {
+		t.Fatal(err)
+	}
+	lt.c.Write(pp.Message{Type: pp.HaveNone}.MustMarshalBinary())
+	waitMsg(t, lt.sent, "the client's have none")
+	waitFor(t, "the connection usable", func() bool { return len(lt.lh.connsOf(lt.ih)) == 1 })
+	return lt
+}
+
+// windowDone writes the reader's window but chunk 4 (its first) and
+// chunks up to upTo, so that only those are wanted.
+func (lt *lendTest) windowFrom(t *testing.T, from int) {
+	for i := from; i < 2*lendChunks; i++ {
+		if _, err := lt.mt.WriteEarly(i/lendChunks, int64(i%lendChunks*chunkSize), bytes.Repeat([]byte{byte(i)}, chunkSize)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// idle checks that the client has nothing more to read and that no
+// request is held or asked by the host.
+func (lt *lendTest) idle(t *testing.T) {
+	t.Helper()
+	select {
+	case m := <-lt.got:
+		t.Fatalf("the client read %d more bytes (type %d); want none", len(m), m[4])
+	default:
+	}
+	lt.c.fetch.mu.Lock()
+	defer lt.c.fetch.mu.Unlock()
+	if len(lt.c.fetch.held) != 0 || len(lt.c.fetch.ours) != 0 || len(lt.c.fetch.recalled) != 0 {
+		t.Errorf("%d requests held, %d of ours outstanding, %d recalled; want none", len(lt.c.fetch.held), len(lt.c.fetch.ours), len(lt.c.fetch.recalled))
+	}
+}
+
 // TestTapConnLendsPlaces plays a peer with the fast extension behind a
 // tapped connection while a reader waits at chunk 4 of a piece, and checks
 // what the peer is sent: the client's requests of the piece's first chunks
@@ -100,150 +232,90 @@ func TestTapConnStripsOwnAnswers(t *testing.T) {
 // the answer to its own request. Without the fast extension on the peer's
 // side, or with the early fetch off, the client's requests go as they are.
 func TestTapConnLendsPlaces(t *testing.T) {
-	const chunks = 8 // per piece
-	req := func(typ pp.MessageType, chunk int) []byte {
-		return pp.Message{Type: typ, Index: pp.Integer(chunk / chunks), Begin: pp.Integer(chunk % chunks * chunkSize), Length: chunkSize}.MustMarshalBinary()
-	}
-	piece := func(chunk int) []byte {
-		return pp.Message{Type: pp.Piece, Index: pp.Integer(chunk / chunks), Begin: pp.Integer(chunk % chunks * chunkSize),
-			Piece: bytes.Repeat([]byte{byte(chunk)}, chunkSize)}.MustMarshalBinary()
-	}
 	for _, tc := range []struct {
 		name          string
 		peerFast, off bool
 	}{{"lends", true, false}, {"peer without fast", false, false}, {"early fetch off", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer goleak.VerifyNone(t)
-			mem, err := memory.New(memory.Options{Capacity: 4 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer mem.Close()
-			info := &metainfo.Info{PieceLength: chunks * chunkSize, Length: 2 * chunks * chunkSize, Pieces: make([]byte, 40)}
-			ih := metainfo.Hash{7}
-			if _, err := mem.OpenTorrent(context.Background(), info, ih); err != nil {
-				t.Fatal(err)
-			}
-			mt, _ := mem.Torrent(ih)
-			lh := newLeafHashes()
-			lh.noTopUp, lh.noEarly = true, tc.off
-			lh.v1[ih] = mt
-			// A reader waits at chunk 4 of piece 0: its window is chunks 4-15.
-			lh.noteReader(ih, earlyReader{pos: 4 * chunkSize, at: time.Now(), mt: mt, plen: info.PieceLength, length: info.Length})
-
-			ours, far := net.Pipe()
-			c := lh.tap(ours, true).(*tapConn)
-			defer c.Close()
-			var fast, peerBits pp.PeerExtensionBits
-			fast.SetBit(pp.ExtensionBitFast, true)
-			peerBits.SetBit(pp.ExtensionBitFast, tc.peerFast)
-
-			// The peer: its messages go out in order; what it is sent
-			// comes back message by message.
-			sent := make(chan []byte, 64)
-			go func() {
-				defer close(sent)
-				hs := make([]byte, handshakeLen)
-				if _, err := io.ReadFull(far, hs); err != nil {
-					return
-				}
-				for {
-					var l [4]byte
-					if _, err := io.ReadFull(far, l[:]); err != nil {
-						return
-					}
-					m := make([]byte, 4+binary.BigEndian.Uint32(l[:]))
-					copy(m, l[:])
-					if _, err := io.ReadFull(far, m[4:]); err != nil {
-						return
-					}
-					sent <- m
-				}
-			}()
-			toClient := make(chan []byte, 16)
-			go func() {
-				for b := range toClient {
-					if _, err := far.Write(b); err != nil {
-						return
-					}
-				}
-			}()
-			defer close(toClient)
-			// The client reads what reaches it.
-			got := make(chan []byte, 64)
-			go func() {
-				defer close(got)
-				var l [4]byte
-				hs := make([]byte, handshakeLen)
-				if _, err := io.ReadFull(c, hs); err != nil {
-					return
-				}
-				for {
-					if _, err := io.ReadFull(c, l[:]); err != nil {
-						return
-					}
-					m := make([]byte, 4+binary.BigEndian.Uint32(l[:]))
-					copy(m, l[:])
-					if _, err := io.ReadFull(c, m[4:]); err != nil {
-						return
-					}
-					got <- m
-				}
-			}()
-			toClient <- slices.Concat(testHandshake(peerBits, ih), pp.Message{Type: pp.Unchoke}.MustMarshalBinary())
-			if tc.peerFast {
-				toClient <- pp.Message{Type: pp.HaveAll}.MustMarshalBinary()
-			} else {
-				toClient <- pp.Message{Type: pp.Bitfield, Bitfield: []bool{true, true}}.MustMarshalBinary()
-			}
-			for range 2 { // the unchoke and the have all or bitfield
-				waitMsg(t, got, "the peer's state")
-			}
-			if _, err := c.Write(testHandshake(fast, ih)); err != nil {
-				t.Fatal(err)
-			}
-			c.Write(pp.Message{Type: pp.HaveNone}.MustMarshalBinary())
-			waitMsg(t, sent, "the client's have none")
-			waitFor(t, "the connection usable", func() bool { return len(lh.connsOf(ih)) == 1 })
-
-			c.Write(slices.Concat(req(pp.Request, 0), req(pp.Request, 1)))
+			t.Cleanup(func() { goleak.VerifyNone(t) }) // after newLendTest's cleanups
+			lt := newLendTest(t, tc.peerFast, tc.off, true)
+			lt.c.Write(slices.Concat(lendReq(pp.Request, 0), lendReq(pp.Request, 1)))
 			if !tc.peerFast || tc.off {
-				expectMsg(t, sent, req(pp.Request, 0), "the client's request of chunk 0, as it is")
-				expectMsg(t, sent, req(pp.Request, 1), "the client's request of chunk 1, as it is")
+				expectMsg(t, lt.sent, lendReq(pp.Request, 0), "the client's request of chunk 0, as it is")
+				expectMsg(t, lt.sent, lendReq(pp.Request, 1), "the client's request of chunk 1, as it is")
 				return
 			}
-			expectMsg(t, sent, req(pp.Request, 4), "the reader's chunk 4 in place of chunk 0")
-			expectMsg(t, sent, req(pp.Request, 5), "the reader's chunk 5 in place of chunk 1")
-			toClient <- piece(4)
-			expectMsg(t, sent, req(pp.Request, 6), "the reader's chunk 6 in the place chunk 4 left")
-			waitFor(t, "chunk 4 in the storage", func() bool { return mt.Has(0, 4*chunkSize, chunkSize) })
-			c.Write(req(pp.Cancel, 1))
-			expectMsg(t, sent, req(pp.Request, 1), "the held request of chunk 1, before its cancel")
-			expectMsg(t, sent, req(pp.Cancel, 1), "the client's cancel of chunk 1")
-			// The reader has the rest of its window.
-			for i := 7; i < 2*chunks; i++ {
-				if _, err := mt.WriteEarly(i/chunks, int64(i%chunks*chunkSize), bytes.Repeat([]byte{byte(i)}, chunkSize)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			toClient <- piece(5)
-			expectMsg(t, sent, req(pp.Request, 0), "the held request of chunk 0, once the reader wants nothing")
-			toClient <- slices.Concat(piece(6), piece(0))
-			expectMsg(t, got, piece(0), "the answer to the client's request")
-			select {
-			case m := <-got:
-				t.Fatalf("the client read %d more bytes (type %d); want none", len(m), m[4])
-			default:
-			}
-			if st := lh.stats(); st.EarlyAsked != 3 || st.EarlyWritten != 3 {
+			expectMsg(t, lt.sent, lendReq(pp.Request, 4), "the reader's chunk 4 in place of chunk 0")
+			expectMsg(t, lt.sent, lendReq(pp.Request, 5), "the reader's chunk 5 in place of chunk 1")
+			lt.toClient <- lendPiece(4)
+			expectMsg(t, lt.sent, lendReq(pp.Request, 6), "the reader's chunk 6 in the place chunk 4 left")
+			waitFor(t, "chunk 4 in the storage", func() bool { return lt.mt.Has(0, 4*chunkSize, chunkSize) })
+			lt.c.Write(lendReq(pp.Cancel, 1))
+			expectMsg(t, lt.sent, lendReq(pp.Request, 1), "the held request of chunk 1, before its cancel")
+			expectMsg(t, lt.sent, lendReq(pp.Cancel, 1), "the client's cancel of chunk 1")
+			lt.windowFrom(t, 7) // the reader has the rest of its window
+			lt.toClient <- lendPiece(5)
+			expectMsg(t, lt.sent, lendReq(pp.Request, 0), "the held request of chunk 0, once the reader wants nothing")
+			lt.toClient <- slices.Concat(lendPiece(6), lendPiece(0))
+			expectMsg(t, lt.got, lendPiece(0), "the answer to the client's request")
+			if st := lt.lh.stats(); st.EarlyAsked != 3 || st.EarlyWritten != 3 {
 				t.Errorf("%d chunks asked early, %d written; want 3, 3", st.EarlyAsked, st.EarlyWritten)
 			}
-			if c.fetch.mu.Lock(); len(c.fetch.held) != 0 || len(c.fetch.ours) != 0 {
-				t.Errorf("%d requests held, %d of ours outstanding; want none", len(c.fetch.held), len(c.fetch.ours))
-			}
-			c.fetch.mu.Unlock()
+			lt.idle(t)
 		})
 	}
+}
+
+// TestTapConnRecalls checks the recall of the client's requests sent
+// before a reader appeared: they are cancelled at the peer in order; a
+// reject of one does not reach the client and lends its place to the
+// reader's chunk; a chunk the peer sent before the cancel reaches the
+// client; the client's own cancel of a recalled request is answered by
+// the peer's reject; and without the fast extension on the peer's side
+// nothing is recalled.
+func TestTapConnRecalls(t *testing.T) {
+	t.Run("recalls", func(t *testing.T) {
+		t.Cleanup(func() { goleak.VerifyNone(t) }) // after newLendTest's cleanups
+		lt := newLendTest(t, true, false, false)
+		lt.c.Write(slices.Concat(lendReq(pp.Request, 0), lendReq(pp.Request, 1), lendReq(pp.Request, 2)))
+		for i := range 3 {
+			expectMsg(t, lt.sent, lendReq(pp.Request, i), "the client's request, as it is (no reader yet)")
+		}
+		lt.windowFrom(t, 5) // the reader wants chunk 4 alone
+		lt.lh.noteReader(lt.ih, lt.reader)
+		lt.lh.recall(lt.ih, lt.reader)
+		for i := range 3 {
+			expectMsg(t, lt.sent, lendReq(pp.Cancel, i), "the recall of the client's request")
+		}
+		lt.toClient <- lendReq(pp.Reject, 0)
+		expectMsg(t, lt.sent, lendReq(pp.Request, 4), "the reader's chunk 4 in the place chunk 0 left")
+		lt.toClient <- lendPiece(1) // sent before the cancel came
+		expectMsg(t, lt.got, lendPiece(1), "the chunk the peer sent before the recall")
+		lt.c.Write(lendReq(pp.Cancel, 2))
+		lt.toClient <- lendReq(pp.Reject, 2)
+		expectMsg(t, lt.got, lendReq(pp.Reject, 2), "the reject of the client's cancelled request")
+		lt.toClient <- lendPiece(4)
+		expectMsg(t, lt.sent, lendReq(pp.Request, 0), "the held request of chunk 0, once the reader wants nothing")
+		lt.toClient <- lendPiece(0)
+		expectMsg(t, lt.got, lendPiece(0), "the answer to the client's request")
+		if st := lt.lh.stats(); st.EarlyRecalled != 3 || st.EarlyWritten != 1 {
+			t.Errorf("%d requests recalled, %d chunks written early; want 3, 1", st.EarlyRecalled, st.EarlyWritten)
+		}
+		lt.idle(t)
+	})
+	t.Run("peer without fast", func(t *testing.T) {
+		t.Cleanup(func() { goleak.VerifyNone(t) }) // after newLendTest's cleanups
+		lt := newLendTest(t, false, false, false)
+		lt.c.Write(lendReq(pp.Request, 0))
+		expectMsg(t, lt.sent, lendReq(pp.Request, 0), "the client's request, as it is")
+		lt.lh.noteReader(lt.ih, lt.reader)
+		lt.lh.recall(lt.ih, lt.reader)
+		lt.c.Write(lendReq(pp.Request, 1))
+		expectMsg(t, lt.sent, lendReq(pp.Request, 1), "the client's next request, as it is")
+		if st := lt.lh.stats(); st.EarlyRecalled != 0 {
+			t.Errorf("%d requests recalled; want 0", st.EarlyRecalled)
+		}
+	})
 }
 
 // waitMsg returns the next message from ch, failing t after a timeout.

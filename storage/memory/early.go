@@ -6,13 +6,12 @@ import "fmt"
 // do, unless the piece is complete or every byte of [off, off+len(b)) is
 // written already; it reports whether it wrote. It is for bytes fetched
 // outside the torrent client for a reader that waits for them (the host's
-// early fetch): the client later writes the same chunk itself, and never
-// learns of this one, so a write must not make a complete piece
-// incomplete again (as WriteAt does) nor replace bytes already written.
-// The client's own write of the same bytes later leaves these in place:
-// a reader may have had them, and the piece's hash check must judge the
-// bytes it had (a corrupt early chunk fails the piece, which is then
-// reported and fetched again as any other). Errors as WriteAt's.
+// early fetch): readers see them as they see the client's, and the client,
+// which never learns of them, later writes the same chunk itself. That
+// copy replaces the early one, so the piece's hash check judges only the
+// client's bytes; if it differs from early bytes ReadUnverified returned,
+// the function set with OnUnverifiedFailure is called, as for a piece
+// that failed its hash after a reader had its bytes. Errors as WriteAt's.
 func (t *Torrent) WriteEarly(i int, off int64, b []byte) (bool, error) {
 	if i < 0 || i >= len(t.pieces) {
 		return false, fmt.Errorf("memory: torrent %s: piece %d out of range [0, %d): %w", t.ih, i, len(t.pieces), ErrOutOfRange)

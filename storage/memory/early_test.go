@@ -9,8 +9,10 @@ import (
 // TestWriteEarly checks that WriteEarly writes a chunk nobody wrote, so
 // that ReadUnverified and Has see it, and writes nothing over bytes
 // already written nor into a complete piece (which stays complete); that
-// the client's own copy of the chunk does not replace it; with
-// storage blocks smaller than, equal to and larger than a chunk.
+// the client's own copy of the chunk replaces it, and when it differs
+// from early bytes a reader had, the OnUnverifiedFailure function hears of
+// the piece (once), while an equal copy tells nothing; with storage blocks
+// smaller than, equal to and larger than a chunk.
 func TestWriteEarly(t *testing.T) {
 	const chunk = 16 << 10
 	for _, bs := range []int{4 << 10, 16 << 10, 64 << 10} {
@@ -35,8 +37,13 @@ func TestWriteEarly(t *testing.T) {
 			if n, err := mt.ReadUnverified(0, chunk, got); n != chunk || err != nil || !bytes.Equal(got, a) {
 				t.Fatalf("ReadUnverified: %d bytes, %v; want the first early write", n, err)
 			}
-			// The client's own copy of the chunk leaves the early one in
-			// place (the piece's hash judges what a reader had); its other
+			var failed []int
+			mt.OnUnverifiedFailure(func(piece int) { failed = append(failed, piece) })
+			// An early chunk nobody read, then one a reader had (above).
+			if ok, err := mt.WriteEarly(0, 2*chunk, a); !ok || err != nil {
+				t.Fatalf("WriteEarly of a second chunk: %v, %v", ok, err)
+			}
+			// The client's own copies replace the early ones; its other
 			// chunks go in as always.
 			p := tt.Piece(info.Piece(0))
 			for off := int64(0); off < 4*chunk; off += chunk {
@@ -44,11 +51,24 @@ func TestWriteEarly(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if n, err := mt.ReadUnverified(0, 0, got); n != chunk || err != nil || !bytes.Equal(got, b) {
-				t.Fatalf("ReadUnverified of the client's chunk: %d bytes, %v; want its bytes", n, err)
+			for off := int64(0); off < 4*chunk; off += chunk {
+				if n, err := mt.ReadUnverified(0, off, got); n != chunk || err != nil || !bytes.Equal(got, b) {
+					t.Fatalf("ReadUnverified at %d after the client's copies: %d bytes, %v; want the client's", off, n, err)
+				}
 			}
-			if n, err := mt.ReadUnverified(0, chunk, got); n != chunk || err != nil || !bytes.Equal(got, a) {
-				t.Fatalf("ReadUnverified after the client's copy: %d bytes, %v; want the early write's", n, err)
+			if len(failed) != 1 || failed[0] != 0 {
+				t.Fatalf("OnUnverifiedFailure heard of pieces %v; want [0]: the reader had early bytes the client's copy differs from", failed)
+			}
+			// A client's copy equal to the early chunk tells nothing.
+			if ok, err := mt.WriteEarly(1, 0, b); !ok || err != nil {
+				t.Fatalf("WriteEarly into piece 1: %v, %v", ok, err)
+			}
+			mt.ReadUnverified(1, 0, got)
+			if _, err := tt.Piece(info.Piece(1)).WriteAt(b, 0); err != nil {
+				t.Fatal(err)
+			}
+			if len(failed) != 1 {
+				t.Fatalf("OnUnverifiedFailure heard of pieces %v after an equal copy; want [0] still", failed)
 			}
 			if err := p.MarkComplete(); err != nil {
 				t.Fatal(err)

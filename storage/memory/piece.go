@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"time"
@@ -131,6 +132,7 @@ func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 	var deadline time.Time
 	var small [4][]byte
 	bufs := small[:0] // reserved buffers not yet in the piece
+	differed := false // the client's copy replaced different early bytes a reader had
 	for {
 		t.mu.Lock()
 		if t.closed.Load() {
@@ -144,13 +146,21 @@ func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 			return false, nil
 		}
 		if _, ok := p.early[off]; ok && !early {
-			// The client's own copy of a chunk written early: the bytes
-			// read so far stay, and the piece's hash judges them.
+			// The client's own copy of a chunk written early replaces it,
+			// so the piece's hash judges the bytes the client got from
+			// the peers it knows of (and blames). A copy that differs
+			// from early bytes a reader had means the reader had wrong
+			// bytes: reported as a failure of a piece served before its
+			// hash.
 			delete(p.early, off)
 			if p.validLocked(off, int64(len(b))) == int64(len(b)) {
-				t.mu.Unlock()
-				p.freeBufs(bufs)
-				return true, nil
+				if p.equalLocked(off, b) {
+					t.mu.Unlock()
+					p.freeBufs(bufs)
+					return true, nil
+				}
+				// Once per piece: the bytes served so far are judged.
+				differed, p.served = p.served, false
 			}
 		}
 		if p.pins > 0 {
@@ -185,6 +195,9 @@ func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 			}
 			t.mu.Unlock()
 			p.freeBufs(bufs)
+			if f := t.onUnverifiedFailure.Load(); differed && f != nil {
+				(*f)(p.index)
+			}
 			return true, nil
 		}
 		t.mu.Unlock()
@@ -202,6 +215,22 @@ func (p *piece) writeAt(b []byte, off int64, early bool) (bool, error) {
 			}
 		}
 	}
+}
+
+// equalLocked reports whether the bytes at off equal b; they must be
+// written. t.mu must be held.
+func (p *piece) equalLocked(off int64, b []byte) bool {
+	bs := p.t.c.blockSize
+	for done := 0; done < len(b); {
+		j := int((off + int64(done)) / bs)
+		in := (off + int64(done)) - int64(j)*bs
+		n := min(len(b)-done, int(bs-in))
+		if !bytes.Equal(p.blocks[j].buf[in:in+int64(n)], b[done:done+n]) {
+			return false
+		}
+		done += n
+	}
+	return true
 }
 
 // copyLocked copies b to off, installing buffers from bufs where blocks
