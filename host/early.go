@@ -219,12 +219,19 @@ func (f *connFetch) askedSince(k chunkKey, t time.Time) bool {
 	return ok && r.at.After(t)
 }
 
-// addLocked notes an early request of k. f.mu must be held.
-func (f *connFetch) addLocked(k chunkKey, r ownRequest) {
+// addLocked notes an early request of k and reports true, unless one is
+// outstanding already: a second request of a chunk would bring it twice,
+// and the second copy would reach the client, which never asked for it.
+// f.mu must be held.
+func (f *connFetch) addLocked(k chunkKey, r ownRequest) bool {
+	if _, ok := f.ours[k]; ok {
+		return false
+	}
 	if f.ours == nil {
 		f.ours = make(map[chunkKey]ownRequest)
 	}
 	f.ours[k] = r
+	return true
 }
 
 // requestMessage is a request message, length prefix first.
@@ -279,6 +286,7 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 	}
 	n := len(m.body) - tappedHead
 	c.fetch.received(n)
+	lh.earlyBytes.Add(int64(n))
 	if lh.onEarlyChunk != nil {
 		lh.onEarlyChunk(c.Conn.RemoteAddr(), n)
 	}
@@ -290,6 +298,7 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		lh.earlyWritten.Add(1)
 	default:
 		lh.earlyLate.Add(1)
+		lh.earlyLateBytes.Add(int64(n))
 	}
 }
 
@@ -300,10 +309,11 @@ func (lh *leafHashes) relend(c *tapConn) {
 	if ih, ok := lh.storageIH(c.readyTo); ok {
 		if ws := lh.wanted(ih, c, 1); len(ws) > 0 {
 			c.fetch.mu.Lock()
-			c.fetch.addLocked(ws[0].k, ownRequest{at: time.Now(), mt: ws[0].mt, lent: true})
+			if c.fetch.addLocked(ws[0].k, ownRequest{at: time.Now(), mt: ws[0].mt, lent: true}) {
+				lh.earlyAsked.Add(1)
+				msg = requestMessage(ws[0].k, ws[0].length)
+			}
 			c.fetch.mu.Unlock()
-			lh.earlyAsked.Add(1)
-			msg = requestMessage(ws[0].k, ws[0].length)
 		}
 	}
 	if msg == nil {
@@ -411,7 +421,9 @@ func (c *tapConn) substituteLocked(b []byte) []byte {
 			}
 			w := wants[0]
 			wants = wants[1:]
-			c.fetch.addLocked(w.k, ownRequest{at: now, mt: w.mt, lent: true})
+			if !c.fetch.addLocked(w.k, ownRequest{at: now, mt: w.mt, lent: true}) {
+				continue // asked since wanted ran
+			}
 			c.fetch.held = append(c.fetch.held, heldRequest{m.k, m.length})
 			c.lh.earlyAsked.Add(1)
 			out = append(out, b[last:m.at]...)
@@ -613,7 +625,9 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 	info := t.Info()
 	r := earlyReader{pos: int64(piece)*info.PieceLength + int64(leaf)*memory.LeafSize, at: time.Now(),
 		mt: mt, plen: info.PieceLength, length: info.TotalLength()}
-	if lh.noteReader(ih, r) && leaf >= earlyFrom {
+	isNew := lh.noteReader(ih, r)
+	lh.releaseInWindow(ih)
+	if isNew && leaf >= earlyFrom {
 		// The recall first: it asks for the window's chunks not asked yet,
 		// which askWindow then asks. The peers drop the recalled requests
 		// from their queues, which the window's requests then lead,
@@ -670,6 +684,37 @@ func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
 		}
 		c.fetch.mu.Unlock()
 		lh.earlyRecalled.Add(int64(len(msgs)))
+		if len(msgs) > 0 {
+			go func() {
+				for _, m := range msgs {
+					if !c.send(m) {
+						return
+					}
+				}
+			}()
+		}
+	}
+}
+
+// releaseInWindow sends the peers the requests held (of the torrent the
+// storage knows as ih) that a reader's window now holds: the reader came
+// to chunks the client asked for (and no one else will), whose places
+// were lent. Their places come back as the lent requests are answered.
+func (lh *leafHashes) releaseInWindow(ih metainfo.Hash) {
+	readers := lh.readersOf(ih)
+	for _, c := range lh.connsOf(ih) {
+		var msgs [][]byte
+		c.fetch.mu.Lock()
+		c.fetch.held = slices.DeleteFunc(c.fetch.held, func(h heldRequest) bool {
+			for _, r := range readers {
+				if r.inWindow(int64(h.k.index)*r.plen + int64(h.k.begin)) {
+					msgs = append(msgs, requestMessage(h.k, h.length))
+					return true
+				}
+			}
+			return false
+		})
+		c.fetch.mu.Unlock()
 		if len(msgs) > 0 {
 			go func() {
 				for _, m := range msgs {
@@ -760,8 +805,11 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 		b := &cands[best]
 		b.wait += b.per
 		b.c.fetch.mu.Lock()
-		b.c.fetch.addLocked(w.k, ownRequest{at: now, mt: w.mt})
+		added := b.c.fetch.addLocked(w.k, ownRequest{at: now, mt: w.mt})
 		b.c.fetch.mu.Unlock()
+		if !added {
+			continue
+		}
 		msgs[b.c] = append(msgs[b.c], requestMessage(w.k, w.length))
 		lh.earlyAsked.Add(1)
 	}

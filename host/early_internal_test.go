@@ -352,3 +352,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestTapConnReleasesInWindow checks that requests held for a reader at
+// chunk 4 go to the peer as soon as a reader comes to them (here a second
+// reader at chunk 1: chunk 0 stays held), and that once no reader wants
+// anything the answers to the readers' chunks release the rest and bring
+// no more requests.
+func TestTapConnReleasesInWindow(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after newLendTest's cleanups
+	lt := newLendTest(t, true, false, true)
+	lt.windowFrom(t, 6) // the reader at 4 wants chunks 4 and 5
+	lt.c.Write(slices.Concat(lendReq(pp.Request, 0), lendReq(pp.Request, 1)))
+	expectMsg(t, lt.sent, lendReq(pp.Request, 4), "the reader's chunk 4 in place of chunk 0")
+	expectMsg(t, lt.sent, lendReq(pp.Request, 5), "the reader's chunk 5 in place of chunk 1")
+	r := lt.reader
+	r.pos = 1 * chunkSize
+	lt.lh.noteReader(lt.ih, r)
+	lt.lh.releaseInWindow(lt.ih)
+	expectMsg(t, lt.sent, lendReq(pp.Request, 1), "the held request of chunk 1, in the new reader's window")
+	for _, i := range []int{2, 3} { // the new reader wants chunk 1 alone, which the client asked
+		if _, err := lt.mt.WriteEarly(0, int64(i*chunkSize), bytes.Repeat([]byte{byte(i)}, chunkSize)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lt.toClient <- slices.Concat(lendPiece(4), lendPiece(5))
+	expectMsg(t, lt.sent, lendReq(pp.Request, 0), "the held request of chunk 0, once no reader wants anything")
+	lt.toClient <- slices.Concat(lendPiece(1), lendPiece(0))
+	expectMsg(t, lt.got, lendPiece(1), "the answer to the client's request of chunk 1")
+	expectMsg(t, lt.got, lendPiece(0), "the answer to the client's request of chunk 0")
+	lt.idle(t)
+}

@@ -75,6 +75,7 @@ type leafHashes struct {
 	// The early fetch's counts (early.go): chunks asked, written to the
 	// storage, come after the storage had them, refused or rejected.
 	earlyAsked, earlyWritten, earlyLate, earlyRejected, earlyRecalled atomic.Int64
+	earlyBytes, earlyLateBytes                                        atomic.Int64
 	// readers are each torrent's recent readers before the hash check,
 	// by the storage's key, the latest last (early.go); guarded by mu.
 	readers map[metainfo.Hash][]earlyReader
@@ -110,6 +111,9 @@ type LeafHashStats struct {
 	// EarlyRecalled counts the client's requests cancelled at a peer for
 	// the early fetch to go first (early.go, recall).
 	EarlyRecalled int64
+	// EarlyBytes counts the bytes of the chunks early requests brought,
+	// EarlyLateBytes those of them the storage had already (EarlyLate).
+	EarlyBytes, EarlyLateBytes int64
 }
 
 // runLeaves is how many leaves one hash request asks for: 1 MiB of data,
@@ -201,7 +205,7 @@ func (lh *leafHashes) stats() LeafHashStats {
 		Dropped: lh.dropped.Load(), Late: lh.late.Load(), Unasked: lh.unasked.Load(), Set: lh.set.Load(), Reconnects: lh.reconnects.Load(),
 		TopUps: lh.topUps.Load(), EarlyAsked: lh.earlyAsked.Load(), EarlyWritten: lh.earlyWritten.Load(),
 		EarlyLate: lh.earlyLate.Load(), EarlyRejected: lh.earlyRejected.Load(),
-		EarlyRecalled: lh.earlyRecalled.Load()}
+		EarlyRecalled: lh.earlyRecalled.Load(), EarlyBytes: lh.earlyBytes.Load(), EarlyLateBytes: lh.earlyLateBytes.Load()}
 }
 
 // want is memory.Options.OnWantLeafHashes: a read before the hash check

@@ -323,7 +323,11 @@ type qoeLeecher struct {
 	// closed, if not nil, says which connections the host closed, by
 	// rule (host.PeerStats).
 	closed func() string
-	child  *memtorrentProcess // the leecher's child process (qoeprocess_test.go); nil: in the test process
+	// early, if not nil, returns the bytes the host's early fetch brought
+	// (host/early.go), and those of them the leecher had already: part of
+	// downloaded and wasted.
+	early func() (n, wasted int64)
+	child *memtorrentProcess // the leecher's child process (qoeprocess_test.go); nil: in the test process
 }
 
 // url is the URL of a file, for viewer v.
@@ -335,7 +339,8 @@ func (l *qoeLeecher) url(tor, file, v int) string {
 }
 
 // downloaded is the payload bytes the leecher read from peers, and those
-// of them it did not want (chunks it had already: duplicates).
+// of them it did not want (chunks it had already: duplicates), the early
+// fetch's included.
 func (l *qoeLeecher) downloaded() (n, wasted int64) {
 	if l.child != nil {
 		return l.child.downloaded()
@@ -344,6 +349,10 @@ func (l *qoeLeecher) downloaded() (n, wasted int64) {
 		st := t.Stats()
 		n += st.BytesReadData.Int64()
 		wasted += st.BytesReadData.Int64() - st.BytesReadUsefulData.Int64()
+	}
+	if l.early != nil {
+		en, ew := l.early()
+		n, wasted = n+en, wasted+ew
 	}
 	return n, wasted
 }
@@ -363,6 +372,10 @@ func startMemtorrent(t *testing.T, mis []*metainfo.MetaInfo, peers []net.Addr, o
 		served: func() (int64, int64) {
 			st := e.h.Status()
 			return st.LeafVerifiedBytes, st.UnverifiedBytes
+		},
+		early: func() (int64, int64) {
+			ls := e.hc.LeafHashStats()
+			return ls.EarlyBytes, ls.EarlyLateBytes
 		},
 		closed: func() string {
 			st := e.hc.PeerStats()
@@ -638,6 +651,12 @@ func qoeTable(sc qoeScenario, results []qoeResult) string {
 	})
 	row("rebuffering", func(r qoeResult, v int) string { return fmt.Sprintf("%.1f %%", 100*r.viewers[v].rebuffering()) })
 	row("longest stall", func(r qoeResult, v int) string { return sec(r.viewers[v].longest) })
+	row("stalls (began at, position, length)", func(r qoeResult, v int) string {
+		if len(r.viewers[v].stallLog) == 0 {
+			return "-"
+		}
+		return strings.Join(r.viewers[v].stallLog, "; ")
+	})
 	row("seeks", func(r qoeResult, v int) string {
 		var s []string
 		for i, d := range r.viewers[v].seeks {

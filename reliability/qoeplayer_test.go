@@ -40,6 +40,7 @@ type viewerReport struct {
 	stalls    int           // rebufferings after startup, seeks excluded
 	stalled   time.Duration // their total
 	longest   time.Duration
+	stallLog  []string      // each stall: when it began (since the start), where, how long
 	watched   time.Duration // time spent playing
 	seeks     []time.Duration
 	seekNames []string
@@ -98,6 +99,8 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 	state := starting
 	start := time.Now()
 	last, since := start, start // last tick; start of the stall or seek
+	var stallAt time.Duration   // since start, of the stall
+	var stallPos int64          // the played position it began at
 	seeks := opts.seeks
 	var carry float64 // fractional bytes played
 	ticker := time.NewTicker(playerTick)
@@ -126,6 +129,7 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 				d := now.Sub(since)
 				rep.stalled += d
 				rep.longest = max(rep.longest, d)
+				rep.stallLog = append(rep.stallLog, fmt.Sprintf("%.1f s at %.1f MiB: %.1f s", stallAt.Seconds(), float64(stallPos)/(1<<20), d.Seconds()))
 			}
 			return rep, nil
 		}
@@ -166,7 +170,7 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 			p.mu.Unlock()
 			if played >= fetched && fetched < size {
 				rep.stalls++
-				state, since = stalled, now
+				state, since, stallAt, stallPos = stalled, now, elapsed, played
 				if opts.onStall != nil {
 					opts.onStall(played)
 				}

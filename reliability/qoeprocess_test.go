@@ -90,7 +90,7 @@ func startMemtorrentProcess(t *testing.T, bin string, mis []*metainfo.MetaInfo, 
 	if o.verify != "" {
 		args = append(args, "-verify", o.verify)
 	}
-	args = append(args, "-leaf-hashes="+strconv.FormatBool(o.leafHashes), "-top-ups="+strconv.FormatBool(*qoeTopUp))
+	args = append(args, "-leaf-hashes="+strconv.FormatBool(o.leafHashes), "-top-ups="+strconv.FormatBool(*qoeTopUp), "-early-fetch="+strconv.FormatBool(*qoeEarly))
 	p := &memtorrentProcess{streams: map[string]string{}, client: &http.Client{Transport: &http.Transport{}}}
 	for _, mi := range mis {
 		info, err := mi.UnmarshalInfo()

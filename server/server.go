@@ -51,6 +51,10 @@ type Config struct {
 	// NoTopUp, with LeafHashes, leaves the torrent client's request
 	// rounds alone (host.Options.NoTopUp).
 	NoTopUp bool
+	// NoEarlyFetch, with LeafHashes, leaves the order in which the
+	// torrent client fetches a piece's chunks alone
+	// (host.Options.NoEarlyFetch).
+	NoEarlyFetch bool
 	// Idle drops a torrent added over HTTP after this long without a
 	// request or a playback session; 0 never.
 	Idle time.Duration
@@ -130,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	// The storage tells the registry of rejections from the moment the
 	// client exists; the registry gets the client and handler below.
 	a := newApp(cfg)
-	hc, err := host.NewWith(cfg.Client, memOpts, host.Options{LeafHashes: cfg.LeafHashes, NoTopUp: cfg.NoTopUp, Wrap: func(mem *memory.Client) storage.ClientImpl {
+	hc, err := host.NewWith(cfg.Client, memOpts, host.Options{LeafHashes: cfg.LeafHashes, NoTopUp: cfg.NoTopUp, NoEarlyFetch: cfg.NoEarlyFetch, Wrap: func(mem *memory.Client) storage.ClientImpl {
 		return checkedStorage{Client: mem, capacity: cfg.Capacity, reject: func(ih metainfo.Hash, err error) {
 			a.rejectInfo(ih, err)
 			if cfg.OnReject != nil {

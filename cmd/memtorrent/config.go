@@ -28,6 +28,7 @@ type config struct {
 	Verify     string     // stream.Options.Verify: which bytes reach a player
 	LeafHashes bool       // server.Config.LeafHashes: per-block verification of v2 torrents
 	TopUps     bool       // !server.Config.NoTopUp: with LeafHashes, request queues topped up
+	EarlyFetch bool       // !server.Config.NoEarlyFetch: with LeafHashes, a reader's chunks fetched first
 	LogLevel   slog.Level // of the torrent client and the stream handler
 
 	// The server (both commands): see server.Config.
@@ -99,6 +100,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		Verify:       stream.VerifyPlayhead,
 		LeafHashes:   true,
 		TopUps:       true,
+		EarlyFetch:   true,
 		LogLevel:     slog.LevelWarn,
 		PeerPort:     defaultPeerPort,
 		Upload:       true,
@@ -126,6 +128,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.Var(sizeFlag{&cfg.Readahead}, "readahead", "most readahead of one playback session, a `size`")
 	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "which bytes reach a player: playhead (the playhead's piece chunk by chunk before its hash check; a piece that then fails is counted, logged and fetched again) or strict (only pieces that passed their hash check)")
 	fs.BoolVar(&cfg.TopUps, "top-ups", cfg.TopUps, "with -leaf-hashes: keep each plaintext connection's request queue from running dry between the torrent library's request rounds (false: leave the rounds, for measuring)")
+	fs.BoolVar(&cfg.EarlyFetch, "early-fetch", cfg.EarlyFetch, "with -leaf-hashes and a player reading before the hash check (-verify playhead, or v2 blocks): fetch the chunks at each player first, ahead of the rest of its piece, which the torrent library fetches in order from the piece's first (false: leave the order, for measuring)")
 	fs.BoolVar(&cfg.LeafHashes, "leaf-hashes", cfg.LeafHashes, "for v2 and hybrid torrents, ask peers for the hashes of the 16 KiB blocks ahead of each player and serve each block verified as it arrives (plaintext TCP connections; the server listens and dials TCP itself and tries plaintext before encryption); the same tap keeps each plaintext connection's request queue from running dry")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.Auth, "auth", "", "require HTTP Basic `user:password` on every request (stream URLs may carry the token instead)")

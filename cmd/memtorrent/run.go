@@ -133,6 +133,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger
 		Verify:       cfg.Verify,
 		LeafHashes:   cfg.LeafHashes,
 		NoTopUp:      !cfg.TopUps,
+		NoEarlyFetch: !cfg.EarlyFetch,
 		Idle:         cfg.Idle,
 		InfoTimeout:  cfg.InfoTimeout,
 		Auth:         cfg.Auth,
