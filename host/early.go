@@ -3,6 +3,8 @@ package host
 import (
 	"cmp"
 	"encoding/binary"
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -56,6 +58,12 @@ import (
 // window that the client asks nothing of itself, over the connections that
 // would answer first.
 
+func edbg(format string, args ...any) {
+	if os.Getenv("MT_EDBG") != "" {
+		fmt.Fprintf(os.Stderr, "EDBG %.3f "+format+"\n", append([]any{float64(time.Now().UnixMilli()%100000) / 1000}, args...)...)
+	}
+}
+
 // earlyWindow is how many chunks from a reader's on are its window: 2 MiB,
 // four seconds of a 4 Mbit/s stream.
 const earlyWindow = 128
@@ -69,7 +77,7 @@ const earlyRetry = 3 * time.Second
 // read at is not written: the storage tells of a read once per leaf, and
 // a reader waits at the same leaf.
 const (
-	earlyReading = 2 * time.Second
+	earlyReading = 500 * time.Millisecond
 	earlyWaiting = 30 * time.Second
 )
 
@@ -176,11 +184,15 @@ func (f *connFetch) hasLocked(i int) bool {
 	return f.all || (i/8 < len(f.pieces) && f.pieces[i/8]&(0x80>>(i%8)) != 0)
 }
 
-// received counts n bytes of chunk data from the peer.
-func (f *connFetch) received(n int) {
+// received counts n bytes of chunk data from the peer, and returns the
+// peer's rate when that changed, else 0.
+func (f *connFetch) received(n int) float64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rate.add(time.Now(), int64(n))
+	if f.rate.add(time.Now(), int64(n)) {
+		return f.rate.rate
+	}
+	return 0
 }
 
 // recalledReject reports whether a reject of k from the peer answers a
@@ -285,12 +297,13 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		return
 	}
 	n := len(m.body) - tappedHead
-	c.fetch.received(n)
+	lh.received(c, n)
 	lh.earlyBytes.Add(int64(n))
 	if lh.onEarlyChunk != nil {
 		lh.onEarlyChunk(c.Conn.RemoteAddr(), n)
 	}
 	wrote, err := r.mt.WriteEarly(int(k.index), int64(k.begin), m.body[tappedHead:])
+	edbg("early chunk %d/%d from %v lent %v wrote %v", k.index, k.begin/chunkSize, c.Conn.RemoteAddr(), r.lent, wrote)
 	switch {
 	case err != nil:
 		lh.earlyRejected.Add(1)
@@ -390,6 +403,7 @@ func (c *tapConn) substituteLocked(b []byte) []byte {
 	if len(msgs) == 0 {
 		return b
 	}
+	edbg("client writes %d req/cancel to %v, first %d/%d, %d outside windows, %d readers", len(msgs), c.Conn.RemoteAddr(), msgs[0].k.index, msgs[0].k.begin/chunkSize, cands, len(readers))
 	var wants []wantedChunk
 	if cands > 0 && len(readers) > 0 {
 		wants = lh.wanted(ih, c, cands)
@@ -426,6 +440,7 @@ func (c *tapConn) substituteLocked(b []byte) []byte {
 			}
 			c.fetch.held = append(c.fetch.held, heldRequest{m.k, m.length})
 			c.lh.earlyAsked.Add(1)
+			edbg("lend %v: client %d/%d for %d/%d", c.Conn.RemoteAddr(), m.k.index, m.k.begin/chunkSize, w.k.index, w.k.begin/chunkSize)
 			out = append(out, b[last:m.at]...)
 			out = append(out, requestMessage(w.k, w.length)...)
 			last = m.end
@@ -479,6 +494,13 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 	}
 	conns := lh.connsOf(ih)
 	since := time.Now().Add(-earlyRetry)
+	// A slow connection takes the chunks furthest from the readers: those
+	// have time to come.
+	slow := lh.slow(c, conns)
+	limit := n
+	if slow {
+		n = earlyWindow * len(readers)
+	}
 	var ws []wantedChunk
 	seen := make(map[chunkKey]bool)
 	for _, r := range readers {
@@ -502,11 +524,63 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 			}
 			ws = append(ws, wantedChunk{k, pp.Integer(length), r.mt})
 			if len(ws) == n {
-				return ws
+				break
 			}
 		}
 	}
+	if slow {
+		slices.Reverse(ws)
+		ws = ws[:min(len(ws), limit)]
+	}
 	return ws
+}
+
+// slowRate is the rate the early fetch assumes of a connection it has not
+// measured, to a peer it knows no rate of: a slow line's, so that an
+// unknown line does not carry the chunks a reader needs first.
+const slowRate = 16 << 10
+
+// rate returns the rate of c's peer: measured on c, else the last measured
+// on a connection to the same address, else slowRate.
+func (lh *leafHashes) rate(c *tapConn) float64 {
+	c.fetch.mu.Lock()
+	r := c.fetch.rate.rate
+	c.fetch.mu.Unlock()
+	if r > 0 {
+		return r
+	}
+	lh.mu.Lock()
+	defer lh.mu.Unlock()
+	if r := lh.addrRates[c.Conn.RemoteAddr().String()]; r > 0 {
+		return r
+	}
+	return slowRate
+}
+
+// received counts n bytes of chunk data c's peer sent, and keeps the
+// peer's rate by its address (for the next connection to it).
+func (lh *leafHashes) received(c *tapConn, n int) {
+	if r := c.fetch.received(n); r > 0 {
+		lh.mu.Lock()
+		defer lh.mu.Unlock()
+		if lh.addrRates == nil {
+			lh.addrRates = make(map[string]float64)
+		}
+		if len(lh.addrRates) >= 4096 { // bounded: a long-running server meets many peers
+			clear(lh.addrRates)
+		}
+		lh.addrRates[c.Conn.RemoteAddr().String()] = r
+	}
+}
+
+// slow reports whether c's peer delivers at under 1/slowerBy of the
+// fastest of conns (late.go's rule).
+func (lh *leafHashes) slow(c *tapConn, conns []*tapConn) bool {
+	r, best := lh.rate(c), 0.0
+	for _, o := range conns {
+		best = max(best, lh.rate(o))
+	}
+	return r*slowerBy < best
 }
 
 // askedAnywhere reports whether the client has k asked of one of conns, or
@@ -602,10 +676,6 @@ const (
 	earlyTryEvery = 250 * time.Millisecond
 )
 
-// earlyRate is the rate the early fetch assumes of a connection that has
-// not delivered a second's worth yet: a slow line's.
-const earlyRate = 64 << 10
-
 // fetchEarly is told by the storage that a read before the hash check of
 // piece of the torrent ih is at leaf (see the top of this file). It runs
 // on the reader's goroutine; the requests go from another.
@@ -627,6 +697,9 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 		mt: mt, plen: info.PieceLength, length: info.TotalLength()}
 	isNew := lh.noteReader(ih, r)
 	lh.releaseInWindow(ih)
+	if isNew {
+		edbg("new reader piece %d leaf %d", piece, leaf)
+	}
 	if isNew && leaf >= earlyFrom {
 		// The recall first: it asks for the window's chunks not asked yet,
 		// which askWindow then asks. The peers drop the recalled requests
@@ -638,14 +711,24 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 }
 
 // recall cancels at each peer that answers cancels the client's requests
-// outstanding there that are in no reader's window, when the peer has a
+// outstanding there that are in no window kept, when the peer has a
 // chunk the readers want: the peer serves its requests in order, so a
 // request of the reader's chunk sent now would wait for those. Each
 // request the peer lets go of (rejects) is held, and its place lent (see
 // the top of this file); one it answers with the chunk (the cancel came
 // too late) goes to the client as usual.
 func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
-	readers := lh.readersOf(ih)
+	// The windows kept are the new reader's and those of the readers
+	// that wait for their chunk; another that read a moment ago is most
+	// likely the same player before its seek (a second player's requests
+	// go to the peers again once the new reader has its window).
+	readers := []earlyReader{r}
+	for _, o := range lh.readersOf(ih) {
+		k, length := o.chunk(o.pos / chunkSize * chunkSize)
+		if !o.mt.Has(int(k.index), int64(k.begin), length) {
+			readers = append(readers, o)
+		}
+	}
 	inWindow := func(k chunkKey) bool {
 		for _, rd := range readers {
 			if rd.inWindow(int64(k.index)*rd.plen + int64(k.begin)) {
@@ -684,6 +767,7 @@ func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
 		}
 		c.fetch.mu.Unlock()
 		lh.earlyRecalled.Add(int64(len(msgs)))
+		edbg("recall %v: client has %d outstanding, recalled %d", c.Conn.RemoteAddr(), c.top.count(), len(msgs))
 		if len(msgs) > 0 {
 			go func() {
 				for _, m := range msgs {
@@ -770,11 +854,9 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 		}
 		c.fetch.mu.Lock()
 		ok := c.fetch.unchoked
-		rate, ours := c.fetch.rate.rate, len(c.fetch.ours)
+		ours := len(c.fetch.ours)
 		c.fetch.mu.Unlock()
-		if rate == 0 {
-			rate = earlyRate
-		}
+		rate := lh.rate(c)
 		if ok {
 			per := chunkSize / rate
 			cands = append(cands, cand{c, float64(c.top.count()+ours+1) * per, per})
@@ -812,6 +894,9 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 		}
 		msgs[b.c] = append(msgs[b.c], requestMessage(w.k, w.length))
 		lh.earlyAsked.Add(1)
+	}
+	for c, ms := range msgs {
+		edbg("askWindow %v: %d (client outstanding %d)", c.Conn.RemoteAddr(), len(ms), c.top.count())
 	}
 	go func() {
 		for c, ms := range msgs {

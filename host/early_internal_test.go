@@ -135,7 +135,9 @@ func newLendTest(t *testing.T, peerFast, noEarly, reader bool) *lendTest {
 	lt.lh = newLeafHashes()
 	lt.lh.noTopUp, lt.lh.noEarly = true, noEarly
 	lt.lh.v1[lt.ih] = lt.mt
-	lt.reader = earlyReader{pos: 4 * chunkSize, at: time.Now(), mt: lt.mt, plen: info.PieceLength, length: info.Length}
+	// A reader that keeps reading: it read last an hour from now, however
+	// long the test takes.
+	lt.reader = earlyReader{pos: 4 * chunkSize, at: time.Now().Add(time.Hour), mt: lt.mt, plen: info.PieceLength, length: info.Length}
 	if reader {
 		lt.lh.noteReader(lt.ih, lt.reader)
 	}

@@ -82,6 +82,9 @@ type leafHashes struct {
 	// onEarlyChunk, set before the client exists, is told of each chunk
 	// of n bytes an early request brought from the peer at addr.
 	onEarlyChunk func(addr net.Addr, n int)
+	// addrRates are the rates last measured of the peers, by address
+	// (early.go); guarded by mu.
+	addrRates map[string]float64
 }
 
 // LeafHashStats counts the leaf-hash traffic of a Client (see

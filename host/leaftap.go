@@ -459,7 +459,7 @@ func (c *tapConn) peerMessage(m tapped) []byte {
 		if !ok {
 			break
 		}
-		c.fetch.received(m.length - tappedHead)
+		c.lh.received(c, m.length-tappedHead)
 		c.fetch.answeredRecalled(k)
 		// A suggest is a fast extension message: v1.59.1 closes a connection
 		// without the extension on both sides that sends one.
