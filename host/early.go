@@ -69,8 +69,15 @@ func edbg(format string, args ...any) {
 const earlyWindow = 128
 
 // earlyRetry is how long an early request stays asked: after it, the chunk
-// may be asked again (of another connection).
-const earlyRetry = 3 * time.Second
+// may be asked again (of another connection). The first earlyUrgent chunks
+// of a window, which its reader needs next, may be asked again after
+// earlyUrgentRetry: a line whose queue was longer than its rate said
+// holds them up, as late.go's rule says of the client's own requests.
+const (
+	earlyRetry       = 3 * time.Second
+	earlyUrgent      = 32
+	earlyUrgentRetry = time.Second
+)
 
 // earlyReading is how long a reader stays known after its last read
 // before the hash check, and earlyWaiting how long while the chunk it
@@ -493,7 +500,7 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 		return nil
 	}
 	conns := lh.connsOf(ih)
-	since := time.Now().Add(-earlyRetry)
+	now := time.Now()
 	// A slow connection takes the chunks furthest from the readers: those
 	// have time to come.
 	slow := lh.slow(c, conns)
@@ -513,13 +520,13 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 			seen[k] = true
 			c.fetch.mu.Lock()
 			has := c.fetch.hasLocked(int(k.index))
-			if at, ok := c.fetch.rejected[k]; ok && !at.After(since) {
+			if at, ok := c.fetch.rejected[k]; ok && !at.After(now.Add(-earlyRetry)) {
 				delete(c.fetch.rejected, k)
 			} else if ok {
 				has = false
 			}
 			c.fetch.mu.Unlock()
-			if !has || r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, since) {
+			if !has || r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, askedSince(now, from, pos)) {
 				continue
 			}
 			ws = append(ws, wantedChunk{k, pp.Integer(length), r.mt})
@@ -581,6 +588,15 @@ func (lh *leafHashes) slow(c *tapConn, conns []*tapConn) bool {
 		best = max(best, lh.rate(o))
 	}
 	return r*slowerBy < best
+}
+
+// askedSince returns the time after which an early request of the chunk at
+// pos of a window from from still counts as asked at now.
+func askedSince(now time.Time, from, pos int64) time.Time {
+	if pos-from < earlyUrgent*chunkSize {
+		return now.Add(-earlyUrgentRetry)
+	}
+	return now.Add(-earlyRetry)
 }
 
 // askedAnywhere reports whether the client has k asked of one of conns, or
@@ -819,7 +835,7 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 		return
 	}
 	conns := lh.connsOf(ih)
-	since := time.Now().Add(-earlyRetry)
+	now := time.Now()
 	var want []wantedChunk
 	trigger := false
 	from := r.pos / chunkSize * chunkSize
@@ -832,7 +848,7 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 				return
 			}
 		}
-		if r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, since) {
+		if r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, askedSince(now, from, pos)) {
 			continue
 		}
 		want = append(want, wantedChunk{k, pp.Integer(length), r.mt})
@@ -868,7 +884,7 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 		}
 		return
 	}
-	now := time.Now()
+	now = time.Now()
 	msgs := make(map[*tapConn][][]byte)
 	for _, w := range want {
 		best := -1
