@@ -69,15 +69,10 @@ func edbg(format string, args ...any) {
 const earlyWindow = 128
 
 // earlyRetry is how long an early request stays asked: after it, the chunk
-// may be asked again (of another connection). The first earlyUrgent chunks
-// of a window, which its reader needs next, may be asked again after
-// earlyUrgentRetry: a line whose queue was longer than its rate said
-// holds them up, as late.go's rule says of the client's own requests.
-const (
-	earlyRetry       = 3 * time.Second
-	earlyUrgent      = 32
-	earlyUrgentRetry = time.Second
-)
+// may be asked again (of another connection). Not shorter: a request
+// waits behind the peer's queue, and asking again sooner fetched the
+// chunks at a reader two and three times over (docs/qoe.md).
+const earlyRetry = 3 * time.Second
 
 // earlyReading is how long a reader stays known after its last read
 // before the hash check, and earlyWaiting how long while the chunk it
@@ -526,7 +521,7 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 				has = false
 			}
 			c.fetch.mu.Unlock()
-			if !has || r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, askedSince(now, from, pos)) {
+			if !has || r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, now.Add(-earlyRetry)) {
 				continue
 			}
 			ws = append(ws, wantedChunk{k, pp.Integer(length), r.mt})
@@ -588,15 +583,6 @@ func (lh *leafHashes) slow(c *tapConn, conns []*tapConn) bool {
 		best = max(best, lh.rate(o))
 	}
 	return r*slowerBy < best
-}
-
-// askedSince returns the time after which an early request of the chunk at
-// pos of a window from from still counts as asked at now.
-func askedSince(now time.Time, from, pos int64) time.Time {
-	if pos-from < earlyUrgent*chunkSize {
-		return now.Add(-earlyUrgentRetry)
-	}
-	return now.Add(-earlyRetry)
 }
 
 // askedAnywhere reports whether the client has k asked of one of conns, or
@@ -848,7 +834,7 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 				return
 			}
 		}
-		if r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, askedSince(now, from, pos)) {
+		if r.mt.Has(int(k.index), int64(k.begin), length) || lh.askedAnywhere(conns, k, now.Add(-earlyRetry)) {
 			continue
 		}
 		want = append(want, wantedChunk{k, pp.Integer(length), r.mt})

@@ -102,6 +102,12 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 	last, since := start, start // last tick; start of the stall or seek
 	var stallAt time.Duration   // since start, of the stall
 	var stallPos int64          // the played position it began at
+	endStall := func(now time.Time) {
+		d := now.Sub(since)
+		rep.stalled += d
+		rep.longest = max(rep.longest, d)
+		rep.stallLog = append(rep.stallLog, fmt.Sprintf("%.1f s at %.1f MiB: %.1f s", stallAt.Seconds(), float64(stallPos)/(1<<20), d.Seconds()))
+	}
 	seeks := opts.seeks
 	var carry float64 // fractional bytes played
 	ticker := time.NewTicker(playerTick)
@@ -127,10 +133,7 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 		}
 		if elapsed >= opts.duration || played >= size {
 			if state == stalled {
-				d := now.Sub(since)
-				rep.stalled += d
-				rep.longest = max(rep.longest, d)
-				rep.stallLog = append(rep.stallLog, fmt.Sprintf("%.1f s at %.1f MiB: %.1f s", stallAt.Seconds(), float64(stallPos)/(1<<20), d.Seconds()))
+				endStall(now)
 			}
 			return rep, nil
 		}
@@ -139,9 +142,7 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 			seeks = seeks[1:]
 			stopFetch()
 			if state == stalled {
-				d := now.Sub(since)
-				rep.stalled += d
-				rep.longest = max(rep.longest, d)
+				endStall(now)
 			}
 			to := max(0, min(s.to(played, size), size-1))
 			p.mu.Lock()
@@ -179,9 +180,7 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 			}
 		case stalled:
 			if ready(opts.resumeAfter) {
-				d := now.Sub(since)
-				rep.stalled += d
-				rep.longest = max(rep.longest, d)
+				endStall(now)
 				state = playing
 			}
 		case seeking:

@@ -174,6 +174,7 @@ func (t *Torrent) freeLocked(p *piece) int64 {
 	}
 	p.complete = false
 	p.full = 0
+	p.early = nil // the bytes written early are gone
 	if p.blocks != nil && len(p.blocks) == t.blocksPerPiece() {
 		t.spare = append(t.spare, p.blocks)
 	}

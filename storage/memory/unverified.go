@@ -140,6 +140,7 @@ func (p *piece) hashFailedLocked() (served bool) {
 		b.spans = nil
 	}
 	p.full = 0
+	p.early = nil
 	p.t.reindexLocked(p)
 	return served
 }
