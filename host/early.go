@@ -720,20 +720,20 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 // the top of this file); one it answers with the chunk (the cancel came
 // too late) goes to the client as usual.
 func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
-	// The windows kept are the new reader's and those of the readers
-	// that wait for their chunk; another that read a moment ago is most
-	// likely the same player before its seek (a second player's requests
-	// go to the peers again once the new reader has its window).
-	readers := []earlyReader{r}
-	for _, o := range lh.readersOf(ih) {
-		k, length := o.chunk(o.pos / chunkSize * chunkSize)
-		if !o.mt.Has(int(k.index), int64(k.begin), length) {
-			readers = append(readers, o)
-		}
-	}
+	const recallKept = 32 // 512 KiB
+	// The new reader's window is kept whole; of the other readers' only
+	// the first recallKept chunks: another reader that read a moment ago
+	// is most likely the same player before its seek, which the host
+	// cannot tell from a second player (whose requests go to the peers
+	// again once the new reader has its window).
+	others := lh.readersOf(ih)
 	inWindow := func(k chunkKey) bool {
-		for _, rd := range readers {
-			if rd.inWindow(int64(k.index)*rd.plen + int64(k.begin)) {
+		if r.inWindow(int64(k.index)*r.plen + int64(k.begin)) {
+			return true
+		}
+		for _, o := range others {
+			pos, from := int64(k.index)*o.plen+int64(k.begin), o.pos/chunkSize*chunkSize
+			if pos >= from && pos < from+recallKept*chunkSize {
 				return true
 			}
 		}
