@@ -3,8 +3,6 @@ package host
 import (
 	"cmp"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -57,12 +55,6 @@ import (
 // piece's first chunks of every peer already; so the host also asks a
 // window that the client asks nothing of itself, over the connections that
 // would answer first.
-
-func edbg(format string, args ...any) {
-	if os.Getenv("MT_EDBG") != "" {
-		fmt.Fprintf(os.Stderr, "EDBG %.3f "+format+"\n", append([]any{float64(time.Now().UnixMilli()%100000) / 1000}, args...)...)
-	}
-}
 
 // earlyWindow is how many chunks from a reader's on are its window: 2 MiB,
 // four seconds of a 4 Mbit/s stream.
@@ -305,7 +297,6 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		lh.onEarlyChunk(c.Conn.RemoteAddr(), n)
 	}
 	wrote, err := r.mt.WriteEarly(int(k.index), int64(k.begin), m.body[tappedHead:])
-	edbg("early chunk %d/%d from %v lent %v wrote %v", k.index, k.begin/chunkSize, c.Conn.RemoteAddr(), r.lent, wrote)
 	switch {
 	case err != nil:
 		lh.earlyRejected.Add(1)
@@ -405,7 +396,6 @@ func (c *tapConn) substituteLocked(b []byte) []byte {
 	if len(msgs) == 0 {
 		return b
 	}
-	edbg("client writes %d req/cancel to %v, first %d/%d, %d outside windows, %d readers", len(msgs), c.Conn.RemoteAddr(), msgs[0].k.index, msgs[0].k.begin/chunkSize, cands, len(readers))
 	var wants []wantedChunk
 	if cands > 0 && len(readers) > 0 {
 		wants = lh.wanted(ih, c, cands)
@@ -442,7 +432,6 @@ func (c *tapConn) substituteLocked(b []byte) []byte {
 			}
 			c.fetch.held = append(c.fetch.held, heldRequest{m.k, m.length})
 			c.lh.earlyAsked.Add(1)
-			edbg("lend %v: client %d/%d for %d/%d", c.Conn.RemoteAddr(), m.k.index, m.k.begin/chunkSize, w.k.index, w.k.begin/chunkSize)
 			out = append(out, b[last:m.at]...)
 			out = append(out, requestMessage(w.k, w.length)...)
 			last = m.end
@@ -699,9 +688,6 @@ func (lh *leafHashes) fetchEarly(ih metainfo.Hash, piece, leaf int) {
 		mt: mt, plen: info.PieceLength, length: info.TotalLength()}
 	isNew := lh.noteReader(ih, r)
 	lh.releaseInWindow(ih)
-	if isNew {
-		edbg("new reader piece %d leaf %d", piece, leaf)
-	}
 	if isNew && leaf >= earlyFrom {
 		// The recall first: it asks for the window's chunks not asked yet,
 		// which askWindow then asks. The peers drop the recalled requests
@@ -769,7 +755,6 @@ func (lh *leafHashes) recall(ih metainfo.Hash, r earlyReader) {
 		}
 		c.fetch.mu.Unlock()
 		lh.earlyRecalled.Add(int64(len(msgs)))
-		edbg("recall %v: client has %d outstanding, recalled %d", c.Conn.RemoteAddr(), c.top.count(), len(msgs))
 		if len(msgs) > 0 {
 			go func() {
 				for _, m := range msgs {
@@ -896,9 +881,6 @@ func (lh *leafHashes) askWindow(ih metainfo.Hash, r earlyReader, tries int) {
 		}
 		msgs[b.c] = append(msgs[b.c], requestMessage(w.k, w.length))
 		lh.earlyAsked.Add(1)
-	}
-	for c, ms := range msgs {
-		edbg("askWindow %v: %d (client outstanding %d)", c.Conn.RemoteAddr(), len(ms), c.top.count())
 	}
 	go func() {
 		for c, ms := range msgs {

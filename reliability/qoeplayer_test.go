@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -151,7 +150,6 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 			stopFetch = p.startFetch(ctx, to)
 			rep.seekNames = append(rep.seekNames, s.name)
 			state, since, carry = seeking, now, 0
-			fmt.Fprintf(os.Stderr, "EDBG %.3f PLAYER seek to %d\n", float64(now.UnixMilli()%100000)/1000, to)
 			continue
 		}
 		buffered := fetched - played
@@ -186,7 +184,6 @@ func play(ctx context.Context, client *http.Client, url string, content []byte, 
 		case seeking:
 			if ready(opts.resumeAfter) {
 				rep.seeks = append(rep.seeks, now.Sub(since))
-				fmt.Fprintf(os.Stderr, "EDBG %.3f PLAYER seek done\n", float64(now.UnixMilli()%100000)/1000)
 				state = playing
 			}
 		}
