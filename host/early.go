@@ -251,30 +251,49 @@ func requestMessage(k chunkKey, length pp.Integer) []byte {
 	return b
 }
 
-// ownAnswer handles a piece or reject message of c's peer that answers an
-// early request (Read kept it from the client): a piece's chunk goes to
-// the storage, and the request's place, if lent, to the next wanted chunk
-// or back to the client.
-func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
+// ownAnswer handles a piece or reject message of c's peer that Read kept
+// from the client as the answer to an early request or to a recall: a
+// piece's chunk goes to the storage, and the request's place, if lent, to
+// the next wanted chunk or back to the client. It returns the message,
+// length prefix first, when it is the client's after all: the client
+// asked for the chunk (or cancelled the recalled request) while the
+// message came.
+func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) []byte {
 	k, ok := m.chunk()
 	if !ok {
-		return
+		return nil
+	}
+	whole := func() []byte {
+		if m.body == nil {
+			return nil // too long to keep: the peer broke the protocol
+		}
+		return binary.BigEndian.AppendUint32(nil, uint32(len(m.body))) // then the body
 	}
 	c.fetch.mu.Lock()
 	if rc, ok := c.fetch.recalled[k]; ok && m.typ() == int(pp.Reject) {
+		delete(c.fetch.recalled, k)
+		if rc.cancelled {
+			// The client cancelled it meanwhile: the reject answers that.
+			c.fetch.mu.Unlock()
+			return append(whole(), m.body...)
+		}
 		// The peer let go of a request of the client's the tap recalled:
 		// it is held, and its place lent.
-		delete(c.fetch.recalled, k)
 		c.fetch.held = append(c.fetch.held, heldRequest{k, rc.length})
 		c.fetch.mu.Unlock()
 		lh.relend(c)
-		return
+		return nil
 	}
 	r, ok := c.fetch.ours[k]
 	delete(c.fetch.ours, k)
 	c.fetch.mu.Unlock()
 	if !ok {
-		return
+		// The client asked for the chunk while the answer came
+		// (substituteLocked let the host's request stand for it).
+		if b := whole(); b != nil {
+			return append(b, m.body...)
+		}
+		return nil
 	}
 	if r.lent {
 		// After the chunk is written: it is wanted no more.
@@ -288,7 +307,7 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		c.fetch.rejected[k] = time.Now()
 		c.fetch.mu.Unlock()
 		lh.earlyRejected.Add(1)
-		return
+		return nil
 	}
 	n := len(m.body) - tappedHead
 	lh.received(c, n)
@@ -306,6 +325,7 @@ func (lh *leafHashes) ownAnswer(c *tapConn, m tapped) {
 		lh.earlyLate.Add(1)
 		lh.earlyLateBytes.Add(int64(n))
 	}
+	return nil
 }
 
 // relend gives the place of an answered lent request of c's to the next

@@ -384,3 +384,32 @@ func TestTapConnReleasesInWindow(t *testing.T) {
 	expectMsg(t, lt.got, lendPiece(0), "the answer to the client's request of chunk 0")
 	lt.idle(t)
 }
+
+// TestOwnAnswerHandsBack checks what happens to an answer the tap kept
+// from the client when the chunk became the client's while it came: a
+// piece of a chunk no longer asked by the host (the client asked for it
+// meanwhile, and its request stood for the host's) and a reject of a
+// recalled request the client cancelled meanwhile go to the client, whole;
+// a reject of a recalled request the client still has is held.
+func TestOwnAnswerHandsBack(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after newLendTest's cleanups
+	lt := newLendTest(t, true, false, true)
+	tap := func(msg []byte) tapped {
+		return tapped{head: msg[4:min(len(msg), 4+tappedHead)], body: msg[4:], length: len(msg) - 4}
+	}
+	if got := lt.lh.ownAnswer(lt.c, tap(lendPiece(6))); !bytes.Equal(got, lendPiece(6)) {
+		t.Errorf("a piece the host no longer asked for: handed back %d bytes; want the whole message (%d)", len(got), len(lendPiece(6)))
+	}
+	lt.c.fetch.mu.Lock()
+	lt.c.fetch.recalled = map[chunkKey]recall{{0, 1 * chunkSize}: {chunkSize, true}, {0, 2 * chunkSize}: {chunkSize, false}}
+	lt.c.fetch.mu.Unlock()
+	if got := lt.lh.ownAnswer(lt.c, tap(lendReq(pp.Reject, 1))); !bytes.Equal(got, lendReq(pp.Reject, 1)) {
+		t.Errorf("the reject of a recalled request the client cancelled: handed back % x; want the reject", got)
+	}
+	lt.windowFrom(t, 4) // the reader wants nothing: the held request goes back to the peer
+	if got := lt.lh.ownAnswer(lt.c, tap(lendReq(pp.Reject, 2))); got != nil {
+		t.Errorf("the reject of a recalled request: handed back % x; want nothing (held)", got)
+	}
+	expectMsg(t, lt.sent, lendReq(pp.Request, 2), "the recalled request, sent again")
+	lt.idle(t)
+}

@@ -408,10 +408,17 @@ func (c *tapConn) filter(p []byte) {
 			if m.keep {
 				t.body = m.body
 			}
+			pass := !m.strip
 			if m.strip {
-				c.lh.ownAnswer(c, t)
-			} else if inject := c.peerMessage(t); inject != nil {
-				c.ready = append(c.ready, inject...)
+				if back := c.lh.ownAnswer(c, t); back != nil {
+					c.ready = append(c.ready, back...)
+					pass = true
+				}
+			}
+			if pass {
+				if inject := c.peerMessage(t); inject != nil {
+					c.ready = append(c.ready, inject...)
+				}
 			}
 			m.hdrN, m.need, m.strip, m.keep = 0, 0, false, false
 		}
@@ -430,8 +437,10 @@ func (c *tapConn) decide(head []byte, length int) (strip, keep bool) {
 		return false, length <= maxTappedMessage
 	case pp.Piece, pp.Reject:
 		k, ok := (tapped{head: head}).chunk()
+		// A stripped message's body is kept: it goes to the client after
+		// all if the client asks for the chunk while it comes (ownAnswer).
 		if ok && head[0] == byte(pp.Reject) && c.fetch.recalledReject(k) {
-			return true, false
+			return true, length <= maxTappedMessage
 		}
 		if !ok || c.top.has(k) || !c.fetch.isOurs(k) {
 			return false, false
@@ -439,7 +448,7 @@ func (c *tapConn) decide(head []byte, length int) (strip, keep bool) {
 		if head[0] == byte(pp.Piece) {
 			return length <= tappedHead+chunkSize, length <= tappedHead+chunkSize
 		}
-		return true, false
+		return true, length <= maxTappedMessage
 	}
 	return false, false
 }

@@ -146,6 +146,18 @@ func TestV1591WorkaroundCode(t *testing.T) {
 			"the tap's top-ups (topup.go): a suggest message is a reason to plan again and nothing else, and a fast-extension message on a connection without the extension closes it",
 			"peerconn.go", "PeerConn", "mainReadLoop", "437e9a30c3e7",
 		},
+		{
+			"the early fetch (early.go): the client asks a piece's chunks in order from its first undirtied one, whatever offset a reader waits at",
+			"torrent.go", "Torrent", "iterUndirtiedRequestIndexesInPiece", "?",
+		},
+		{
+			"the early fetch (early.go): among requests of equal priority the client asks the lowest request index first",
+			"requesting.go", "desiredPeerRequests", "lessByValue", "?",
+		},
+		{
+			"the early fetch (early.go): a chunk the client did not ask of a connection is an error that closes it, so the tap keeps the answers to its own requests from the client",
+			"peerconn.go", "PeerConn", "checkReceivedChunk", "?",
+		},
 	} {
 		got := funcFingerprint(t, tc.file, tc.recv, tc.name)
 		if got != tc.fingerprint {
