@@ -22,7 +22,10 @@ import (
 // the host keeps each torrent's recent readers, and the earlyWindow chunks
 // from each reader on are its window. A chunk of a window that is neither
 // written, nor asked by the client of any connection, nor asked by the
-// host already, is wanted.
+// host already, is wanted, unless the client has asked for the first chunk
+// the reader lacks: then its own order has come to the reader (a read from
+// a piece's start, or the client caught up), and chunks the host fetched
+// ahead of it would come twice.
 //
 // Wanted chunks go first, on the lines the client already uses: when the
 // client sends a connection a request of a chunk that is in no window
@@ -514,7 +517,11 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 	}
 	var ws []wantedChunk
 	seen := make(map[chunkKey]bool)
+readers:
 	for _, r := range readers {
+		if clientAtReader(r, conns) {
+			continue
+		}
 		from := r.pos / chunkSize * chunkSize
 		for pos := from; pos < from+earlyWindow*chunkSize && pos < r.length; pos += chunkSize {
 			k, length := r.chunk(pos)
@@ -535,7 +542,7 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 			}
 			ws = append(ws, wantedChunk{k, pp.Integer(length), r.mt})
 			if len(ws) == n {
-				break
+				break readers
 			}
 		}
 	}
@@ -544,6 +551,27 @@ func (lh *leafHashes) wanted(ih metainfo.Hash, c *tapConn, n int) []wantedChunk 
 		ws = ws[:min(len(ws), limit)]
 	}
 	return ws
+}
+
+// clientAtReader reports whether the client has asked one of conns for the
+// first chunk r lacks (in r's window): its own order has come to the
+// reader, and serves it; chunks the host fetched before it would come
+// twice.
+func clientAtReader(r earlyReader, conns []*tapConn) bool {
+	from := r.pos / chunkSize * chunkSize
+	for pos := from; pos < from+earlyWindow*chunkSize && pos < r.length; pos += chunkSize {
+		k, length := r.chunk(pos)
+		if r.mt.Has(int(k.index), int64(k.begin), length) {
+			continue
+		}
+		for _, c := range conns {
+			if c.top.has(k) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 // slowRate is the rate the early fetch assumes of a connection it has not
