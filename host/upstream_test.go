@@ -148,15 +148,15 @@ func TestV1591WorkaroundCode(t *testing.T) {
 		},
 		{
 			"the early fetch (early.go): the client asks a piece's chunks in order from its first undirtied one, whatever offset a reader waits at",
-			"torrent.go", "Torrent", "iterUndirtiedRequestIndexesInPiece", "?",
+			"torrent.go", "Torrent", "iterUndirtiedRequestIndexesInPiece", "a872c409e109",
 		},
 		{
 			"the early fetch (early.go): among requests of equal priority the client asks the lowest request index first",
-			"requesting.go", "desiredPeerRequests", "lessByValue", "?",
+			"requesting.go", "desiredPeerRequests", "lessByValue", "32257055b9fd",
 		},
 		{
 			"the early fetch (early.go): a chunk the client did not ask of a connection is an error that closes it, so the tap keeps the answers to its own requests from the client",
-			"peerconn.go", "PeerConn", "checkReceivedChunk", "?",
+			"peerconn.go", "PeerConn", "checkReceivedChunk", "b0b104d0c51d",
 		},
 	} {
 		got := funcFingerprint(t, tc.file, tc.recv, tc.name)
