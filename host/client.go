@@ -166,8 +166,9 @@ type Options struct {
 	NoTopUp bool
 	// NoEarlyFetch, with LeafHashes, leaves a read in the middle of a
 	// piece to wait for the client, which fetches the piece's chunks in
-	// order from its first: without it the host asks the chunks at the
-	// read itself (see early.go). For measuring the difference.
+	// order from its first: without it the chunks at each reader are
+	// fetched first, in the places of the client's other requests in the
+	// peers' queues (see early.go). For measuring the difference.
 	NoEarlyFetch bool
 }
 
