@@ -47,17 +47,21 @@ import (
 // The answers to the host's requests go not to the client, which never
 // asked for them (v1.59.1 closes a connection that sends an unasked
 // chunk), but to the storage (memory.Torrent.WriteEarly): the client
-// fetches the chunk again itself when its order reaches it. Bytes so
-// fetched are no less verified: the storage serves them as it serves the
-// client's chunks (leaf hashes prove them, or -verify playhead serves them
-// unverified), and the piece's hash check judges them. The host's rules on
-// slow and silent connections (late.go) measure the connection's rate with
-// these chunks too.
+// fetches the chunk again itself when its order reaches it, and its copy
+// replaces the early one, so the piece's hash check judges the bytes of
+// the peers the client knows of (and blames). Early bytes are served as
+// the client's are (leaf hashes prove them, or -verify playhead serves
+// them unverified); a client's copy that differs from early bytes a reader
+// had is reported as a failure of a piece served before its hash. The
+// host's rules on slow and silent connections (late.go) measure the
+// connection's rate with these chunks too.
 //
 // When a reader first appears (a seek), the client has often asked the
-// piece's first chunks of every peer already; so the host also asks a
-// window that the client asks nothing of itself, over the connections that
-// would answer first.
+// piece's first chunks of every peer already, and the peers serve their
+// queues in order; so the host cancels those requests at the peers that
+// answer cancels (recall: each one let go of is held and lends its place),
+// and asks the new window at once, over the connections that would answer
+// first.
 
 // earlyWindow is how many chunks from a reader's on are its window: 2 MiB,
 // four seconds of a 4 Mbit/s stream.
