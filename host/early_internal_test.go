@@ -413,3 +413,15 @@ func TestOwnAnswerHandsBack(t *testing.T) {
 	expectMsg(t, lt.sent, lendReq(pp.Request, 2), "the recalled request, sent again")
 	lt.idle(t)
 }
+
+// TestTapConnEmptyWrite checks that an empty write on a usable tapped
+// connection with a reader writes nothing and fails nothing.
+func TestTapConnEmptyWrite(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after newLendTest's cleanups
+	lt := newLendTest(t, true, false, true)
+	if n, err := lt.c.Write(nil); n != 0 || err != nil {
+		t.Fatalf("empty write: %d, %v; want 0, nil", n, err)
+	}
+	lt.c.Write(lendReq(pp.Request, 0))
+	expectMsg(t, lt.sent, lendReq(pp.Request, 4), "the reader's chunk 4 in place of chunk 0, after the empty write")
+}

@@ -511,7 +511,7 @@ func (c *tapConn) Write(b []byte) (int, error) {
 		out = c.substituteLocked(b)
 	}
 	n, err := c.Conn.Write(out)
-	if len(out) != len(b) || &out[0] != &b[0] {
+	if len(out) != len(b) || (len(b) > 0 && &out[0] != &b[0]) {
 		// What the peer was sent is not what the client wrote: all of it
 		// or, after an error, none of it counts as written.
 		if n = len(b); err != nil {
