@@ -68,9 +68,9 @@ import (
 const earlyWindow = 128
 
 // earlyRetry is how long an early request stays asked: after it, the chunk
-// may be asked again (of another connection). Not shorter: a request
-// waits behind the peer's queue, and asking again sooner fetched the
-// chunks at a reader two and three times over (docs/qoe.md).
+// may be asked again (of another connection). It is longer than a peer's
+// queue (RequestQueueTime): asking again sooner fetches chunks still
+// queued a second time.
 const earlyRetry = 3 * time.Second
 
 // earlyReading is how long a reader stays known after its last read
@@ -705,10 +705,11 @@ func (lh *leafHashes) noteReader(ih metainfo.Hash, r earlyReader) bool {
 	return true
 }
 
-// earlyFrom is the first leaf of a piece at which a new reader has its
-// window asked at once: the client's own fetch, from the piece's first
-// chunk, comes to a reader before it within about a second of a 1 MB/s
-// swarm, and a read at a piece's start (a player's first) is the client's.
+// earlyFrom is the first leaf of a piece (1 MiB in) at which a new reader
+// has its window asked at once and the client's requests recalled: before
+// it, the client's own fetch from the piece's first chunk comes to the
+// reader about as soon, and a read at a piece's start (a player's first)
+// is the client's.
 const earlyFrom = 64
 
 // earlyTries and earlyTryEvery: when no connection can carry an early
